@@ -1,0 +1,88 @@
+// Helpers shared by the tests: where ../shared and the committed fixtures are,
+// scratch directories, and reading raw float32 files.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+namespace rwkv_test {
+
+// ../shared next to the source tree, or $RWKV_SHARED_DIR; nullopt when absent.
+inline std::optional<std::filesystem::path> shared_dir() {
+  if (const char* env = std::getenv("RWKV_SHARED_DIR"); env != nullptr && *env != '\0') {
+    std::filesystem::path p(env);
+    if (std::filesystem::is_directory(p)) return p;
+    return std::nullopt;
+  }
+  std::filesystem::path p = std::filesystem::path(RWKV_SOURCE_DIR) / ".." / "shared";
+  if (std::filesystem::is_directory(p / "models")) return std::filesystem::canonical(p);
+  return std::nullopt;
+}
+
+inline std::filesystem::path source_dir() { return std::filesystem::path(RWKV_SOURCE_DIR); }
+inline std::filesystem::path fixtures_dir() { return source_dir() / "tests" / "fixtures"; }
+inline std::string cli_path() { return RWKV_CLI_PATH; }
+
+// A fresh, empty directory for the current test, removed by the caller's scope end.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = std::string(info ? info->test_suite_name() : "t") + "." + (info ? info->name() : "t");
+    for (char& c : name) {
+      if (c == '/') c = '_';
+    }
+    path_ = std::filesystem::temp_directory_path() / ("rwkv-test-" + std::to_string(::getpid()) + "-" + name);
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::vector<float> read_f32_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + path.string());
+  in.seekg(0, std::ios::end);
+  auto size = static_cast<size_t>(in.tellg());
+  in.seekg(0);
+  std::vector<float> out(size / sizeof(float));
+  in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(out.size() * sizeof(float)));
+  return out;
+}
+
+inline std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + path.string());
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+inline void write_file(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+}  // namespace rwkv_test
+
+#define RWKV_SKIP_WITHOUT_SHARED()                                                         \
+  do {                                                                                     \
+    if (!rwkv_test::shared_dir()) {                                                        \
+      GTEST_SKIP() << "../shared not found next to the source tree and RWKV_SHARED_DIR "   \
+                      "not set: skipping the test against the shared reference data";      \
+    }                                                                                      \
+  } while (0)

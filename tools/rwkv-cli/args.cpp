@@ -1,0 +1,175 @@
+#include "args.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cstdio>
+
+namespace rwkv_cli {
+
+ArgParser::ArgParser(std::string command, std::string synopsis, std::string description)
+    : command_(std::move(command)), synopsis_(std::move(synopsis)), description_(std::move(description)) {}
+
+ArgParser& ArgParser::option(const std::string& name, const std::string& value_name, const std::string& help,
+                             std::optional<std::string> default_value) {
+  specs_.push_back({name, value_name, help, std::move(default_value), true, false, false, false});
+  return *this;
+}
+
+ArgParser& ArgParser::repeated(const std::string& name, const std::string& value_name, const std::string& help) {
+  specs_.push_back({name, value_name, help, std::nullopt, true, true, false, false});
+  return *this;
+}
+
+ArgParser& ArgParser::flag(const std::string& name, const std::string& help) {
+  specs_.push_back({name, "", help, std::nullopt, false, false, false, false});
+  return *this;
+}
+
+ArgParser& ArgParser::positional(const std::string& name, const std::string& help, bool required) {
+  specs_.push_back({name, name, help, std::nullopt, true, false, true, required});
+  return *this;
+}
+
+const ArgParser::Spec* ArgParser::find(const std::string& name) const {
+  for (const Spec& s : specs_) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+bool ArgParser::parse(int argc, char** argv) {
+  std::vector<const Spec*> positionals;
+  for (const Spec& s : specs_) {
+    if (s.is_positional) positionals.push_back(&s);
+  }
+  size_t next_positional = 0;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(help_text().c_str(), stdout);
+      return false;
+    }
+    if (arg.size() > 2 && arg.rfind("--", 0) == 0) {
+      std::string name = arg.substr(2);
+      std::optional<std::string> inline_value;
+      if (auto eq = name.find('='); eq != std::string::npos) {
+        inline_value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      }
+      const Spec* spec = find(name);
+      if (spec == nullptr || spec->is_positional) {
+        throw UsageError(fmt::format("unknown flag --{} (see 'rwkv-cli {} --help')", name, command_));
+      }
+      if (!spec->takes_value) {
+        if (inline_value) throw UsageError(fmt::format("flag --{} takes no value", name));
+        values_[name].push_back("1");
+        continue;
+      }
+      std::string value;
+      if (inline_value) {
+        value = *inline_value;
+      } else {
+        if (i + 1 >= argc) throw UsageError(fmt::format("flag --{} needs a value ({})", name, spec->value_name));
+        value = argv[++i];
+      }
+      if (!spec->repeatable && values_.count(name)) {
+        throw UsageError(fmt::format("flag --{} given more than once", name));
+      }
+      values_[name].push_back(value);
+      continue;
+    }
+    if (next_positional >= positionals.size()) {
+      throw UsageError(fmt::format("unexpected argument '{}' (see 'rwkv-cli {} --help')", arg, command_));
+    }
+    values_[positionals[next_positional++]->name].push_back(arg);
+  }
+  for (const Spec* p : positionals) {
+    if (p->required && !values_.count(p->name)) {
+      throw UsageError(fmt::format("missing argument {} (see 'rwkv-cli {} --help')", p->name, command_));
+    }
+  }
+  return true;
+}
+
+std::string ArgParser::help_text() const {
+  std::string out = fmt::format("usage: rwkv-cli {} {}\n\n{}\n", command_, synopsis_, description_);
+  bool any_positional = false;
+  for (const Spec& s : specs_) any_positional |= s.is_positional;
+  if (any_positional) {
+    out += "\narguments:\n";
+    for (const Spec& s : specs_) {
+      if (s.is_positional) out += fmt::format("  {:<26} {}\n", s.name, s.help);
+    }
+  }
+  out += "\noptions:\n";
+  for (const Spec& s : specs_) {
+    if (s.is_positional) continue;
+    std::string left = "--" + s.name + (s.takes_value ? " " + s.value_name : "");
+    std::string right = s.help;
+    if (s.default_value) right += fmt::format(" (default: {})", s.default_value->empty() ? "\"\"" : *s.default_value);
+    if (s.repeatable) right += " (repeatable)";
+    out += fmt::format("  {:<26} {}\n", left, right);
+  }
+  out += fmt::format("  {:<26} {}\n", "--help", "show this help and exit");
+  return out;
+}
+
+bool ArgParser::has(const std::string& name) const { return values_.count(name) > 0; }
+
+std::string ArgParser::get(const std::string& name) const {
+  if (auto it = values_.find(name); it != values_.end()) return it->second.back();
+  const Spec* spec = find(name);
+  if (spec && spec->default_value) return *spec->default_value;
+  if (spec && spec->is_positional) throw UsageError(fmt::format("missing argument {}", name));
+  throw UsageError(fmt::format("missing required flag --{}", name));
+}
+
+std::vector<std::string> ArgParser::get_all(const std::string& name) const {
+  if (auto it = values_.find(name); it != values_.end()) return it->second;
+  return {};
+}
+
+void ArgParser::require(const std::string& name) const { (void)get(name); }
+
+static int64_t parse_int_or_throw(const std::string& text, const std::string& flag) {
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || ptr != end || text.empty()) {
+    throw UsageError(fmt::format("flag --{}: expected an integer, got '{}'", flag, text));
+  }
+  return value;
+}
+
+int64_t ArgParser::get_int(const std::string& name) const { return parse_int_or_throw(get(name), name); }
+
+double ArgParser::get_double(const std::string& name) const {
+  std::string text = get(name);
+  double value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || ptr != end || text.empty()) {
+    throw UsageError(fmt::format("flag --{}: expected a number, got '{}'", name, text));
+  }
+  return value;
+}
+
+std::vector<int64_t> ArgParser::get_int_list(const std::string& name) const {
+  std::string text = get(name);
+  std::vector<int64_t> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(start, comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (item.empty()) throw UsageError(fmt::format("flag --{}: empty item in list '{}'", name, text));
+    out.push_back(parse_int_or_throw(item, name));
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace rwkv_cli

@@ -1,0 +1,69 @@
+// Command-line flags declared once (name, value, default, help) so that parsing,
+// validation and --help come from the same table.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace rwkv_cli {
+
+// A bad command line: the message names the flag and what was expected.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class ArgParser {
+ public:
+  ArgParser(std::string command, std::string synopsis, std::string description);
+
+  // --name VALUE; `default_value` is shown in --help and returned when absent.
+  ArgParser& option(const std::string& name, const std::string& value_name, const std::string& help,
+                    std::optional<std::string> default_value = std::nullopt);
+  // --name VALUE, may be given several times.
+  ArgParser& repeated(const std::string& name, const std::string& value_name, const std::string& help);
+  // --name without a value.
+  ArgParser& flag(const std::string& name, const std::string& help);
+  // A bare argument, in declaration order.
+  ArgParser& positional(const std::string& name, const std::string& help, bool required = true);
+
+  // Returns false when --help was printed and the command should exit 0.
+  // Throws UsageError on unknown flags, missing values or missing positionals.
+  bool parse(int argc, char** argv);
+
+  std::string help_text() const;
+
+  bool has(const std::string& name) const;
+  std::string get(const std::string& name) const;  // throws if absent and no default
+  std::vector<std::string> get_all(const std::string& name) const;
+  int64_t get_int(const std::string& name) const;
+  double get_double(const std::string& name) const;
+  // Parses "1,2,3" into integers, naming the flag in errors.
+  std::vector<int64_t> get_int_list(const std::string& name) const;
+  // Requires that `name` was given (for options with no default).
+  void require(const std::string& name) const;
+
+ private:
+  struct Spec {
+    std::string name;
+    std::string value_name;
+    std::string help;
+    std::optional<std::string> default_value;
+    bool takes_value = true;
+    bool repeatable = false;
+    bool is_positional = false;
+    bool required = false;
+  };
+  const Spec* find(const std::string& name) const;
+
+  std::string command_;
+  std::string synopsis_;
+  std::string description_;
+  std::vector<Spec> specs_;
+  std::map<std::string, std::vector<std::string>> values_;
+};
+
+}  // namespace rwkv_cli
