@@ -66,4 +66,15 @@ class ArgParser {
   std::map<std::string, std::vector<std::string>> values_;
 };
 
+// Parses a flag's value with a library parser, turning its error into a UsageError
+// that names the flag.
+template <typename Parse>
+auto parse_flag(const ArgParser& args, const std::string& name, Parse parse) -> decltype(parse(std::string())) {
+  try {
+    return parse(args.get(name));
+  } catch (const std::runtime_error& e) {
+    throw UsageError("flag --" + name + ": " + e.what());
+  }
+}
+
 }  // namespace rwkv_cli

@@ -1,0 +1,82 @@
+// The RWKV model: weights loaded from a native model file (mapped, used in place)
+// and a forward step that advances a caller-owned State by one token.
+//
+//   auto model = rwkv::Model::load("rwkv7-world-0.1b.rwkv");
+//   rwkv::State state = model->new_state();
+//   std::vector<float> logits(model->info().n_vocab);
+//   for (int32_t token : prompt) model->forward(token, state, logits);
+//
+// A loaded Model is immutable and may be shared by several threads, each with its
+// own State. Native files are written by `rwkv-cli convert` (see docs/format.md).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "rwkv/state.hpp"
+#include "rwkv/tokenizer.hpp"
+
+namespace rwkv {
+
+// The model's architecture, named as the official code names it.
+enum class Arch : uint32_t { V4, V5_0, V5_1, V5_2, V6_0, V7_0 };
+
+// "4", "5.0", "5.1", "5.2", "6.0", "7.0".
+const char* arch_name(Arch arch);
+// Inverse of arch_name; throws rwkv::Error for an unknown name.
+Arch parse_arch(std::string_view name);
+
+struct ModelInfo {
+  Arch arch = Arch::V7_0;
+  uint32_t n_layer = 0;
+  uint32_t n_embd = 0;
+  uint32_t n_vocab = 0;
+  uint32_t n_head = 0;     // 0 for v4, which has no heads
+  uint32_t head_size = 0;  // 0 for v4
+  uint32_t n_ffn = 0;      // rows of ffn.key
+  TokenizerKind tokenizer = TokenizerKind::Bytes;
+};
+
+struct TensorInfo {
+  std::string name;
+  std::string dtype;  // "f32", "f16"
+  std::vector<uint64_t> shape;
+  uint64_t bytes = 0;
+};
+
+class Model {
+ public:
+  // Maps and validates a native model file. Throws rwkv::Error naming the file
+  // and the problem (missing, truncated, bad magic, unsupported version, a tensor
+  // missing, of the wrong shape or pointing outside the file).
+  static std::shared_ptr<const Model> load(const std::string& path);
+
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelInfo& info() const;
+  const std::string& path() const;
+  uint64_t file_bytes() const;
+  std::vector<TensorInfo> tensors() const;
+
+  // The initial state: zeros, except where a version needs otherwise (v4's pp = -1e30).
+  State new_state() const;
+
+  // Feeds one token: advances `state` and writes n_vocab logits. Throws
+  // rwkv::Error if the token is out of range or the state belongs to another shape.
+  void forward(int32_t token, State& state, std::span<float> logits) const;
+  // Feeds one token without computing logits (a prompt token that is not the last).
+  void advance(int32_t token, State& state) const;
+
+  struct Impl;
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rwkv

@@ -1,0 +1,56 @@
+// What the RWKV versions share: norms bound by name, scratch space for one token,
+// small activation helpers, and the v4/v5 channel mix.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/matvec.hpp"
+#include "weights/binder.hpp"
+
+namespace rwkv::arch {
+
+inline constexpr float kLayerNormEps = 1e-5f;
+// The official inference code normalises ln_x with 64e-5 (training's GroupNorm(x / 8) at eps 1e-5).
+inline constexpr float kGroupNormEps = 64e-5f;
+
+struct Norm {
+  const float* weight = nullptr;  // [C]
+  const float* bias = nullptr;    // [C]
+};
+
+Norm bind_norm(const WeightBinder& w, const std::string& prefix, uint64_t n);
+
+// Per-thread scratch buffers for one forward step, reused across tokens so that
+// decoding allocates nothing after the first token.
+class Scratch {
+ public:
+  explicit Scratch(size_t floats);
+  float* take(size_t n);
+
+ private:
+  std::vector<float>& buffer_;
+  size_t used_ = 0;
+};
+
+inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+// v4 and v5 channel mixing: r = σ(Wr rx), out = r ⊙ Wv relu(Wk kx)², with fixed token-shift mixes.
+struct ChannelMixV4 {
+  const float* time_mix_k = nullptr;  // [C]
+  const float* time_mix_r = nullptr;  // [C]
+  MatrixRef key;                      // [F, C]
+  MatrixRef value;                    // [C, F]
+  MatrixRef receptance;               // [C, C]
+};
+
+ChannelMixV4 bind_channel_mix_v4(const WeightBinder& w, uint32_t layer, uint32_t n_embd, uint32_t n_ffn);
+
+// xx: this token's ln2 output; shift: the previous token's (updated to xx); x += the block's output.
+void channel_mix_v4(const ChannelMixV4& p, const float* xx, float* shift, float* x, uint32_t n_embd, Scratch& scratch);
+
+}  // namespace rwkv::arch

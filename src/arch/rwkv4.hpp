@@ -1,0 +1,32 @@
+// RWKV-4: the WKV recurrence with fixed decays, per channel.
+#pragma once
+
+#include <vector>
+
+#include "arch/blocks.hpp"
+#include "rwkv/model.hpp"
+
+namespace rwkv::arch {
+
+struct V4Layer {
+  Norm ln1, ln2;
+  const float* time_mix_k = nullptr;  // [C]
+  const float* time_mix_v = nullptr;  // [C]
+  const float* time_mix_r = nullptr;  // [C]
+  const float* log_decay = nullptr;   // [C] = -exp(time_decay), folded at conversion
+  const float* bonus = nullptr;       // [C] = time_first
+  MatrixRef key, value, receptance, output;  // [C, C]
+  ChannelMixV4 ffn;
+};
+
+struct V4Weights {
+  std::vector<V4Layer> layers;
+};
+
+V4Weights bind_v4(const WeightBinder& w, const ModelInfo& info);
+uint32_t state_floats_per_layer(const V4Weights&, const ModelInfo& info);
+void init_state(const V4Weights&, const ModelInfo& info, State& state);
+// Runs every block on the residual stream x [C] for one token.
+void run_blocks(const V4Weights& w, const ModelInfo& info, float* x, State& state);
+
+}  // namespace rwkv::arch

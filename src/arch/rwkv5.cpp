@@ -1,0 +1,120 @@
+// Follows the official RNN-mode code: ChatRWKV rwkv/model.py `att_one_v5` (5.0),
+// `att_one_v5_1` (5.1 and 5.2) and RWKV_v5_demo.py, with the load-time transforms
+// of its __init__ done by the converter.
+#include "arch/rwkv5.hpp"
+
+#include <algorithm>
+
+namespace rwkv::arch {
+
+V5Weights bind_v5(const WeightBinder& w, const ModelInfo& info) {
+  const uint32_t C = info.n_embd;
+  V5Weights out;
+  out.has_gate = info.arch != Arch::V5_0;
+  for (uint32_t i = 0; i < info.n_layer; ++i) {
+    V5Layer l;
+    l.ln1 = bind_norm(w, layer_tensor(i, "ln1"), C);
+    l.ln2 = bind_norm(w, layer_tensor(i, "ln2"), C);
+    l.ln_x = bind_norm(w, layer_tensor(i, "att.ln_x"), C);
+    l.time_mix_k = w.vec(layer_tensor(i, "att.time_mix_k"), C);
+    l.time_mix_v = w.vec(layer_tensor(i, "att.time_mix_v"), C);
+    l.time_mix_r = w.vec(layer_tensor(i, "att.time_mix_r"), C);
+    l.decay = w.vec(layer_tensor(i, "att.decay"), C);
+    l.bonus = w.vec(layer_tensor(i, "att.bonus"), C);
+    l.key = w.matrix(layer_tensor(i, "att.key.weight"), C, C);
+    l.value = w.matrix(layer_tensor(i, "att.value.weight"), C, C);
+    l.receptance = w.matrix(layer_tensor(i, "att.receptance.weight"), C, C);
+    l.output = w.matrix(layer_tensor(i, "att.output.weight"), C, C);
+    if (out.has_gate) {
+      l.time_mix_g = w.vec(layer_tensor(i, "att.time_mix_g"), C);
+      l.gate = w.matrix(layer_tensor(i, "att.gate.weight"), C, C);
+    }
+    l.ffn = bind_channel_mix_v4(w, i, C, info.n_ffn);
+    out.layers.push_back(l);
+  }
+  return out;
+}
+
+uint32_t state_floats_per_layer(const V5Weights&, const ModelInfo& info) {
+  return 2 * info.n_embd + info.n_head * info.head_size * info.head_size;
+}
+
+void init_state(const V5Weights&, const ModelInfo&, State& state) { std::fill(state.data.begin(), state.data.end(), 0.0f); }
+
+void wkv5_step(const float* r, const float* k, const float* v, const float* w, const float* u, float* S, float* y,
+               uint32_t n_head, uint32_t head_size) {
+  const uint32_t N = head_size;
+  for (uint32_t h = 0; h < n_head; ++h) {
+    const uint32_t base = h * N;
+    float* Sh = S + size_t(h) * N * N;
+    float* yh = y + base;
+    std::fill(yh, yh + N, 0.0f);
+    for (uint32_t i = 0; i < N; ++i) {
+      const float ki = k[base + i];
+      const float ri = r[base + i];
+      const float ui = u[base + i];
+      const float wi = w[base + i];
+      float* row = Sh + size_t(i) * N;
+      for (uint32_t j = 0; j < N; ++j) {
+        const float a = ki * v[base + j];
+        yh[j] += ri * (ui * a + row[j]);
+        row[j] = a + wi * row[j];
+      }
+    }
+  }
+}
+
+namespace {
+
+void time_mix(const V5Layer& p, bool has_gate, const ModelInfo& info, const float* xx, float* s, float* x,
+              Scratch& scratch) {
+  const uint32_t C = info.n_embd;
+  float* shift = s;
+  float* S = s + C;
+  float* kx = scratch.take(C);
+  float* vx = scratch.take(C);
+  float* rx = scratch.take(C);
+  float* gx = scratch.take(C);
+  for (uint32_t c = 0; c < C; ++c) {
+    kx[c] = xx[c] * p.time_mix_k[c] + shift[c] * (1.0f - p.time_mix_k[c]);
+    vx[c] = xx[c] * p.time_mix_v[c] + shift[c] * (1.0f - p.time_mix_v[c]);
+    rx[c] = xx[c] * p.time_mix_r[c] + shift[c] * (1.0f - p.time_mix_r[c]);
+    if (has_gate) gx[c] = xx[c] * p.time_mix_g[c] + shift[c] * (1.0f - p.time_mix_g[c]);
+  }
+  std::copy(xx, xx + C, shift);
+  float* r = scratch.take(C);
+  float* k = scratch.take(C);
+  float* v = scratch.take(C);
+  float* g = scratch.take(C);
+  matvec(p.receptance, rx, r);
+  matvec(p.key, kx, k);
+  matvec(p.value, vx, v);
+  if (has_gate) matvec(p.gate, gx, g);
+  float* y = scratch.take(C);
+  wkv5_step(r, k, v, p.decay, p.bonus, S, y, info.n_head, info.head_size);
+  group_norm(y, p.ln_x.weight, p.ln_x.bias, info.n_head, info.head_size, kGroupNormEps);
+  if (has_gate) {
+    for (uint32_t c = 0; c < C; ++c) y[c] *= silu(g[c]);
+  }
+  float* out = scratch.take(C);
+  matvec(p.output, y, out);
+  for (uint32_t c = 0; c < C; ++c) x[c] += out[c];
+}
+
+}  // namespace
+
+void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, State& state) {
+  const uint32_t C = info.n_embd;
+  for (uint32_t i = 0; i < info.n_layer; ++i) {
+    const V5Layer& p = w.layers[i];
+    float* s = state.layer(i).data();
+    Scratch scratch(32 * C + 2 * info.n_ffn);
+    float* xx = scratch.take(C);
+    layer_norm(x, p.ln1.weight, p.ln1.bias, xx, C, kLayerNormEps);
+    time_mix(p, w.has_gate, info, xx, s, x, scratch);
+    layer_norm(x, p.ln2.weight, p.ln2.bias, xx, C, kLayerNormEps);
+    channel_mix_v4(p.ffn, xx, s + C + info.n_head * info.head_size * info.head_size, x, C, scratch);
+  }
+}
+
+}  // namespace rwkv::arch

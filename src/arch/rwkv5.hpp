@@ -1,0 +1,41 @@
+// RWKV-5 (5.0, 5.1, 5.2): multi-head matrix-valued state with fixed decays.
+// 5.1 and 5.2 add a SiLU gate; 5.2 has per-channel rather than per-head decays
+// (the converter expands both to per-channel vectors).
+#pragma once
+
+#include <vector>
+
+#include "arch/blocks.hpp"
+#include "rwkv/model.hpp"
+
+namespace rwkv::arch {
+
+struct V5Layer {
+  Norm ln1, ln2, ln_x;
+  const float* time_mix_k = nullptr;  // [C]
+  const float* time_mix_v = nullptr;  // [C]
+  const float* time_mix_r = nullptr;  // [C]
+  const float* time_mix_g = nullptr;  // [C], 5.1 and 5.2 only
+  const float* decay = nullptr;       // [C] = exp(-exp(time_decay)), per key channel
+  const float* bonus = nullptr;       // [C] u, per key channel (5.0: exp(time_first))
+  MatrixRef key, value, receptance, output;  // [C, C]
+  MatrixRef gate;                            // [C, C], 5.1 and 5.2 only
+  ChannelMixV4 ffn;
+};
+
+struct V5Weights {
+  bool has_gate = false;
+  std::vector<V5Layer> layers;
+};
+
+V5Weights bind_v5(const WeightBinder& w, const ModelInfo& info);
+uint32_t state_floats_per_layer(const V5Weights&, const ModelInfo& info);
+void init_state(const V5Weights&, const ModelInfo& info, State& state);
+void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, State& state);
+
+// The v5/v6 WKV step for one token, all heads: y = r·(u ⊙ kᵀv + S), S ← kᵀv + w ⊙ S,
+// with S [H, N(key), N(value)], w and u per key channel.
+void wkv5_step(const float* r, const float* k, const float* v, const float* w, const float* u, float* S, float* y,
+               uint32_t n_head, uint32_t head_size);
+
+}  // namespace rwkv::arch

@@ -1,0 +1,31 @@
+// Matrix-vector products over stored weights, and the small vector ops of a block.
+// Nothing here knows a tensor name or a model version.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/dtype.hpp"
+
+namespace rwkv {
+
+// A row-major [rows, cols] matrix, used as y = W x (cols inputs, rows outputs).
+struct MatrixRef {
+  DType dtype = DType::F32;
+  uint32_t rows = 0;
+  uint32_t cols = 0;
+  const void* data = nullptr;
+};
+
+// y[r] = sum_c W[r, c] * x[c], for r in [0, rows).
+void matvec(const MatrixRef& w, const float* x, float* y);
+
+// out = row `index` of W as float32 (for embeddings).
+void copy_row(const MatrixRef& w, uint32_t index, float* out);
+
+// LayerNorm over n values (biased variance), eps inside the square root.
+void layer_norm(const float* x, const float* weight, const float* bias, float* out, uint32_t n, float eps);
+
+// GroupNorm over n_groups contiguous groups of `group_size`, in place, then the per-channel affine.
+void group_norm(float* x, const float* weight, const float* bias, uint32_t n_groups, uint32_t group_size, float eps);
+
+}  // namespace rwkv
