@@ -56,8 +56,8 @@ Arch detect_arch(const PthCheckpoint& ckpt) {
   if (has_tensor_containing(ckpt, "time_maa")) return Arch::V6_0;
   if (has_tensor_containing(ckpt, "ln_x")) {
     if (!has_tensor_containing(ckpt, "gate.weight")) return Arch::V5_0;
-    const PthTensor& decay = require(ckpt, "blocks.0.att.time_decay");
-    const auto shape = squeezed(decay.shape);
+    // Not squeezed: a model with one head still has a [1, N] per-channel decay.
+    const auto& shape = require(ckpt, "blocks.0.att.time_decay").shape;
     return (shape.size() > 1 && shape[1] > 1) ? Arch::V5_2 : Arch::V5_1;
   }
   if (ckpt.find("blocks.0.att.time_decay") && ckpt.find("blocks.0.att.time_first")) return Arch::V4;
@@ -97,7 +97,7 @@ ModelInfo detect_model(const PthCheckpoint& ckpt, std::optional<TokenizerKind> t
     case Arch::V7_0: heads_from = "blocks.0.att.r_k"; break;
   }
   if (!heads_from.empty()) {
-    const auto shape = squeezed(require(ckpt, heads_from).shape);
+    const auto& shape = require(ckpt, heads_from).shape;
     if (shape.empty() || shape[0] <= 0 || info.n_embd % shape[0] != 0) {
       throw Error(fmt::format("{}: tensor '{}' has shape [{}]: its first dimension must be a head count dividing "
                               "n_embd = {}",
@@ -146,6 +146,7 @@ class Plan {
     return t;
   }
 
+  // Large matrices take the requested type; everything else stays float32.
   void add(const std::string& name, bool is_matrix, std::vector<uint64_t> shape, Recipe recipe) {
     plan_.push_back({name, is_matrix ? matrix_type_ : DType::F32, std::move(shape)});
     recipes_.push_back(std::move(recipe));
@@ -168,7 +169,8 @@ class Plan {
     const PthTensor& t = source(name, {rows, cols});
     add(name, true, {uint64_t(rows), uint64_t(cols)}, [&t] { return t.to_float(); });
   }
-  // A checkpoint [in, out] matrix (used as x @ W) stored transposed, as [out, in].
+  // A checkpoint [in, out] LoRA matrix (used as x @ W) stored transposed, as [out, in].
+  // LoRA matrices are small and sensitive (RWKV-NOTES), so they stay float32.
   void transposed(const std::string& name, int64_t in_dim) {
     const PthTensor& t = require(ckpt_, name);
     if (t.shape.size() != 2 || t.shape[0] != in_dim) {
@@ -177,7 +179,7 @@ class Plan {
     }
     used_.insert(name);
     const int64_t out_dim = t.shape[1];
-    add(name, true, {uint64_t(out_dim), uint64_t(in_dim)}, [&t, in_dim, out_dim] {
+    add(name, false, {uint64_t(out_dim), uint64_t(in_dim)}, [&t, in_dim, out_dim] {
       std::vector<float> v = t.to_float(), out(v.size());
       for (int64_t i = 0; i < in_dim; ++i) {
         for (int64_t o = 0; o < out_dim; ++o) out[o * in_dim + i] = v[i * out_dim + o];
@@ -320,7 +322,7 @@ void plan_v6(Plan& p, const ModelInfo& info) {
     p.transposed(w1, C);
     // [5, D, C] → five [C, D] matrices, each used as y = M x.
     const PthTensor& maa_w2 = p.source(w2, {5, d_mix, C});
-    p.add(w2, true, {5, uint64_t(C), uint64_t(d_mix)}, [&maa_w2, d_mix, C] {
+    p.add(w2, false, {5, uint64_t(C), uint64_t(d_mix)}, [&maa_w2, d_mix, C] {
       std::vector<float> v = maa_w2.to_float(), out(v.size());
       for (int64_t m = 0; m < 5; ++m) {
         for (int64_t d = 0; d < d_mix; ++d) {
