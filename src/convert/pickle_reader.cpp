@@ -338,27 +338,10 @@ class Machine {
     return std::get<PickleRef>(top());
   }
 
-  // Like Python, a repeated key replaces the earlier value (compared for the key types a state dict uses).
   void set_items(PickleRef dict, std::vector<PickleValue> items) {
     if (items.size() % 2 != 0) throw Error("odd number of values for dict items");
     auto& entries = result_.arena.at(dict).items;
-    for (size_t i = 0; i < items.size(); i += 2) {
-      bool replaced = false;
-      if (const auto* key = std::get_if<std::string>(&items[i])) {
-        for (size_t j = 0; j < entries.size(); j += 2) {
-          const auto* existing = std::get_if<std::string>(&entries[j]);
-          if (existing != nullptr && *existing == *key) {
-            entries[j + 1] = std::move(items[i + 1]);
-            replaced = true;
-            break;
-          }
-        }
-      }
-      if (!replaced) {
-        entries.push_back(std::move(items[i]));
-        entries.push_back(std::move(items[i + 1]));
-      }
-    }
+    entries.insert(entries.end(), std::make_move_iterator(items.begin()), std::make_move_iterator(items.end()));
   }
 
   PickleValue call(const PickleValue& callable, const PickleValue& args, std::string_view opcode) {

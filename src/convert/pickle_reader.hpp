@@ -41,7 +41,10 @@ enum class PickleContainerKind { Tuple, List, Dict };
 
 struct PickleContainer {
   PickleContainerKind kind = PickleContainerKind::Tuple;
-  std::vector<PickleValue> items;  // for a dict, keys and values alternate
+  // For a dict, keys and values alternate in insertion order. A repeated key is
+  // listed again (searching on every insert would make hostile input quadratic);
+  // as in Python, its last value wins.
+  std::vector<PickleValue> items;
 };
 
 class PickleArena {

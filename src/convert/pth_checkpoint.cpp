@@ -4,6 +4,7 @@
 #include <array>
 #include <cstring>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 
 #include <fmt/format.h>
@@ -316,7 +317,15 @@ const std::byte* tensor_data(const PthTensor& tensor, const TensorRecord& record
                             label, storage.key, tensor.name, storage.numel, pth_dtype_name(storage.dtype),
                             storage_bytes.size()));
   }
-  const bool empty = std::find(record.shape.begin(), record.shape.end(), 0) != record.shape.end();
+  // Zero strides (expanded tensors) let the element count exceed the storage's, so it needs its own check.
+  int64_t element_count = 1;
+  for (int64_t dim : record.shape) {
+    if (__builtin_mul_overflow(element_count, dim, &element_count)) {
+      throw Error(fmt::format("{}: tensor '{}' has shape [{}], whose element count overflows", label, tensor.name,
+                              fmt::join(record.shape, ", ")));
+    }
+  }
+  const bool empty = element_count == 0;
   int64_t last_index = record.storage_offset;
   bool overflow = false;
   if (!empty) {
@@ -381,11 +390,20 @@ PthCheckpoint PthCheckpoint::open(const std::string& path) {
   const Unpickled unpickled = unpickle(zip.stored_data(pickle_entry), fmt::format("{}: {}", path, pickle_entry.name), hooks);
   const PickleContainer& state_dict = find_state_dict(unpickled, path);
 
+  // A repeated key keeps its first position and takes its last value, as in a Python dict.
+  std::unordered_map<std::string_view, size_t> last_value_of_key;
+  for (size_t i = 0; i < state_dict.items.size(); i += 2) {
+    if (const auto* key = std::get_if<std::string>(&state_dict.items[i])) last_value_of_key[*key] = i + 1;
+  }
   std::vector<std::optional<std::span<const std::byte>>> storage_bytes(hooks.storages.size());
   for (size_t i = 0; i < state_dict.items.size(); i += 2) {
     const auto* name = std::get_if<std::string>(&state_dict.items[i]);
-    const auto* object = std::get_if<PickleExternal>(&state_dict.items[i + 1]);
-    if (name == nullptr || object == nullptr || object->kind != kTensorObject) continue;
+    if (name == nullptr) continue;
+    const auto last_value = last_value_of_key.find(*name);
+    if (last_value == last_value_of_key.end()) continue;  // listed already
+    const auto* object = std::get_if<PickleExternal>(&state_dict.items[last_value->second]);
+    last_value_of_key.erase(last_value);
+    if (object == nullptr || object->kind != kTensorObject) continue;
     const TensorRecord& record = hooks.tensors[object->index];
     const StorageRecord& storage = hooks.storages[record.storage];
     PthTensor tensor;

@@ -1,6 +1,5 @@
 #include "convert/zip_reader.hpp"
 
-#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -153,11 +152,13 @@ void ZipReader::read_central_directory() {
     entries_.push_back(std::move(entry));
     pos += kCentralHeaderSize + variable_length;
   }
+  // Like zip tools, the first of several same-named entries is the one found.
+  for (size_t i = 0; i < entries_.size(); ++i) index_of_name_.try_emplace(entries_[i].name, i);
 }
 
 const ZipEntry* ZipReader::find(std::string_view name) const {
-  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const ZipEntry& e) { return e.name == name; });
-  return it == entries_.end() ? nullptr : &*it;
+  const auto it = index_of_name_.find(name);
+  return it == index_of_name_.end() ? nullptr : &entries_[it->second];
 }
 
 std::span<const std::byte> ZipReader::stored_data(const ZipEntry& entry) const {

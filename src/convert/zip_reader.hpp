@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace rwkv::convert {
@@ -26,6 +27,10 @@ class ZipReader {
   // Reads the central directory. `archive` must outlive the reader; `label`
   // (the file name) starts every error message.
   ZipReader(std::span<const std::byte> archive, std::string label);
+  ZipReader(const ZipReader&) = delete;  // the name index points into entries_
+  ZipReader& operator=(const ZipReader&) = delete;
+  ZipReader(ZipReader&&) = default;
+  ZipReader& operator=(ZipReader&&) = default;
 
   const std::vector<ZipEntry>& entries() const { return entries_; }
   const ZipEntry* find(std::string_view name) const;
@@ -39,6 +44,7 @@ class ZipReader {
   std::span<const std::byte> archive_;
   std::string label_;
   std::vector<ZipEntry> entries_;
+  std::unordered_map<std::string_view, size_t> index_of_name_;  // views into entries_, which no longer changes
   uint64_t central_directory_offset_ = 0;  // entry data must end before it
 };
 
