@@ -14,10 +14,12 @@
 #include "convert/pth_checkpoint.hpp"
 #include "kernels/half.hpp"
 #include "rwkv/error.hpp"
+#include "pth_writer.hpp"
 #include "test_support.hpp"
 
 namespace {
 
+using namespace rwkv_test;  // NOLINT: the checkpoint writer
 using rwkv::bf16_to_fp32;
 using rwkv::fp16_to_fp32;
 using rwkv::fp32_to_bf16;
@@ -126,206 +128,6 @@ TEST(PthHalf, Bf16KnownPatterns) {
   EXPECT_EQ(fp32_to_bf16(from_bits(0xffc12345u)) & 0xffc0, 0xffc0);
 }
 
-// Writes what torch.save writes, small enough to build by hand: a stored zip
-// whose local headers pad storages to 64 bytes (so local and central extra
-// fields differ, as in real files), optionally with Zip64 records throughout.
-struct ZipMember {
-  std::string name;
-  std::string data;
-  uint16_t method = 0;
-};
-
-void put_le(std::string& out, uint64_t value, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
-}
-
-std::string make_zip(const std::vector<ZipMember>& members, bool zip64 = false) {
-  std::string out;
-  std::vector<uint64_t> offsets;
-  for (const ZipMember& m : members) {
-    offsets.push_back(out.size());
-    std::string extra;
-    if (zip64) {
-      put_le(extra, 0x0001, 2);
-      put_le(extra, 16, 2);
-      put_le(extra, m.data.size(), 8);
-      put_le(extra, m.data.size(), 8);
-    }
-    const size_t unpadded = out.size() + 30 + m.name.size() + extra.size() + 4;
-    const size_t padding = (64 - unpadded % 64) % 64;
-    put_le(extra, 0x4246, 2);  // "FB", the id torch's writer uses for alignment padding
-    put_le(extra, padding, 2);
-    extra.append(padding, 'Z');
-    put_le(out, 0x04034b50, 4);
-    put_le(out, zip64 ? 45 : 20, 2);
-    put_le(out, 0, 2);
-    put_le(out, m.method, 2);
-    put_le(out, 0, 4);  // time, date
-    put_le(out, 0, 4);  // crc: the reader does not check it
-    put_le(out, zip64 ? 0xffffffffu : m.data.size(), 4);
-    put_le(out, zip64 ? 0xffffffffu : m.data.size(), 4);
-    put_le(out, m.name.size(), 2);
-    put_le(out, extra.size(), 2);
-    out += m.name + extra + m.data;
-  }
-  const uint64_t directory_offset = out.size();
-  for (size_t i = 0; i < members.size(); ++i) {
-    const ZipMember& m = members[i];
-    put_le(out, 0x02014b50, 4);
-    put_le(out, zip64 ? 45 : 20, 2);
-    put_le(out, zip64 ? 45 : 20, 2);
-    put_le(out, 0, 2);
-    put_le(out, m.method, 2);
-    put_le(out, 0, 4);
-    put_le(out, 0, 4);
-    put_le(out, zip64 ? 0xffffffffu : m.data.size(), 4);
-    put_le(out, zip64 ? 0xffffffffu : m.data.size(), 4);
-    put_le(out, m.name.size(), 2);
-    put_le(out, zip64 ? 28 : 0, 2);
-    put_le(out, 0, 2);  // comment
-    put_le(out, 0, 2);  // disk
-    put_le(out, 0, 2);  // internal attributes
-    put_le(out, 0, 4);  // external attributes
-    put_le(out, zip64 ? 0xffffffffu : offsets[i], 4);
-    out += m.name;
-    if (zip64) {
-      put_le(out, 0x0001, 2);
-      put_le(out, 24, 2);
-      put_le(out, m.data.size(), 8);
-      put_le(out, m.data.size(), 8);
-      put_le(out, offsets[i], 8);
-    }
-  }
-  const uint64_t directory_size = out.size() - directory_offset;
-  if (zip64) {
-    const uint64_t record = out.size();
-    put_le(out, 0x06064b50, 4);
-    put_le(out, 44, 8);
-    put_le(out, 45, 2);
-    put_le(out, 45, 2);
-    put_le(out, 0, 4);
-    put_le(out, 0, 4);
-    put_le(out, members.size(), 8);
-    put_le(out, members.size(), 8);
-    put_le(out, directory_size, 8);
-    put_le(out, directory_offset, 8);
-    put_le(out, 0x07064b50, 4);
-    put_le(out, 0, 4);
-    put_le(out, record, 8);
-    put_le(out, 1, 4);
-  }
-  put_le(out, 0x06054b50, 4);
-  put_le(out, 0, 4);
-  put_le(out, zip64 ? 0xffff : members.size(), 2);
-  put_le(out, zip64 ? 0xffff : members.size(), 2);
-  put_le(out, zip64 ? 0xffffffffu : directory_size, 4);
-  put_le(out, zip64 ? 0xffffffffu : directory_offset, 4);
-  put_le(out, 0, 2);
-  return out;
-}
-
-// Protocol-2 pickle opcodes, as torch.save's pickler emits them.
-class PickleWriter {
- public:
-  PickleWriter() { bytes_ += "\x80\x02"; }
-  PickleWriter& global(const std::string& module, const std::string& name) {
-    bytes_ += "c" + module + "\n" + name + "\n";
-    return *this;
-  }
-  PickleWriter& str(const std::string& text) {
-    bytes_ += 'X';
-    put_le(bytes_, text.size(), 4);
-    bytes_ += text;
-    return *this;
-  }
-  PickleWriter& integer(int64_t value) {
-    if (value >= 0 && value < 256) {
-      bytes_ += 'K';
-      put_le(bytes_, static_cast<uint64_t>(value), 1);
-    } else {
-      bytes_ += '\x8a';  // LONG1 with 8 bytes covers every int64
-      bytes_ += '\x08';
-      put_le(bytes_, static_cast<uint64_t>(value), 8);
-    }
-    return *this;
-  }
-  PickleWriter& int_tuple(const std::vector<int64_t>& values) {
-    mark();
-    for (int64_t v : values) integer(v);
-    return op("t");
-  }
-  PickleWriter& mark() { return op("("); }
-  PickleWriter& put(uint8_t index) {
-    bytes_ += 'q';
-    bytes_ += static_cast<char>(index);
-    return *this;
-  }
-  PickleWriter& get(uint8_t index) {
-    bytes_ += 'h';
-    bytes_ += static_cast<char>(index);
-    return *this;
-  }
-  PickleWriter& op(const std::string& opcodes) {
-    bytes_ += opcodes;
-    return *this;
-  }
-  const std::string& bytes() const { return bytes_; }
-
- private:
-  std::string bytes_;
-};
-
-struct TensorSpec {
-  std::string name;
-  std::string storage_key;
-  std::vector<int64_t> shape;
-  std::vector<int64_t> stride;
-  int64_t storage_offset = 0;
-};
-
-struct StorageSpec {
-  std::string type = "FloatStorage";
-  int64_t numel = 0;
-  std::string bytes;
-};
-
-// An OrderedDict of tensors, each rebuilt with _rebuild_tensor_v2 like torch does.
-std::string state_dict_pickle(const std::vector<TensorSpec>& tensors, const std::map<std::string, StorageSpec>& storages) {
-  PickleWriter w;
-  w.global("collections", "OrderedDict").put(0).op(")R").put(1).mark();
-  bool rebuild_memoized = false;
-  for (const TensorSpec& t : tensors) {
-    const StorageSpec& storage = storages.at(t.storage_key);
-    w.str(t.name);
-    if (rebuild_memoized) {
-      w.get(2);
-    } else {
-      w.global("torch._utils", "_rebuild_tensor_v2").put(2);
-      rebuild_memoized = true;
-    }
-    w.mark().mark().str("storage").global("torch", storage.type).str(t.storage_key).str("cpu").integer(storage.numel).op("t");
-    w.op("Q").integer(t.storage_offset).int_tuple(t.shape).int_tuple(t.stride).op("\x89");
-    w.get(0).op(")R").op("tR");
-  }
-  w.op("u.");
-  return w.bytes();
-}
-
-std::string float_bytes(const std::vector<float>& values) {
-  std::string out(values.size() * sizeof(float), '\0');
-  std::memcpy(out.data(), values.data(), out.size());
-  return out;
-}
-
-struct CheckpointSpec {
-  std::vector<TensorSpec> tensors;
-  std::map<std::string, StorageSpec> storages;
-  std::string prefix = "archive";
-  bool zip64 = false;
-  std::string pickle;  // overrides the generated state dict pickle when set
-  uint16_t storage_method = 0;
-};
-
 std::vector<float> first_values() { return {1.0f, -2.5f, 3.25f, 0.0f, 1e-3f, -7.0f}; }
 std::vector<float> second_values() { return {0.5f, 0.25f, -0.125f, 100.0f}; }
 
@@ -336,18 +138,6 @@ CheckpointSpec two_tensor_spec() {
   spec.storages["1"] = StorageSpec{"FloatStorage", 4, float_bytes(second_values())};
   spec.tensors = {{"a.weight", "0", {2, 3}, {3, 1}, 0}, {"b.bias", "1", {4}, {1}, 0}};
   return spec;
-}
-
-std::string make_checkpoint(const CheckpointSpec& spec) {
-  std::vector<ZipMember> members;
-  members.push_back({spec.prefix + "/data.pkl", spec.pickle.empty() ? state_dict_pickle(spec.tensors, spec.storages) : spec.pickle});
-  members.push_back({spec.prefix + "/byteorder", "little"});
-  for (const auto& [key, storage] : spec.storages) {
-    members.push_back({spec.prefix + "/data/" + key, storage.bytes, spec.storage_method});
-  }
-  members.push_back({spec.prefix + "/version", "3\n"});
-  members.push_back({spec.prefix + "/.data/serialization_id", "1234567890"});
-  return make_zip(members, spec.zip64);
 }
 
 // The message of the rwkv::Error that opening `bytes` (written to a scratch file) throws.
