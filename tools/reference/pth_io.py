@@ -89,7 +89,9 @@ def _encode(values, dtype):
     if dtype == "f32":
         return struct.pack("<%df" % len(values), *values)
     if dtype == "f16":
-        return struct.pack("<%de" % len(values), *values)
+        # via float32, as torch's float32 -> float16 cast (no double rounding surprise)
+        v32 = struct.unpack("<%df" % len(values), struct.pack("<%df" % len(values), *values))
+        return struct.pack("<%de" % len(values), *v32)
     if dtype == "f64":
         return struct.pack("<%dd" % len(values), *values)
     if dtype == "bf16":
@@ -213,10 +215,12 @@ def _gather(flat, offset, size, stride):
 class _PickleEmitter:
     def __init__(self):
         self.buf = bytearray()
-        self.memo = {}
+        self.memo = {}      # key -> memo index, for objects referenced again
+        self.n_memo = 0     # every memoized object gets the next index
 
     def _put(self):
-        i = len(self.memo)
+        i = self.n_memo
+        self.n_memo += 1
         if i < 256:
             self.buf += b"q" + bytes([i])  # BINPUT
         else:
@@ -353,7 +357,8 @@ def _zip_stored(path, records, align=64):
 def save_pth(path, tensors, dtype="f32", prefix=None):
     """Write an OrderedDict/list of (name, (shape, flat values)) or name ->
     Tensor as a torch.save zip checkpoint, every tensor stored as `dtype`
-    ('f32', 'f16' or 'bf16'), one storage per tensor."""
+    ('f32', 'f16' or 'bf16'), one storage per tensor.  Values are rounded to
+    float32 first, then to dtype (like torch's casts of a float32 tensor)."""
     if prefix is None:
         prefix = os.path.splitext(os.path.basename(path))[0]
     items = tensors.items() if isinstance(tensors, dict) else tensors
