@@ -1,0 +1,87 @@
+// The committed fixtures: tiny random-weight checkpoints of every architecture
+// version with logits from the independent Python reference in tools/reference.
+// These run without ../shared, so a bare clone still tests every version's math.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include "convert/pth_to_native.hpp"
+#include "rwkv/model.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+nlohmann::json fixture_list() {
+  std::ifstream in(rwkv_test::fixtures_dir() / "fixtures.json");
+  return nlohmann::json::parse(in)["models"];
+}
+
+std::vector<std::string> fixture_names() {
+  std::vector<std::string> out;
+  for (const auto& m : fixture_list()) out.push_back(m["name"]);
+  return out;
+}
+
+nlohmann::json fixture(const std::string& name) {
+  for (const auto& m : fixture_list()) {
+    if (m["name"] == name) return m;
+  }
+  throw std::runtime_error("no fixture " + name);
+}
+
+double max_error(const rwkv::Model& model, const nlohmann::json& f) {
+  const auto expected = rwkv_test::read_f32_file(rwkv_test::fixtures_dir() / f["logits"].get<std::string>());
+  const auto tokens = f["tokens"].get<std::vector<int32_t>>();
+  std::vector<float> logits(model.info().n_vocab);
+  EXPECT_EQ(expected.size(), tokens.size() * logits.size());
+  rwkv::State state = model.new_state();
+  double worst = 0;
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    model.forward(tokens[t], state, logits);
+    for (size_t v = 0; v < logits.size(); ++v) {
+      const double d = std::abs(double(logits[v]) - expected[t * logits.size() + v]);
+      worst = std::isnan(d) ? INFINITY : std::max(worst, d);
+    }
+  }
+  return worst;
+}
+
+class FixtureModels : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FixtureModels, ConvertDetectsArchitectureAndMatchesReferenceLogits) {
+  const auto f = fixture(GetParam());
+  rwkv_test::ScratchDir dir;
+  const std::string out = (dir / "model.rwkv").string();
+  auto result = rwkv::convert::convert_pth((rwkv_test::fixtures_dir() / f["file"].get<std::string>()).string(), out, {});
+  EXPECT_EQ(rwkv::arch_name(result.info.arch), f["arch_version"].get<std::string>());
+  auto model = rwkv::Model::load(out);
+  EXPECT_EQ(model->info().n_layer, f["n_layer"].get<uint32_t>());
+  EXPECT_EQ(model->info().n_embd, f["n_embd"].get<uint32_t>());
+  EXPECT_EQ(model->info().n_ffn, f["n_ffn"].get<uint32_t>());
+  EXPECT_EQ(model->info().tokenizer, rwkv::TokenizerKind::Bytes);
+  const double err = max_error(*model, f);
+  std::printf("[ measured ] fixture %s (RWKV %s): max abs logit diff %.3g\n", GetParam().c_str(),
+              f["arch_version"].get<std::string>().c_str(), err);
+  EXPECT_LE(err, 2e-4);
+}
+
+TEST_P(FixtureModels, Float16StorageStaysClose) {
+  const auto f = fixture(GetParam());
+  rwkv_test::ScratchDir dir;
+  const std::string out = (dir / "model.rwkv").string();
+  rwkv::convert::ConvertOptions options;
+  options.matrix_type = rwkv::DType::F16;
+  rwkv::convert::convert_pth((rwkv_test::fixtures_dir() / f["file"].get<std::string>()).string(), out, options);
+  EXPECT_LE(max_error(*rwkv::Model::load(out), f), 2e-2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Committed, FixtureModels, ::testing::ValuesIn(fixture_names()), [](const auto& info) {
+  std::string n = info.param;
+  std::replace_if(n.begin(), n.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); }, '_');
+  return n;
+});
+
+}  // namespace
