@@ -20,6 +20,9 @@ constexpr Command kCommands[] = {
     {"convert", rwkv_cli::run_convert, "convert an official PyTorch checkpoint (.pth) to the native format"},
     {"info", rwkv_cli::run_info, "print a model's architecture, sizes, data types and file size"},
     {"logits", rwkv_cli::run_logits, "feed tokens one by one and write the logits after each as float32"},
+    {"generate", rwkv_cli::run_generate, "generate text after a prompt"},
+    {"chat", rwkv_cli::run_chat, "chat interactively, keeping the state between turns"},
+    {"perplexity", rwkv_cli::run_perplexity, "perplexity and bits per byte of a model on a text file"},
 };
 
 void print_usage(std::FILE* out) {

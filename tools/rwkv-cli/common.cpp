@@ -1,0 +1,65 @@
+#include "common.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "rwkv/error.hpp"
+
+namespace rwkv_cli {
+
+namespace {
+
+std::filesystem::path program_dir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::current_path() : exe.parent_path();
+}
+
+}  // namespace
+
+std::string resolve_model_path(const ArgParser& args) {
+  if (args.has("model")) return args.get("model");
+  if (const char* env = std::getenv(kDefaultModelEnv); env != nullptr && *env != '\0') return env;
+  const auto dir = program_dir();
+  const std::vector<std::filesystem::path> candidates = {
+      dir / ".." / "models" / kDefaultModelName, dir / ".." / "share" / "rwkv" / kDefaultModelName,
+      dir / kDefaultModelName};
+  for (const auto& c : candidates) {
+    if (std::filesystem::is_regular_file(c)) return std::filesystem::weakly_canonical(c).string();
+  }
+  std::string tried;
+  for (const auto& c : candidates) tried += "\n  " + c.lexically_normal().string();
+  throw rwkv::Error(fmt::format("no --model given and no default model found (set ${} or pass --model); tried:{}",
+                                kDefaultModelEnv, tried));
+}
+
+std::shared_ptr<const rwkv::Tokenizer> load_model_tokenizer(const rwkv::Model& model, const ArgParser& args,
+                                                            const std::string& vocab_flag) {
+  const rwkv::TokenizerKind kind = model.info().tokenizer;
+  if (kind == rwkv::TokenizerKind::Bytes) return rwkv::load_tokenizer(kind, "");
+  std::string path;
+  if (args.has(vocab_flag)) {
+    path = args.get(vocab_flag);
+  } else {
+    const std::string name = rwkv::default_vocab_filename(kind);
+    const auto beside_model = std::filesystem::path(model.path()).parent_path() / name;
+    path = std::filesystem::exists(name) || !std::filesystem::exists(beside_model) ? name : beside_model.string();
+  }
+  return rwkv::load_tokenizer(kind, path);
+}
+
+std::string read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw rwkv::Error(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+}  // namespace rwkv_cli

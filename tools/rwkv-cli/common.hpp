@@ -1,0 +1,30 @@
+// What several commands share: finding the model (the default one when --model is
+// absent) and its tokenizer, and reading prompts.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "args.hpp"
+#include "rwkv/model.hpp"
+#include "rwkv/tokenizer.hpp"
+
+namespace rwkv_cli {
+
+// Environment variable that overrides where the default model is looked for.
+inline constexpr const char* kDefaultModelEnv = "RWKV_DEFAULT_MODEL";
+inline constexpr const char* kDefaultModelName = "default-rwkv7.rwkv";
+
+// --model if given, else $RWKV_DEFAULT_MODEL, else the default model next to the
+// program (../models/, ../share/rwkv/, or beside it). Throws naming the places tried.
+std::string resolve_model_path(const ArgParser& args);
+
+// The model's tokenizer: bytes needs no file; World and NeoX read `vocab_flag` if
+// given, else their usual file name in the working directory or beside the model.
+std::shared_ptr<const rwkv::Tokenizer> load_model_tokenizer(const rwkv::Model& model, const ArgParser& args,
+                                                            const std::string& vocab_flag);
+
+// Raw bytes of a file (prompts need not be valid UTF-8); throws naming the file.
+std::string read_file_bytes(const std::string& path);
+
+}  // namespace rwkv_cli
