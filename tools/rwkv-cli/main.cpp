@@ -20,11 +20,13 @@ constexpr Command kCommands[] = {
     {"convert", rwkv_cli::run_convert, "convert an official PyTorch checkpoint (.pth) to the native format"},
     {"info", rwkv_cli::run_info, "print a model's architecture, sizes, data types and file size"},
     {"logits", rwkv_cli::run_logits, "feed tokens one by one and write the logits after each as float32"},
+    {"tokenize", rwkv_cli::run_tokenize, "encode text to token ids or decode ids to text"},
+    {"bench-tokenizer", rwkv_cli::run_bench_tokenizer, "measure tokenizer load time and encoding speed (MB/s)"},
 };
 
 void print_usage(std::FILE* out) {
   fmt::print(out, "usage: rwkv-cli COMMAND [options]   (rwkv-cli COMMAND --help for details)\n\ncommands:\n");
-  for (const Command& c : kCommands) fmt::print(out, "  {:<12} {}\n", c.name, c.summary);
+  for (const Command& c : kCommands) fmt::print(out, "  {:<16} {}\n", c.name, c.summary);
 }
 
 }  // namespace
