@@ -17,6 +17,7 @@
 #include "tokenizer/byte_trie.hpp"
 #include "tokenizer/gpt2_split.hpp"
 #include "tokenizer/tokenizer_impl.hpp"
+#include "tokenizer/tokenizer_json.hpp"
 #include "tokenizer/utf8.hpp"
 
 namespace rwkv::detail {
@@ -106,6 +107,49 @@ class MergeTable {
   unsigned shift_ = 60;
 };
 
+// model.vocab's token strings -> ids while loading: open addressing with 8-byte slots,
+// since std::unordered_map's node chasing was a fifth of the load time.
+class TokenIdTable {
+ public:
+  explicit TokenIdTable(const std::vector<std::pair<std::string, int64_t>>& vocab) : vocab_(vocab) {
+    size_t capacity = 16;
+    while (capacity < vocab.size() * 2) capacity *= 2;
+    slots_.assign(capacity, Slot{0, -1});
+  }
+  // Adds vocab[index]; returns the index of an earlier entry with the same token, or -1.
+  int32_t insert(int32_t index) {
+    std::string_view token = vocab_[index].first;
+    auto h = hash(token);
+    for (size_t i = h & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+      Slot& s = slots_[i];
+      if (s.index < 0) {
+        s = {h, index};
+        return -1;
+      }
+      if (s.hash == h && vocab_[s.index].first == token) return s.index;
+    }
+  }
+  // The id of `token`, or -1.
+  int32_t find(std::string_view token) const {
+    auto h = hash(token);
+    for (size_t i = h & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+      const Slot& s = slots_[i];
+      if (s.index < 0) return -1;
+      if (s.hash == h && vocab_[s.index].first == token) return static_cast<int32_t>(vocab_[s.index].second);
+    }
+  }
+
+ private:
+  struct Slot {
+    uint32_t hash;
+    int32_t index;  // into vocab_, -1 for an empty slot
+  };
+  static uint32_t hash(std::string_view s) { return static_cast<uint32_t>(std::hash<std::string_view>{}(s)); }
+
+  const std::vector<std::pair<std::string, int64_t>>& vocab_;
+  std::vector<Slot> slots_;
+};
+
 // Per-call scratch space: the BPE work lists and a cache of pre-tokens already merged.
 struct EncodeScratch {
   struct Symbol {
@@ -148,7 +192,8 @@ class NeoxTokenizer final : public Tokenizer {
   }
 
  private:
-  void load_model(const json& model);
+  void check_model(const json& model);
+  void load_vocab_and_merges(TokenizerJson& file);
   void load_added_tokens(const json& added);
   void encode_normalized(std::string_view piece, EncodeScratch& scratch, std::vector<int32_t>& ids) const;
   void encode_pretoken(std::string_view bytes, EncodeScratch& scratch, std::vector<int32_t>& ids) const;
@@ -159,6 +204,7 @@ class NeoxTokenizer final : public Tokenizer {
   bool nfc_ = false;
   bool use_regex_ = true;
   bool ignore_merges_ = false;
+  bool has_unk_ = false;
   std::vector<std::string> token_bytes_;  // (vocab) what each id decodes to
   std::vector<bool> has_id_;              // (vocab)
   std::vector<bool> is_special_;          // (vocab)
@@ -182,13 +228,8 @@ bool flag_or(const json& object, const char* key, bool fallback) {
 }
 
 NeoxTokenizer::NeoxTokenizer(const std::string& path) : path_(path) {
-  const std::string text = read_whole_file(path, "tokenizer.json");
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::exception& e) {
-    fail(path, fmt::format("not valid JSON: {}", e.what()));
-  }
+  TokenizerJson file = parse_tokenizer_json(read_whole_file(path, "tokenizer.json"), path);
+  const json& root = file.root;
   try {
     if (!root.is_object()) fail(path, "expected a JSON object");
     const json& normalizer = root.value("normalizer", json());
@@ -211,14 +252,17 @@ NeoxTokenizer::NeoxTokenizer(const std::string& path) : path_(path) {
       }
     }
     if (!root.contains("model") || !root["model"].is_object()) fail(path, "no \"model\" object");
-    load_model(root["model"]);
+    check_model(root["model"]);
+    if (!file.has_vocab || file.vocab.empty()) fail(path_, "model.vocab must be a non-empty object");
+    if (!file.has_merges) fail(path_, "model.merges is missing");
+    load_vocab_and_merges(file);
     load_added_tokens(root.value("added_tokens", json::array()));
   } catch (const json::exception& e) {
     fail(path, fmt::format("unexpected structure: {}", e.what()));
   }
 }
 
-void NeoxTokenizer::load_model(const json& model) {
+void NeoxTokenizer::check_model(const json& model) {
   if (model.value("type", "BPE") != "BPE") fail(path_, fmt::format("model.type '{}' is not BPE", model["type"].dump()));
   if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"].get<double>() != 0.0) {
     fail(path_, "model.dropout is not supported");
@@ -230,22 +274,24 @@ void NeoxTokenizer::load_model(const json& model) {
   }
   if (flag_or(model, "byte_fallback", false)) fail(path_, "model.byte_fallback=true is not supported");
   ignore_merges_ = flag_or(model, "ignore_merges", false);
+  has_unk_ = model.contains("unk_token") && !model["unk_token"].is_null();
+}
 
-  const json& vocab = model.at("vocab");
-  if (!vocab.is_object() || vocab.empty()) fail(path_, "model.vocab must be a non-empty object");
-  std::unordered_map<std::string, int32_t> id_of;  // byte-level token string -> id
-  id_of.reserve(vocab.size());
+void NeoxTokenizer::load_vocab_and_merges(TokenizerJson& file) {
+  TokenIdTable id_of(file.vocab);
   int64_t max_id = -1;
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    int64_t id = it.value().get<int64_t>();
-    if (id < 0 || id > (1 << 24)) fail(path_, fmt::format("model.vocab '{}': bad id {}", it.key(), id));
-    id_of.emplace(it.key(), static_cast<int32_t>(id));
+  for (size_t k = 0; k < file.vocab.size(); ++k) {
+    const auto& [token, id] = file.vocab[k];
+    if (id < 0 || id > (1 << 24)) fail(path_, fmt::format("model.vocab \"{}\": bad id {}", token, id));
+    if (id_of.insert(static_cast<int32_t>(k)) >= 0) {
+      fail(path_, fmt::format("model.vocab: token \"{}\" appears twice", token));
+    }
     max_id = std::max(max_id, id);
   }
   token_bytes_.assign(static_cast<size_t>(max_id + 1), std::string());
   has_id_.assign(token_bytes_.size(), false);
   is_special_.assign(token_bytes_.size(), false);
-  for (const auto& [token, id] : id_of) {
+  for (const auto& [token, id] : file.vocab) {
     if (has_id_[id]) fail(path_, fmt::format("model.vocab: id {} is given to two tokens", id));
     has_id_[id] = true;
     token_bytes_[id] = byte_level_to_bytes(token);
@@ -257,47 +303,29 @@ void NeoxTokenizer::load_model(const json& model) {
   for (int b = 0; b < 256; ++b) {
     std::string ch;
     utf8::append(ch, table[b]);
-    auto it = id_of.find(ch);
-    byte_id_[b] = it == id_of.end() ? -1 : it->second;
-    all_bytes &= it != id_of.end();
+    byte_id_[b] = id_of.find(ch);
+    all_bytes &= byte_id_[b] >= 0;
   }
-  if (!all_bytes && model.contains("unk_token") && !model["unk_token"].is_null()) {
-    fail(path_, "model.unk_token is not supported when model.vocab lacks some bytes");
-  }
+  if (!all_bytes && has_unk_) fail(path_, "model.unk_token is not supported when model.vocab lacks some bytes");
   if (ignore_merges_) {
-    for (const auto& [token, id] : id_of) bytes_to_id_.emplace(token_bytes_[id], id);
+    for (const auto& [token, id] : file.vocab) bytes_to_id_.emplace(token_bytes_[id], static_cast<int32_t>(id));
   }
 
-  const json& merges = model.at("merges");
-  if (!merges.is_array()) fail(path_, "model.merges must be an array");
-  merges_.reserve(merges.size());
+  merges_.reserve(file.merges.size());
   std::string merged;
-  for (size_t rank = 0; rank < merges.size(); ++rank) {
-    const json& m = merges[rank];
-    std::string left, right;
-    if (m.is_string()) {
-      const std::string& s = m.get_ref<const std::string&>();
-      size_t space = s.find(' ');
-      if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos) {
-        fail(path_, fmt::format("model.merges[{}] \"{}\": expected two tokens separated by one space", rank, s));
-      }
-      left = s.substr(0, space);
-      right = s.substr(space + 1);
-    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      left = m[0].get<std::string>();
-      right = m[1].get<std::string>();
-    } else {
-      fail(path_, fmt::format("model.merges[{}] {}: expected \"a b\" or [\"a\", \"b\"]", rank, m.dump()));
-    }
-    merged = left + right;
-    auto l = id_of.find(left), r = id_of.find(right), t = id_of.find(merged);
-    for (auto [it, name] : {std::pair{l, &left}, std::pair{r, &right}, std::pair{t, &merged}}) {
-      if (it == id_of.end()) {
+  for (size_t rank = 0; rank < file.merges.size(); ++rank) {
+    const auto& [left, right] = file.merges[rank];
+    merged = left;
+    merged += right;
+    const int32_t l = id_of.find(left), r = id_of.find(right), t = id_of.find(merged);
+    for (auto [id, name] : {std::pair{l, std::string_view(left)}, std::pair{r, std::string_view(right)},
+                            std::pair{t, std::string_view(merged)}}) {
+      if (id < 0) {
         fail(path_, fmt::format("model.merges[{}] \"{} {}\": token \"{}\" is not in model.vocab", rank, left, right,
-                                *name));
+                                name));
       }
     }
-    merges_.insert(l->second, r->second, {static_cast<uint32_t>(rank), t->second});
+    merges_.insert(l, r, {static_cast<uint32_t>(rank), t});
   }
 }
 

@@ -49,8 +49,13 @@ namespace detail {
 std::string read_whole_file(const std::string& path, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(fmt::format("cannot open {} '{}': {}", what, path, std::strerror(errno)));
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(fmt::format("cannot read {} '{}'", what, path));
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  in.seekg(0, std::ios::beg);
+  if (size < 0) throw Error(fmt::format("cannot read {} '{}'", what, path));
+  std::string data(static_cast<size_t>(size), '\0');
+  in.read(data.data(), size);
+  if (in.gcount() != size) throw Error(fmt::format("cannot read {} '{}'", what, path));
   return data;
 }
 
