@@ -2,6 +2,11 @@
 // program and command names. Commands throw on error; main() reports it.
 #pragma once
 
+#include <memory>
+#include <string>
+
+#include "rwkv/tokenizer.hpp"
+
 namespace rwkv_cli {
 
 int run_convert(int argc, char** argv);
@@ -10,5 +15,11 @@ int run_logits(int argc, char** argv);
 int run_generate(int argc, char** argv);
 int run_chat(int argc, char** argv);
 int run_perplexity(int argc, char** argv);
+int run_tokenize(int argc, char** argv);
+int run_bench_tokenizer(int argc, char** argv);
+
+// Loads a tokenizer for a command; an empty path means the kind's usual file name in the
+// working directory.
+std::unique_ptr<rwkv::Tokenizer> load_cli_tokenizer(rwkv::TokenizerKind kind, const std::string& vocab_path);
 
 }  // namespace rwkv_cli

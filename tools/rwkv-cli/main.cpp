@@ -23,11 +23,13 @@ constexpr Command kCommands[] = {
     {"generate", rwkv_cli::run_generate, "generate text after a prompt"},
     {"chat", rwkv_cli::run_chat, "chat interactively, keeping the state between turns"},
     {"perplexity", rwkv_cli::run_perplexity, "perplexity and bits per byte of a model on a text file"},
+    {"tokenize", rwkv_cli::run_tokenize, "encode text to token ids or decode ids to text"},
+    {"bench-tokenizer", rwkv_cli::run_bench_tokenizer, "measure tokenizer load time and encoding speed (MB/s)"},
 };
 
 void print_usage(std::FILE* out) {
   fmt::print(out, "usage: rwkv-cli COMMAND [options]   (rwkv-cli COMMAND --help for details)\n\ncommands:\n");
-  for (const Command& c : kCommands) fmt::print(out, "  {:<12} {}\n", c.name, c.summary);
+  for (const Command& c : kCommands) fmt::print(out, "  {:<16} {}\n", c.name, c.summary);
 }
 
 }  // namespace

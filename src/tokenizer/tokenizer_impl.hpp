@@ -1,0 +1,26 @@
+// Internal: constructors of the three tokenizers and helpers they share.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "rwkv/tokenizer.hpp"
+
+namespace rwkv::detail {
+
+std::unique_ptr<Tokenizer> make_bytes_tokenizer();
+std::unique_ptr<Tokenizer> load_world_tokenizer(const std::string& path);
+std::unique_ptr<Tokenizer> load_neox_tokenizer(const std::string& path);
+
+// The whole file; throws rwkv::Error naming `what` and the path when it cannot be read.
+std::string read_whole_file(const std::string& path, std::string_view what);
+
+// Throws rwkv::Error: "<kind> tokenizer: token id <id> is out of range (<valid>)".
+[[noreturn]] void throw_bad_id(TokenizerKind kind, int64_t id, std::string_view valid);
+
+// Appends the valid UTF-8 of `bytes` to `out`, replacing maximal invalid subparts by U+FFFD,
+// and stops before an incomplete sequence at the end; returns the bytes consumed.
+size_t append_utf8_lossy(std::string_view bytes, std::string& out);
+
+}  // namespace rwkv::detail
