@@ -101,7 +101,11 @@ GenerateResult Session::generate(std::string_view prompt, const GenerateOptions&
     if (s.empty()) throw Error("generate: a stop string is empty");
   }
   if (options.max_tokens < 0) throw Error(fmt::format("generate: max tokens must be >= 0, got {}", options.max_tokens));
-  Sampler sampler(options.sampler, model_->info().n_vocab);
+  // Each call continues the random sequence with a new seed, so that the turns of a
+  // conversation do not repeat each other's random choices.
+  SamplerParams sampler_params = options.sampler;
+  sampler_params.seed += generate_calls_++;
+  Sampler sampler(sampler_params, model_->info().n_vocab);
 
   GenerateResult result;
   const auto prompt_start = Clock::now();

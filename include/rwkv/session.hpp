@@ -81,6 +81,9 @@ class Session {
 
   // Feeds the prompt (which must not be empty, unless the session has already been
   // fed, so that there are logits to sample from), then samples up to max_tokens.
+  // Every sampled token except end-of-text is fed into the state. The n-th call on
+  // a session samples with seed + n, so a conversation's turns draw fresh numbers
+  // while a run stays exactly repeatable.
   GenerateResult generate(std::string_view prompt, const GenerateOptions& options, const TextCallback& on_text = {});
 
  private:
@@ -90,6 +93,7 @@ class Session {
   State state_;
   std::vector<float> logits_;
   bool have_logits_ = false;
+  uint64_t generate_calls_ = 0;
 };
 
 }  // namespace rwkv
