@@ -124,6 +124,16 @@ std::string edited_fixture_error(F&& edit) {
   return error_of([&] { rwkv::load_tokenizer(rwkv::TokenizerKind::NeoX, path.string()); });
 }
 
+TEST(TokenizerNeox, NormalizedAddedTokenIsMatchedInNfc) {
+  rwkv_test::ScratchDir dir;
+  auto j = nlohmann::json::parse(rwkv_test::read_file(rwkv_test::tokenizer_fixture("neox_small.json")));
+  j["added_tokens"].push_back({{"id", 27}, {"content", "e\u0301"}, {"normalized", true}, {"special", false}});
+  rwkv_test::write_file(dir / "tok.json", j.dump());
+  auto tok = rwkv::load_tokenizer(rwkv::TokenizerKind::NeoX, (dir / "tok.json").string());
+  EXPECT_EQ(tok->encode("a\u00E9e\u0301"), (Ids{2, 27, 27}));
+  EXPECT_EQ(tok->decode(Ids{27}), "e\u0301");  // decoded as written in the file
+}
+
 TEST(TokenizerNeox, BadTokenizerFiles) {
   auto expect_error = [](const std::string& msg, const std::string& part) {
     EXPECT_NE(msg.find(part), std::string::npos) << msg;

@@ -352,7 +352,13 @@ void NeoxTokenizer::load_added_tokens(const json& added) {
     token_bytes_[id] = content;
     has_id_[id] = true;
     is_special_[id] = flag_or(t, "special", false);
-    (flag_or(t, "normalized", !is_special_[id]) ? normalized : raw).emplace_back(content, static_cast<int32_t>(id));
+    if (flag_or(t, "normalized", !is_special_[id])) {
+      // Matched in normalized text, so the pattern is normalized too (decoding keeps the original).
+      std::string buffer;
+      normalized.emplace_back(std::string(normalize(content, buffer)), static_cast<int32_t>(id));
+    } else {
+      raw.emplace_back(content, static_cast<int32_t>(id));
+    }
   }
   auto build = [&](std::vector<std::pair<std::string, int32_t>>& list, ByteTrie& trie, const char* which) {
     std::sort(list.begin(), list.end());

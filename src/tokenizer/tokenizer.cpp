@@ -11,15 +11,6 @@
 
 namespace rwkv {
 
-const char* default_vocab_filename(TokenizerKind kind) {
-  switch (kind) {
-    case TokenizerKind::Bytes: return "";
-    case TokenizerKind::World: return "rwkv_vocab_v20230424.txt";
-    case TokenizerKind::NeoX: return "20B_tokenizer.json";
-  }
-  return "";
-}
-
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool keep_special) const {
   std::string out;
   out.reserve(ids.size() * 4);

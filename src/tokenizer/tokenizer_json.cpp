@@ -57,9 +57,7 @@ class Reader final : public nlohmann::json_sax<json> {
       mode_ = Mode::Dom;
       return true;
     }
-    stack_.pop_back();
-    keys_.pop_back();
-    return true;
+    return close();
   }
   bool start_array(std::size_t) override {
     if (mode_ == Mode::Merges) {
@@ -85,9 +83,7 @@ class Reader final : public nlohmann::json_sax<json> {
       mode_ = Mode::Dom;
       return true;
     }
-    stack_.pop_back();
-    keys_.pop_back();
-    return true;
+    return close();
   }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
     fail(fmt::format("not valid JSON: {}", e.what()));
@@ -134,6 +130,12 @@ class Reader final : public nlohmann::json_sax<json> {
     std::string k = !stack_.empty() && stack_.back()->is_object() ? key_ : std::string();
     stack_.push_back(place(std::move(container)));
     keys_.push_back(std::move(k));
+    return true;
+  }
+
+  bool close() {
+    stack_.pop_back();
+    keys_.pop_back();
     return true;
   }
 
