@@ -1,74 +1,54 @@
 #include "kernels/matvec.hpp"
 
-#include <Eigen/Core>
+#include <algorithm>
 #include <cmath>
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#include <immintrin.h>
-#define RWKV_HAVE_F16C_FMA 1
-#endif
-
-#include "kernels/half.hpp"
+#include "kernels/matvec_rows.hpp"
+#include "kernels/thread_pool.hpp"
 
 namespace rwkv {
 
 namespace {
 
-using RowMajorMap = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
-
-float dot_f16_f32(const uint16_t* w, const float* x, uint32_t n) {
-  uint32_t i = 0;
-  float sum = 0.0f;
-#ifdef RWKV_HAVE_F16C_FMA
-  __m256 acc0 = _mm256_setzero_ps();
-  __m256 acc1 = _mm256_setzero_ps();
-  for (; i + 16 <= n; i += 16) {
-    __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
-    __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
-    acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
-    acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
+// Splits [0, rows) into one contiguous range per thread, on multiples of 16 rows so
+// that no two threads write the same cache line of y.
+template <typename Fn>
+void split_rows(uint32_t rows, Fn&& fn) {
+  ThreadPool& pool = kernel_pool();
+  const unsigned n = pool.size();
+  if (n <= 1 || rows < 64) {
+    fn(0u, rows);
+    return;
   }
-  __m256 acc = _mm256_add_ps(acc0, acc1);
-  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  lo = _mm_hadd_ps(lo, lo);
-  lo = _mm_hadd_ps(lo, lo);
-  sum = _mm_cvtss_f32(lo);
-#endif
-  for (; i < n; ++i) sum += fp16_to_fp32(w[i]) * x[i];
-  return sum;
+  const uint32_t per = (rows / n + 15) / 16 * 16;
+  pool.run(n, [&](unsigned task) {
+    const uint32_t begin = std::min(rows, task * per);
+    const uint32_t end = task + 1 == n ? rows : std::min(rows, begin + per);
+    if (begin < end) fn(begin, end);
+  });
 }
 
 }  // namespace
 
 void matvec(const MatrixRef& w, const float* x, float* y) {
-  switch (w.dtype) {
-    case DType::F32: {
-      RowMajorMap m(static_cast<const float*>(w.data), w.rows, w.cols);
-      Eigen::Map<Eigen::VectorXf>(y, w.rows).noalias() = m * Eigen::Map<const Eigen::VectorXf>(x, w.cols);
-      return;
+  split_rows(w.rows, [&](uint32_t begin, uint32_t end) {
+    switch (w.dtype) {
+      case DType::F32: matvec_rows_f32(w, x, y, begin, end); return;
+      case DType::F16: matvec_rows_f16(w, x, y, begin, end); return;
     }
-    case DType::F16: {
-      const auto* data = static_cast<const uint16_t*>(w.data);
-      for (uint32_t r = 0; r < w.rows; ++r) y[r] = dot_f16_f32(data + size_t(r) * w.cols, x, w.cols);
-      return;
-    }
-  }
+  });
 }
 
-void copy_row(const MatrixRef& w, uint32_t index, float* out) {
-  switch (w.dtype) {
-    case DType::F32: {
-      const float* row = static_cast<const float*>(w.data) + size_t(index) * w.cols;
-      for (uint32_t c = 0; c < w.cols; ++c) out[c] = row[c];
-      return;
+void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) {
+  split_rows(w.rows, [&](uint32_t begin, uint32_t end) {
+    switch (w.dtype) {
+      case DType::F32: matmat_rows_f32(w, X, Y, n_tokens, begin, end); return;
+      case DType::F16: matmat_rows_f16(w, X, Y, n_tokens, begin, end); return;
     }
-    case DType::F16: {
-      const uint16_t* row = static_cast<const uint16_t*>(w.data) + size_t(index) * w.cols;
-      for (uint32_t c = 0; c < w.cols; ++c) out[c] = fp16_to_fp32(row[c]);
-      return;
-    }
-  }
+  });
 }
+
+void copy_row(const MatrixRef& w, uint32_t index, float* out) { dequantize_rows(w, index, index + 1, out); }
 
 void layer_norm(const float* x, const float* weight, const float* bias, float* out, uint32_t n, float eps) {
   float mean = 0.0f;

@@ -16,8 +16,12 @@ struct MatrixRef {
   const void* data = nullptr;
 };
 
-// y[r] = sum_c W[r, c] * x[c], for r in [0, rows).
+// y[r] = sum_c W[r, c] * x[c], for r in [0, rows). Rows are split over kernel_pool().
 void matvec(const MatrixRef& w, const float* x, float* y);
+
+// Y[t, :] = W X[t, :] for n_tokens tokens at once (sequence mode): X is [n_tokens, cols],
+// Y [n_tokens, rows], both row-major. Reads W once for all tokens.
+void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens);
 
 // out = row `index` of W as float32 (for embeddings).
 void copy_row(const MatrixRef& w, uint32_t index, float* out);

@@ -1,0 +1,36 @@
+// A small persistent thread pool: the threads are created once and wait for work,
+// so splitting each matrix product across cores costs no thread creation per token.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+namespace rwkv {
+
+class ThreadPool {
+ public:
+  // n_threads counts the calling thread, which takes part in every run.
+  explicit ThreadPool(unsigned n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  unsigned size() const;
+  // Calls fn(task) for every task in [0, n_tasks), spread over the threads, and returns
+  // when all are done. Not reentrant: fn must not call run on the same pool.
+  void run(unsigned n_tasks, const std::function<void(unsigned task)>& fn);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The pool the kernels use. Its size is set once, before the first use, by
+// set_thread_count (0 = the number of physical cores).
+ThreadPool& kernel_pool();
+void set_thread_count(unsigned n_threads);
+unsigned thread_count();
+unsigned physical_core_count();
+
+}  // namespace rwkv
