@@ -38,7 +38,8 @@ using ArchWeights = std::variant<arch::V4Weights, arch::V5Weights, arch::V6Weigh
 
 struct Model::Impl {
   NativeFile file;
-  MatrixRef embedding;  // [V, C], ln0 folded in at conversion
+  MatrixRef embedding;  // [V, C]
+  arch::Norm ln0;       // applied to the embedding row before the first block
   arch::Norm ln_out;
   MatrixRef head;  // [V, C]
   ArchWeights blocks;
@@ -67,6 +68,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
   const ModelInfo& info = impl->file.info;
   WeightBinder w(impl->file);
   impl->embedding = w.matrix("emb.weight", info.n_vocab, info.n_embd);
+  impl->ln0 = arch::bind_norm(w, "blocks.0.ln0", info.n_embd);
   impl->ln_out = arch::bind_norm(w, "ln_out", info.n_embd);
   impl->head = w.matrix("head.weight", info.n_vocab, info.n_embd);
   impl->blocks = bind_blocks(w, info);
@@ -124,10 +126,11 @@ void step(const Model::Impl& m, const Model& model, int32_t token, State& state,
   }
   thread_local std::vector<float> x, normed;
   x.resize(info.n_embd);
-  copy_row(m.embedding, static_cast<uint32_t>(token), x.data());
+  normed.resize(info.n_embd);
+  copy_row(m.embedding, static_cast<uint32_t>(token), normed.data());
+  layer_norm(normed.data(), m.ln0.weight, m.ln0.bias, x.data(), info.n_embd, arch::kLayerNormEps);
   std::visit([&](const auto& b) { arch::run_blocks(b, info, x.data(), state); }, m.blocks);
   if (logits == nullptr) return;
-  normed.resize(info.n_embd);
   layer_norm(x.data(), m.ln_out.weight, m.ln_out.bias, normed.data(), info.n_embd, arch::kLayerNormEps);
   matvec(m.head, normed.data(), logits);
 }

@@ -241,19 +241,12 @@ void per_channel(Plan& p, const std::string& out, const std::string& in, const M
 
 void plan_common_head(Plan& p, const ModelInfo& info) {
   const int64_t C = info.n_embd, V = info.n_vocab;
-  const PthTensor& emb = p.source("emb.weight", {V, C});
-  const PthTensor& ln0_w = p.source("blocks.0.ln0.weight", {C});
-  const PthTensor& ln0_b = p.source("blocks.0.ln0.bias", {C});
-  // ln0 applies to every embedding row before the first block: fold it in once.
-  p.add("emb.weight", true, {uint64_t(V), uint64_t(C)}, [&emb, &ln0_w, &ln0_b, V, C] {
-    std::vector<float> e = emb.to_float(), w = ln0_w.to_float(), b = ln0_b.to_float();
-    std::vector<float> row(C);
-    for (int64_t r = 0; r < V; ++r) {
-      layer_norm(e.data() + r * C, w.data(), b.data(), row.data(), static_cast<uint32_t>(C), 1e-5f);
-      std::copy(row.begin(), row.end(), e.begin() + r * C);
-    }
-    return e;
-  });
+  // ln0 stays a separate norm applied per token (one LayerNorm of C values) rather
+  // than folded into the embedding, so a reduced-precision embedding keeps the
+  // checkpoint's own values instead of rounding normalised ones a second time.
+  p.matrix("emb.weight", V, C);
+  p.same_vector("blocks.0.ln0.weight", {C});
+  p.same_vector("blocks.0.ln0.bias", {C});
   p.same_vector("ln_out.weight", {C});
   p.same_vector("ln_out.bias", {C});
   p.matrix("head.weight", V, C);

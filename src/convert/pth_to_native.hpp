@@ -1,7 +1,7 @@
 // Converts an official PyTorch checkpoint into the native model format: detects the
 // architecture as the official code does, checks every tensor's shape, applies the
-// official load-time transforms once (ln0 folded into the embedding, decays
-// exponentiated, LoRA matrices transposed to [out, in]) and stores matrices in the
+// official load-time transforms once (decays exponentiated, per-head values
+// broadcast, LoRA matrices transposed to [out, in]) and stores matrices in the
 // requested type (vectors stay float32).
 #pragma once
 

@@ -30,7 +30,7 @@ std::string resolve_model_path(const ArgParser& args) {
   if (const char* env = std::getenv(kDefaultModelEnv); env != nullptr && *env != '\0') return env;
   const auto dir = program_dir();
   const std::vector<std::filesystem::path> candidates = {
-      dir / ".." / "models" / kDefaultModelName, dir / ".." / "share" / "rwkv" / kDefaultModelName,
+      dir / "models" / kDefaultModelName, dir / ".." / "share" / "rwkv" / kDefaultModelName,
       dir / kDefaultModelName};
   for (const auto& c : candidates) {
     if (std::filesystem::is_regular_file(c)) return std::filesystem::weakly_canonical(c).string();

@@ -16,7 +16,8 @@ inline constexpr const char* kDefaultModelEnv = "RWKV_DEFAULT_MODEL";
 inline constexpr const char* kDefaultModelName = "default-rwkv7.rwkv";
 
 // --model if given, else $RWKV_DEFAULT_MODEL, else the default model next to the
-// program (../models/, ../share/rwkv/, or beside it). Throws naming the places tried.
+// program (models/ beside it, where the build puts it, ../share/rwkv/ when installed,
+// or beside it). Throws naming the places tried.
 std::string resolve_model_path(const ArgParser& args);
 
 // The model's tokenizer: bytes needs no file; World and NeoX read `vocab_flag` if
