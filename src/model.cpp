@@ -99,51 +99,94 @@ State Model::new_state() const {
   return state;
 }
 
-namespace {
-
-void check_inputs(const Model& model, int32_t token, const State& state) {
-  const ModelInfo& info = model.info();
-  if (token < 0 || static_cast<uint32_t>(token) >= info.n_vocab) {
-    throw Error(fmt::format("token id {} is out of range for {} (n_vocab = {})", token, model.path(), info.n_vocab));
-  }
-  if (state.n_layer != info.n_layer || state.data.size() != size_t(state.n_layer) * state.floats_per_layer) {
-    throw Error(fmt::format("state does not belong to {}: it has {} layers of {} floats", model.path(), state.n_layer,
-                            state.floats_per_layer));
-  }
-}
-
-}  // namespace
 
 namespace {
 
-// One token through the model; logits may be null when they are not needed.
-void step(const Model::Impl& m, const Model& model, int32_t token, State& state, float* logits) {
+// Sequence mode processes at most this many tokens per pass, which bounds the
+// activation memory (about 40 × C floats per token) while every weight matrix is
+// still read once per chunk instead of once per token.
+constexpr size_t kMaxChunk = 128;
+
+enum class Logits { None, Last, All };
+
+// T tokens through the model, each matrix read once for all of them; `logits` gets
+// n_vocab values for the last token (Last) or for each token (All).
+void run_chunk(const Model::Impl& m, std::span<const int32_t> tokens, State& state, Logits want, float* logits) {
   const ModelInfo& info = m.file.info;
-  check_inputs(model, token, state);
-  if (state.floats_per_layer != m.state_floats_per_layer) {
-    throw Error(fmt::format("state does not belong to {}: {} floats per layer, expected {}", model.path(),
-                            state.floats_per_layer, m.state_floats_per_layer));
-  }
+  const uint32_t C = info.n_embd;
+  const auto T = static_cast<uint32_t>(tokens.size());
   thread_local std::vector<float> x, normed;
-  x.resize(info.n_embd);
-  normed.resize(info.n_embd);
-  copy_row(m.embedding, static_cast<uint32_t>(token), normed.data());
-  layer_norm(normed.data(), m.ln0.weight, m.ln0.bias, x.data(), info.n_embd, arch::kLayerNormEps);
-  std::visit([&](const auto& b) { arch::run_blocks(b, info, x.data(), state); }, m.blocks);
-  if (logits == nullptr) return;
-  layer_norm(x.data(), m.ln_out.weight, m.ln_out.bias, normed.data(), info.n_embd, arch::kLayerNormEps);
-  matvec(m.head, normed.data(), logits);
+  x.resize(size_t(T) * C);
+  normed.resize(size_t(T) * C);
+  for (uint32_t t = 0; t < T; ++t) copy_row(m.embedding, static_cast<uint32_t>(tokens[t]), normed.data() + size_t(t) * C);
+  arch::layer_norm_rows(normed.data(), m.ln0, x.data(), T, C);
+  std::visit([&](const auto& b) { arch::run_blocks(b, info, x.data(), T, state); }, m.blocks);
+  if (want == Logits::None) return;
+  // Only the rows whose logits are wanted go through the head.
+  const uint32_t first = want == Logits::Last ? T - 1 : 0;
+  arch::layer_norm_rows(x.data() + size_t(first) * C, m.ln_out, normed.data(), T - first, C);
+  matmat(m.head, normed.data(), logits, T - first);
+}
+
+void check_state(const Model::Impl& m, const Model& model, const State& state) {
+  if (state.n_layer != m.file.info.n_layer || state.floats_per_layer != m.state_floats_per_layer ||
+      state.data.size() != size_t(state.n_layer) * state.floats_per_layer) {
+    throw Error(fmt::format("state does not belong to {}: it has {} layers of {} floats, expected {} of {}",
+                            model.path(), state.n_layer, state.floats_per_layer, m.file.info.n_layer,
+                            m.state_floats_per_layer));
+  }
+}
+
+void check_tokens(const Model& model, std::span<const int32_t> tokens) {
+  const uint32_t n_vocab = model.info().n_vocab;
+  for (int32_t token : tokens) {
+    if (token < 0 || static_cast<uint32_t>(token) >= n_vocab) {
+      throw Error(fmt::format("token id {} is out of range for {} (n_vocab = {})", token, model.path(), n_vocab));
+    }
+  }
 }
 
 }  // namespace
 
-void Model::advance(int32_t token, State& state) const { step(*impl_, *this, token, state, nullptr); }
+void Model::advance(int32_t token, State& state) const {
+  const int32_t one[1] = {token};
+  check_tokens(*this, one);
+  check_state(*impl_, *this, state);
+  run_chunk(*impl_, one, state, Logits::None, nullptr);
+}
 
 void Model::forward(int32_t token, State& state, std::span<float> logits) const {
   if (logits.size() != info().n_vocab) {
     throw Error(fmt::format("logits buffer holds {} values, the model has n_vocab = {}", logits.size(), info().n_vocab));
   }
-  step(*impl_, *this, token, state, logits.data());
+  const int32_t one[1] = {token};
+  check_tokens(*this, one);
+  check_state(*impl_, *this, state);
+  run_chunk(*impl_, one, state, Logits::Last, logits.data());
+}
+
+void Model::forward_sequence(std::span<const int32_t> tokens, State& state, std::span<float> logits) const {
+  const size_t V = info().n_vocab;
+  Logits want = Logits::None;
+  if (logits.size() == V && !tokens.empty()) {
+    want = Logits::Last;
+  } else if (logits.size() == tokens.size() * V && !tokens.empty()) {
+    want = Logits::All;
+  } else if (!logits.empty()) {
+    throw Error(fmt::format("logits buffer holds {} values: expected 0, n_vocab ({}) or {} tokens x n_vocab",
+                            logits.size(), V, tokens.size()));
+  }
+  check_tokens(*this, tokens);
+  check_state(*impl_, *this, state);
+  for (size_t start = 0; start < tokens.size(); start += kMaxChunk) {
+    const size_t n = std::min(kMaxChunk, tokens.size() - start);
+    const bool last_chunk = start + n == tokens.size();
+    if (want == Logits::All) {
+      run_chunk(*impl_, tokens.subspan(start, n), state, Logits::All, logits.data() + start * V);
+    } else {
+      run_chunk(*impl_, tokens.subspan(start, n), state, last_chunk ? want : Logits::None, logits.data());
+    }
+  }
 }
 
 }  // namespace rwkv

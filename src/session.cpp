@@ -85,8 +85,7 @@ std::span<const float> Session::feed(std::span<const int32_t> tokens) {
                               model_->info().n_vocab));
     }
   }
-  for (size_t i = 0; i + 1 < tokens.size(); ++i) model_->advance(tokens[i], state_);
-  model_->forward(tokens.back(), state_, logits_);
+  model_->forward_sequence(tokens, state_, logits_);
   have_logits_ = true;
   return logits_;
 }

@@ -61,6 +61,14 @@ TEST(Cli, ConvertInfoLogitsMatchTheReference) {
   const auto expected = rwkv_test::read_f32_file(rwkv_test::fixtures_dir() / f["logits"].get<std::string>());
   ASSERT_EQ(got.size(), expected.size());
   for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], expected[i], 2e-4) << "value " << i;
+
+  const auto seq_out = dir / "logits-seq.f32";
+  CliRun seq = run_cli("logits --model '" + model.string() + "' --tokens " + tokens + " --out '" + seq_out.string() +
+                       "' --sequence");
+  ASSERT_EQ(seq.exit_code, 0) << seq.output;
+  const auto seq_got = rwkv_test::read_f32_file(seq_out);
+  ASSERT_EQ(seq_got.size(), expected.size());
+  for (size_t i = 0; i < seq_got.size(); ++i) ASSERT_NEAR(seq_got[i], expected[i], 2e-4) << "value " << i;
 }
 
 TEST(Cli, ConvertToF16AndBadFlags) {

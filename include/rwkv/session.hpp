@@ -73,7 +73,7 @@ class Session {
   // The state reset() returns to, e.g. one loaded with load_tuned_state.
   void set_initial_state(State state);
 
-  // Feeds tokens, computing logits only after the last one; returns those logits
+  // Feeds tokens in sequence mode, computing logits only after the last one; returns those logits
   // (empty if no tokens were given). Throws rwkv::Error for an out-of-range id.
   std::span<const float> feed(std::span<const int32_t> tokens);
   // Encodes and feeds text.

@@ -33,24 +33,33 @@ ChannelMixV4 bind_channel_mix_v4(const WeightBinder& w, uint32_t layer, uint32_t
   return p;
 }
 
-void channel_mix_v4(const ChannelMixV4& p, const float* xx, float* shift, float* x, uint32_t n_embd, Scratch& scratch) {
+void layer_norm_rows(const float* x, const Norm& norm, float* out, uint32_t T, uint32_t n) {
+  for (uint32_t t = 0; t < T; ++t) layer_norm(x + size_t(t) * n, norm.weight, norm.bias, out + size_t(t) * n, n, kLayerNormEps);
+}
+
+void channel_mix_v4(const ChannelMixV4& p, const float* xx, uint32_t T, float* shift, float* x, uint32_t n_embd,
+                    Scratch& scratch) {
   const uint32_t C = n_embd;
   const uint32_t F = p.key.rows;
-  float* kx = scratch.take(C);
-  float* rx = scratch.take(C);
-  for (uint32_t c = 0; c < C; ++c) {
-    kx[c] = xx[c] * p.time_mix_k[c] + shift[c] * (1.0f - p.time_mix_k[c]);
-    rx[c] = xx[c] * p.time_mix_r[c] + shift[c] * (1.0f - p.time_mix_r[c]);
+  float* kx = scratch.take(size_t(T) * C);
+  float* rx = scratch.take(size_t(T) * C);
+  for (uint32_t t = 0; t < T; ++t) {
+    const float* prev = previous_row(xx, shift, t, C);
+    const float* cur = xx + size_t(t) * C;
+    for (uint32_t c = 0; c < C; ++c) {
+      kx[t * C + c] = cur[c] * p.time_mix_k[c] + prev[c] * (1.0f - p.time_mix_k[c]);
+      rx[t * C + c] = cur[c] * p.time_mix_r[c] + prev[c] * (1.0f - p.time_mix_r[c]);
+    }
   }
-  std::copy(xx, xx + C, shift);
-  float* r = scratch.take(C);
-  float* k = scratch.take(F);
-  float* v = scratch.take(C);
-  matvec(p.receptance, rx, r);
-  matvec(p.key, kx, k);
-  for (uint32_t i = 0; i < F; ++i) k[i] = k[i] > 0.0f ? k[i] * k[i] : 0.0f;
-  matvec(p.value, k, v);
-  for (uint32_t c = 0; c < C; ++c) x[c] += sigmoid(r[c]) * v[c];
+  std::copy(xx + size_t(T - 1) * C, xx + size_t(T) * C, shift);
+  float* r = scratch.take(size_t(T) * C);
+  float* k = scratch.take(size_t(T) * F);
+  float* v = scratch.take(size_t(T) * C);
+  matmat(p.receptance, rx, r, T);
+  matmat(p.key, kx, k, T);
+  for (size_t i = 0; i < size_t(T) * F; ++i) k[i] = k[i] > 0.0f ? k[i] * k[i] : 0.0f;
+  matmat(p.value, k, v, T);
+  for (size_t i = 0; i < size_t(T) * C; ++i) x[i] += sigmoid(r[i]) * v[i];
 }
 
 }  // namespace rwkv::arch

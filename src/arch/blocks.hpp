@@ -50,7 +50,21 @@ struct ChannelMixV4 {
 
 ChannelMixV4 bind_channel_mix_v4(const WeightBinder& w, uint32_t layer, uint32_t n_embd, uint32_t n_ffn);
 
-// xx: this token's ln2 output; shift: the previous token's (updated to xx); x += the block's output.
-void channel_mix_v4(const ChannelMixV4& p, const float* xx, float* shift, float* x, uint32_t n_embd, Scratch& scratch);
+// Every block below works on T consecutive tokens at once (sequence mode; T = 1 when
+// decoding): activations are row-major [T, C], so each weight matrix is read once for
+// all T tokens (matmat), while the recurrences still advance token by token.
+
+// The row before token t: the previous token's, or for t = 0 the one kept in the state.
+inline const float* previous_row(const float* rows, const float* shift, uint32_t t, uint32_t n) {
+  return t == 0 ? shift : rows + size_t(t - 1) * n;
+}
+
+// LayerNorm of each of T rows of n values.
+void layer_norm_rows(const float* x, const Norm& norm, float* out, uint32_t T, uint32_t n);
+
+// xx: the tokens' ln2 outputs [T, C]; shift: the token before them (updated to the
+// last row of xx); x [T, C] += the block's output.
+void channel_mix_v4(const ChannelMixV4& p, const float* xx, uint32_t T, float* shift, float* x, uint32_t n_embd,
+                    Scratch& scratch);
 
 }  // namespace rwkv::arch

@@ -44,60 +44,69 @@ void init_state(const V4Weights&, const ModelInfo& info, State& state) {
 
 namespace {
 
-void time_mix(const V4Layer& p, const float* xx, float* s, float* x, uint32_t C, Scratch& scratch) {
+void time_mix(const V4Layer& p, const float* xx, uint32_t T, float* s, float* x, uint32_t C, Scratch& scratch) {
   float* shift = s;
   float* aa = s + C;
   float* bb = s + 2 * C;
   float* pp = s + 3 * C;
-  float* kx = scratch.take(C);
-  float* vx = scratch.take(C);
-  float* rx = scratch.take(C);
-  for (uint32_t c = 0; c < C; ++c) {
-    kx[c] = xx[c] * p.time_mix_k[c] + shift[c] * (1.0f - p.time_mix_k[c]);
-    vx[c] = xx[c] * p.time_mix_v[c] + shift[c] * (1.0f - p.time_mix_v[c]);
-    rx[c] = xx[c] * p.time_mix_r[c] + shift[c] * (1.0f - p.time_mix_r[c]);
+  const size_t TC = size_t(T) * C;
+  float* kx = scratch.take(TC);
+  float* vx = scratch.take(TC);
+  float* rx = scratch.take(TC);
+  for (uint32_t t = 0; t < T; ++t) {
+    const float* prev = previous_row(xx, shift, t, C);
+    const float* cur = xx + size_t(t) * C;
+    for (uint32_t c = 0; c < C; ++c) {
+      kx[t * C + c] = cur[c] * p.time_mix_k[c] + prev[c] * (1.0f - p.time_mix_k[c]);
+      vx[t * C + c] = cur[c] * p.time_mix_v[c] + prev[c] * (1.0f - p.time_mix_v[c]);
+      rx[t * C + c] = cur[c] * p.time_mix_r[c] + prev[c] * (1.0f - p.time_mix_r[c]);
+    }
   }
-  std::copy(xx, xx + C, shift);
-  float* r = scratch.take(C);
-  float* k = scratch.take(C);
-  float* v = scratch.take(C);
-  matvec(p.receptance, rx, r);
-  matvec(p.key, kx, k);
-  matvec(p.value, vx, v);
-  float* y = scratch.take(C);
-  for (uint32_t c = 0; c < C; ++c) {
-    float ww = p.bonus[c] + k[c];
-    float q = std::max(pp[c], ww);
-    float e1 = std::exp(pp[c] - q);
-    float e2 = std::exp(ww - q);
-    const float wkv = (e1 * aa[c] + e2 * v[c]) / (e1 * bb[c] + e2);
-    ww = p.log_decay[c] + pp[c];
-    q = std::max(ww, k[c]);
-    e1 = std::exp(ww - q);
-    e2 = std::exp(k[c] - q);
-    aa[c] = e1 * aa[c] + e2 * v[c];
-    bb[c] = e1 * bb[c] + e2;
-    pp[c] = q;
-    y[c] = sigmoid(r[c]) * wkv;
+  std::copy(xx + TC - C, xx + TC, shift);
+  float* r = scratch.take(TC);
+  float* k = scratch.take(TC);
+  float* v = scratch.take(TC);
+  matmat(p.receptance, rx, r, T);
+  matmat(p.key, kx, k, T);
+  matmat(p.value, vx, v, T);
+  float* y = scratch.take(TC);
+  for (uint32_t t = 0; t < T; ++t) {
+    const float* kt = k + size_t(t) * C;
+    const float* vt = v + size_t(t) * C;
+    for (uint32_t c = 0; c < C; ++c) {
+      float ww = p.bonus[c] + kt[c];
+      float q = std::max(pp[c], ww);
+      float e1 = std::exp(pp[c] - q);
+      float e2 = std::exp(ww - q);
+      const float wkv = (e1 * aa[c] + e2 * vt[c]) / (e1 * bb[c] + e2);
+      ww = p.log_decay[c] + pp[c];
+      q = std::max(ww, kt[c]);
+      e1 = std::exp(ww - q);
+      e2 = std::exp(kt[c] - q);
+      aa[c] = e1 * aa[c] + e2 * vt[c];
+      bb[c] = e1 * bb[c] + e2;
+      pp[c] = q;
+      y[t * C + c] = sigmoid(r[t * C + c]) * wkv;
+    }
   }
-  float* out = scratch.take(C);
-  matvec(p.output, y, out);
-  for (uint32_t c = 0; c < C; ++c) x[c] += out[c];
+  float* out = scratch.take(TC);
+  matmat(p.output, y, out, T);
+  for (size_t i = 0; i < TC; ++i) x[i] += out[i];
 }
 
 }  // namespace
 
-void run_blocks(const V4Weights& w, const ModelInfo& info, float* x, State& state) {
+void run_blocks(const V4Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
   const uint32_t C = info.n_embd;
   for (uint32_t i = 0; i < info.n_layer; ++i) {
     const V4Layer& p = w.layers[i];
     float* s = state.layer(i).data();
-    Scratch scratch(32 * C + 2 * info.n_ffn);
-    float* xx = scratch.take(C);
-    layer_norm(x, p.ln1.weight, p.ln1.bias, xx, C, kLayerNormEps);
-    time_mix(p, xx, s, x, C, scratch);
-    layer_norm(x, p.ln2.weight, p.ln2.bias, xx, C, kLayerNormEps);
-    channel_mix_v4(p.ffn, xx, s + 4 * C, x, C, scratch);
+    Scratch scratch(size_t(T) * (16 * C + 2 * info.n_ffn));
+    float* xx = scratch.take(size_t(T) * C);
+    layer_norm_rows(x, p.ln1, xx, T, C);
+    time_mix(p, xx, T, s, x, C, scratch);
+    layer_norm_rows(x, p.ln2, xx, T, C);
+    channel_mix_v4(p.ffn, xx, T, s + 4 * C, x, C, scratch);
   }
 }
 

@@ -26,7 +26,7 @@ struct V4Weights {
 V4Weights bind_v4(const WeightBinder& w, const ModelInfo& info);
 uint32_t state_floats_per_layer(const V4Weights&, const ModelInfo& info);
 void init_state(const V4Weights&, const ModelInfo& info, State& state);
-// Runs every block on the residual stream x [C] for one token.
-void run_blocks(const V4Weights& w, const ModelInfo& info, float* x, State& state);
+// Runs every block on the residual stream x [T, C] of T consecutive tokens.
+void run_blocks(const V4Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state);
 
 }  // namespace rwkv::arch

@@ -66,54 +66,63 @@ void wkv5_step(const float* r, const float* k, const float* v, const float* w, c
 
 namespace {
 
-void time_mix(const V5Layer& p, bool has_gate, const ModelInfo& info, const float* xx, float* s, float* x,
+void time_mix(const V5Layer& p, bool has_gate, const ModelInfo& info, const float* xx, uint32_t T, float* s, float* x,
               Scratch& scratch) {
   const uint32_t C = info.n_embd;
+  const size_t TC = size_t(T) * C;
   float* shift = s;
   float* S = s + C;
-  float* kx = scratch.take(C);
-  float* vx = scratch.take(C);
-  float* rx = scratch.take(C);
-  float* gx = scratch.take(C);
-  for (uint32_t c = 0; c < C; ++c) {
-    kx[c] = xx[c] * p.time_mix_k[c] + shift[c] * (1.0f - p.time_mix_k[c]);
-    vx[c] = xx[c] * p.time_mix_v[c] + shift[c] * (1.0f - p.time_mix_v[c]);
-    rx[c] = xx[c] * p.time_mix_r[c] + shift[c] * (1.0f - p.time_mix_r[c]);
-    if (has_gate) gx[c] = xx[c] * p.time_mix_g[c] + shift[c] * (1.0f - p.time_mix_g[c]);
+  float* kx = scratch.take(TC);
+  float* vx = scratch.take(TC);
+  float* rx = scratch.take(TC);
+  float* gx = scratch.take(TC);
+  for (uint32_t t = 0; t < T; ++t) {
+    const float* prev = previous_row(xx, shift, t, C);
+    const float* cur = xx + size_t(t) * C;
+    for (uint32_t c = 0; c < C; ++c) {
+      const size_t i = size_t(t) * C + c;
+      kx[i] = cur[c] * p.time_mix_k[c] + prev[c] * (1.0f - p.time_mix_k[c]);
+      vx[i] = cur[c] * p.time_mix_v[c] + prev[c] * (1.0f - p.time_mix_v[c]);
+      rx[i] = cur[c] * p.time_mix_r[c] + prev[c] * (1.0f - p.time_mix_r[c]);
+      if (has_gate) gx[i] = cur[c] * p.time_mix_g[c] + prev[c] * (1.0f - p.time_mix_g[c]);
+    }
   }
-  std::copy(xx, xx + C, shift);
-  float* r = scratch.take(C);
-  float* k = scratch.take(C);
-  float* v = scratch.take(C);
-  float* g = scratch.take(C);
-  matvec(p.receptance, rx, r);
-  matvec(p.key, kx, k);
-  matvec(p.value, vx, v);
-  if (has_gate) matvec(p.gate, gx, g);
-  float* y = scratch.take(C);
-  wkv5_step(r, k, v, p.decay, p.bonus, S, y, info.n_head, info.head_size);
-  group_norm(y, p.ln_x.weight, p.ln_x.bias, info.n_head, info.head_size, kGroupNormEps);
+  std::copy(xx + TC - C, xx + TC, shift);
+  float* r = scratch.take(TC);
+  float* k = scratch.take(TC);
+  float* v = scratch.take(TC);
+  float* g = scratch.take(TC);
+  matmat(p.receptance, rx, r, T);
+  matmat(p.key, kx, k, T);
+  matmat(p.value, vx, v, T);
+  if (has_gate) matmat(p.gate, gx, g, T);
+  float* y = scratch.take(TC);
+  for (uint32_t t = 0; t < T; ++t) {
+    const size_t row = size_t(t) * C;
+    wkv5_step(r + row, k + row, v + row, p.decay, p.bonus, S, y + row, info.n_head, info.head_size);
+    group_norm(y + row, p.ln_x.weight, p.ln_x.bias, info.n_head, info.head_size, kGroupNormEps);
+  }
   if (has_gate) {
-    for (uint32_t c = 0; c < C; ++c) y[c] *= silu(g[c]);
+    for (size_t i = 0; i < TC; ++i) y[i] *= silu(g[i]);
   }
-  float* out = scratch.take(C);
-  matvec(p.output, y, out);
-  for (uint32_t c = 0; c < C; ++c) x[c] += out[c];
+  float* out = scratch.take(TC);
+  matmat(p.output, y, out, T);
+  for (size_t i = 0; i < TC; ++i) x[i] += out[i];
 }
 
 }  // namespace
 
-void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, State& state) {
+void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
   const uint32_t C = info.n_embd;
   for (uint32_t i = 0; i < info.n_layer; ++i) {
     const V5Layer& p = w.layers[i];
     float* s = state.layer(i).data();
-    Scratch scratch(32 * C + 2 * info.n_ffn);
-    float* xx = scratch.take(C);
-    layer_norm(x, p.ln1.weight, p.ln1.bias, xx, C, kLayerNormEps);
-    time_mix(p, w.has_gate, info, xx, s, x, scratch);
-    layer_norm(x, p.ln2.weight, p.ln2.bias, xx, C, kLayerNormEps);
-    channel_mix_v4(p.ffn, xx, s + C + info.n_head * info.head_size * info.head_size, x, C, scratch);
+    Scratch scratch(size_t(T) * (20 * C + 2 * info.n_ffn));
+    float* xx = scratch.take(size_t(T) * C);
+    layer_norm_rows(x, p.ln1, xx, T, C);
+    time_mix(p, w.has_gate, info, xx, T, s, x, scratch);
+    layer_norm_rows(x, p.ln2, xx, T, C);
+    channel_mix_v4(p.ffn, xx, T, s + C + info.n_head * info.head_size * info.head_size, x, C, scratch);
   }
 }
 

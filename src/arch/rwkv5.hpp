@@ -31,7 +31,8 @@ struct V5Weights {
 V5Weights bind_v5(const WeightBinder& w, const ModelInfo& info);
 uint32_t state_floats_per_layer(const V5Weights&, const ModelInfo& info);
 void init_state(const V5Weights&, const ModelInfo& info, State& state);
-void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, State& state);
+// Runs every block on the residual stream x [T, C] of T consecutive tokens.
+void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state);
 
 // The v5/v6 WKV step for one token, all heads: y = r·(u ⊙ kᵀv + S), S ← kᵀv + w ⊙ S,
 // with S [H, N(key), N(value)], w and u per key channel.

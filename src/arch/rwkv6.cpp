@@ -60,94 +60,114 @@ void init_state(const V6Weights&, const ModelInfo&, State& state) { std::fill(st
 
 namespace {
 
-void time_mix(const V6Layer& p, const ModelInfo& info, const float* xx, float* s, float* x, Scratch& scratch) {
+void time_mix(const V6Layer& p, const ModelInfo& info, const float* xx, uint32_t T, float* s, float* x,
+              Scratch& scratch) {
   const uint32_t C = info.n_embd;
   const uint32_t D = p.maa_w2_part.cols;
+  const size_t TC = size_t(T) * C;
   float* shift = s;
   float* S = s + C;
-  float* delta = scratch.take(C);
-  float* xxx = scratch.take(C);
-  for (uint32_t c = 0; c < C; ++c) {
-    delta[c] = shift[c] - xx[c];
-    xxx[c] = xx[c] + delta[c] * p.maa_x[c];
+  float* delta = scratch.take(TC);
+  float* xxx = scratch.take(TC);
+  for (uint32_t t = 0; t < T; ++t) {
+    const float* prev = previous_row(xx, shift, t, C);
+    for (uint32_t c = 0; c < C; ++c) {
+      const size_t i = size_t(t) * C + c;
+      delta[i] = prev[c] - xx[i];
+      xxx[i] = xx[i] + delta[i] * p.maa_x[c];
+    }
   }
-  std::copy(xx, xx + C, shift);
-  float* lora = scratch.take(5 * D);
-  matvec(p.maa_w1, xxx, lora);
-  for (uint32_t i = 0; i < 5 * D; ++i) lora[i] = std::tanh(lora[i]);
+  std::copy(xx + TC - C, xx + TC, shift);
+  float* lora = scratch.take(size_t(T) * 5 * D);
+  matmat(p.maa_w1, xxx, lora, T);
+  for (size_t i = 0; i < size_t(T) * 5 * D; ++i) lora[i] = std::tanh(lora[i]);
   // The five data-dependent mix offsets, in the official order w, k, v, r, g.
   const float* maa[5] = {p.maa_w, p.maa_k, p.maa_v, p.maa_r, p.maa_g};
   float* mixed[5];
-  float* offset = scratch.take(C);
+  float* part_input = scratch.take(size_t(T) * D);
+  float* offset = scratch.take(TC);
   const size_t part_bytes = size_t(C) * D * dtype_size(p.maa_w2_part.dtype);
   for (int m = 0; m < 5; ++m) {
     MatrixRef part = p.maa_w2_part;
     part.data = static_cast<const std::byte*>(p.maa_w2) + m * part_bytes;
-    matvec(part, lora + m * D, offset);
-    mixed[m] = scratch.take(C);
-    for (uint32_t c = 0; c < C; ++c) mixed[m][c] = xx[c] + delta[c] * (maa[m][c] + offset[c]);
+    for (uint32_t t = 0; t < T; ++t) {
+      std::copy_n(lora + (size_t(t) * 5 + m) * D, D, part_input + size_t(t) * D);
+    }
+    matmat(part, part_input, offset, T);
+    mixed[m] = scratch.take(TC);
+    for (size_t i = 0; i < TC; ++i) mixed[m][i] = xx[i] + delta[i] * (maa[m][i % C] + offset[i]);
   }
   const float *wx = mixed[0], *kx = mixed[1], *vx = mixed[2], *rx = mixed[3], *gx = mixed[4];
 
-  float* r = scratch.take(C);
-  float* k = scratch.take(C);
-  float* v = scratch.take(C);
-  float* g = scratch.take(C);
-  matvec(p.receptance, rx, r);
-  matvec(p.key, kx, k);
-  matvec(p.value, vx, v);
-  matvec(p.gate, gx, g);
+  float* r = scratch.take(TC);
+  float* k = scratch.take(TC);
+  float* v = scratch.take(TC);
+  float* g = scratch.take(TC);
+  matmat(p.receptance, rx, r, T);
+  matmat(p.key, kx, k, T);
+  matmat(p.value, vx, v, T);
+  matmat(p.gate, gx, g, T);
 
-  float* decay_lora = scratch.take(p.decay_w1.rows);
-  matvec(p.decay_w1, wx, decay_lora);
-  for (uint32_t i = 0; i < p.decay_w1.rows; ++i) decay_lora[i] = std::tanh(decay_lora[i]);
-  float* w = scratch.take(C);
-  matvec(p.decay_w2, decay_lora, w);
-  for (uint32_t c = 0; c < C; ++c) w[c] = std::exp(-std::exp(p.time_decay[c] + w[c]));
+  float* decay_lora = scratch.take(size_t(T) * p.decay_w1.rows);
+  matmat(p.decay_w1, wx, decay_lora, T);
+  for (size_t i = 0; i < size_t(T) * p.decay_w1.rows; ++i) decay_lora[i] = std::tanh(decay_lora[i]);
+  float* w = scratch.take(TC);
+  matmat(p.decay_w2, decay_lora, w, T);
+  for (size_t i = 0; i < TC; ++i) w[i] = std::exp(-std::exp(p.time_decay[i % C] + w[i]));
 
-  float* y = scratch.take(C);
-  wkv5_step(r, k, v, w, p.bonus, S, y, info.n_head, info.head_size);
-  group_norm(y, p.ln_x.weight, p.ln_x.bias, info.n_head, info.head_size, kGroupNormEps);
-  for (uint32_t c = 0; c < C; ++c) y[c] *= silu(g[c]);
-  float* out = scratch.take(C);
-  matvec(p.output, y, out);
-  for (uint32_t c = 0; c < C; ++c) x[c] += out[c];
+  float* y = scratch.take(TC);
+  for (uint32_t t = 0; t < T; ++t) {
+    const size_t row = size_t(t) * C;
+    wkv5_step(r + row, k + row, v + row, w + row, p.bonus, S, y + row, info.n_head, info.head_size);
+    group_norm(y + row, p.ln_x.weight, p.ln_x.bias, info.n_head, info.head_size, kGroupNormEps);
+  }
+  for (size_t i = 0; i < TC; ++i) y[i] *= silu(g[i]);
+  float* out = scratch.take(TC);
+  matmat(p.output, y, out, T);
+  for (size_t i = 0; i < TC; ++i) x[i] += out[i];
 }
 
-void channel_mix(const V6Layer& p, const ModelInfo& info, const float* xx, float* shift, float* x, Scratch& scratch) {
+void channel_mix(const V6Layer& p, const ModelInfo& info, const float* xx, uint32_t T, float* shift, float* x,
+                 Scratch& scratch) {
   const uint32_t C = info.n_embd;
   const uint32_t F = p.ffn_key.rows;
-  float* kx = scratch.take(C);
-  float* rx = scratch.take(C);
-  for (uint32_t c = 0; c < C; ++c) {
-    const float delta = shift[c] - xx[c];
-    kx[c] = xx[c] + delta * p.ffn_maa_k[c];
-    rx[c] = xx[c] + delta * p.ffn_maa_r[c];
+  const size_t TC = size_t(T) * C;
+  float* kx = scratch.take(TC);
+  float* rx = scratch.take(TC);
+  for (uint32_t t = 0; t < T; ++t) {
+    const float* prev = previous_row(xx, shift, t, C);
+    for (uint32_t c = 0; c < C; ++c) {
+      const size_t i = size_t(t) * C + c;
+      const float delta = prev[c] - xx[i];
+      kx[i] = xx[i] + delta * p.ffn_maa_k[c];
+      rx[i] = xx[i] + delta * p.ffn_maa_r[c];
+    }
   }
-  std::copy(xx, xx + C, shift);
-  float* r = scratch.take(C);
-  float* k = scratch.take(F);
-  float* v = scratch.take(C);
-  matvec(p.ffn_receptance, rx, r);
-  matvec(p.ffn_key, kx, k);
-  for (uint32_t i = 0; i < F; ++i) k[i] = k[i] > 0.0f ? k[i] * k[i] : 0.0f;
-  matvec(p.ffn_value, k, v);
-  for (uint32_t c = 0; c < C; ++c) x[c] += sigmoid(r[c]) * v[c];
+  std::copy(xx + TC - C, xx + TC, shift);
+  float* r = scratch.take(TC);
+  float* k = scratch.take(size_t(T) * F);
+  float* v = scratch.take(TC);
+  matmat(p.ffn_receptance, rx, r, T);
+  matmat(p.ffn_key, kx, k, T);
+  for (size_t i = 0; i < size_t(T) * F; ++i) k[i] = k[i] > 0.0f ? k[i] * k[i] : 0.0f;
+  matmat(p.ffn_value, k, v, T);
+  for (size_t i = 0; i < TC; ++i) x[i] += sigmoid(r[i]) * v[i];
 }
 
 }  // namespace
 
-void run_blocks(const V6Weights& w, const ModelInfo& info, float* x, State& state) {
+void run_blocks(const V6Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
   const uint32_t C = info.n_embd;
   for (uint32_t i = 0; i < info.n_layer; ++i) {
     const V6Layer& p = w.layers[i];
     float* s = state.layer(i).data();
-    Scratch scratch(32 * C + 2 * info.n_ffn + 5 * p.maa_w2_part.cols + p.decay_w1.rows);
-    float* xx = scratch.take(C);
-    layer_norm(x, p.ln1.weight, p.ln1.bias, xx, C, kLayerNormEps);
-    time_mix(p, info, xx, s, x, scratch);
-    layer_norm(x, p.ln2.weight, p.ln2.bias, xx, C, kLayerNormEps);
-    channel_mix(p, info, xx, s + C + info.n_head * info.head_size * info.head_size, x, scratch);
+    const uint32_t D = p.maa_w2_part.cols;
+    Scratch scratch(size_t(T) * (32 * C + 2 * info.n_ffn + 6 * D + p.decay_w1.rows));
+    float* xx = scratch.take(size_t(T) * C);
+    layer_norm_rows(x, p.ln1, xx, T, C);
+    time_mix(p, info, xx, T, s, x, scratch);
+    layer_norm_rows(x, p.ln2, xx, T, C);
+    channel_mix(p, info, xx, T, s + C + info.n_head * info.head_size * info.head_size, x, scratch);
   }
 }
 

@@ -40,6 +40,7 @@ struct V6Weights {
 V6Weights bind_v6(const WeightBinder& w, const ModelInfo& info);
 uint32_t state_floats_per_layer(const V6Weights&, const ModelInfo& info);
 void init_state(const V6Weights&, const ModelInfo& info, State& state);
-void run_blocks(const V6Weights& w, const ModelInfo& info, float* x, State& state);
+// Runs every block on the residual stream x [T, C] of T consecutive tokens.
+void run_blocks(const V6Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state);
 
 }  // namespace rwkv::arch

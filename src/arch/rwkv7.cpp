@@ -67,144 +67,169 @@ void init_state(const V7Weights&, const ModelInfo&, State& state) { std::fill(st
 
 namespace {
 
-// y = B tanh(A x) (or with sigmoid), the low-rank projections of v7.
+// out = B f(A x) for T tokens, the low-rank projections of v7.
 enum class Squash { Tanh, Sigmoid, None };
-void lora(const MatrixRef& a, const MatrixRef& b, const float* x, float* out, Squash squash, Scratch& scratch) {
-  float* hidden = scratch.take(a.rows);
-  matvec(a, x, hidden);
-  for (uint32_t i = 0; i < a.rows; ++i) {
-    if (squash == Squash::Tanh) hidden[i] = std::tanh(hidden[i]);
-    if (squash == Squash::Sigmoid) hidden[i] = sigmoid(hidden[i]);
+void lora(const MatrixRef& a, const MatrixRef& b, const float* x, uint32_t T, float* out, Squash squash,
+          Scratch& scratch) {
+  const size_t n = size_t(T) * a.rows;
+  float* hidden = scratch.take(n);
+  matmat(a, x, hidden, T);
+  if (squash == Squash::Tanh) {
+    for (size_t i = 0; i < n; ++i) hidden[i] = std::tanh(hidden[i]);
+  } else if (squash == Squash::Sigmoid) {
+    for (size_t i = 0; i < n; ++i) hidden[i] = sigmoid(hidden[i]);
   }
-  matvec(b, hidden, out);
+  matmat(b, hidden, out, T);
 }
 
-void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* v_first, const float* xx, float* s,
-              float* x, Scratch& scratch) {
-  const uint32_t C = info.n_embd;
-  const uint32_t H = info.n_head;
-  const uint32_t N = info.head_size;
-  float* shift = s;
-  float* S = s + C;
-  float* xr = scratch.take(C);
-  float* xw = scratch.take(C);
-  float* xk = scratch.take(C);
-  float* xv = scratch.take(C);
-  float* xa = scratch.take(C);
-  float* xg = scratch.take(C);
-  for (uint32_t c = 0; c < C; ++c) {
-    const float delta = shift[c] - xx[c];
-    xr[c] = xx[c] + delta * p.x_r[c];
-    xw[c] = xx[c] + delta * p.x_w[c];
-    xk[c] = xx[c] + delta * p.x_k[c];
-    xv[c] = xx[c] + delta * p.x_v[c];
-    xa[c] = xx[c] + delta * p.x_a[c];
-    xg[c] = xx[c] + delta * p.x_g[c];
-  }
-  std::copy(xx, xx + C, shift);
-
-  float* r = scratch.take(C);
-  float* k = scratch.take(C);
-  float* v = scratch.take(C);
-  float* w = scratch.take(C);
-  float* a = scratch.take(C);
-  float* g = scratch.take(C);
-  matvec(p.receptance, xr, r);
-  matvec(p.key, xk, k);
-  matvec(p.value, xv, v);
-  lora(p.w1, p.w2, xw, w, Squash::Tanh, scratch);
-  lora(p.a1, p.a2, xa, a, Squash::None, scratch);
-  lora(p.g1, p.g2, xg, g, Squash::Sigmoid, scratch);
-  for (uint32_t c = 0; c < C; ++c) {
-    a[c] = sigmoid(p.a0[c] + a[c]);
-    w[c] = std::exp(-kDecayScale * sigmoid(p.w0[c] + w[c]));
-  }
-
-  // kk: the removal key, k ⊙ k_k normalised per head.
-  float* kk = scratch.take(C);
-  for (uint32_t h = 0; h < H; ++h) {
-    float norm2 = 0.0f;
-    for (uint32_t j = 0; j < N; ++j) {
-      const uint32_t c = h * N + j;
-      kk[c] = k[c] * p.k_k[c];
-      norm2 += kk[c] * kk[c];
-    }
-    const float inv = 1.0f / std::max(std::sqrt(norm2), kNormalizeEps);
-    for (uint32_t j = 0; j < N; ++j) kk[h * N + j] *= inv;
-  }
-  for (uint32_t c = 0; c < C; ++c) k[c] = k[c] * (1.0f + (a[c] - 1.0f) * p.k_a[c]);
-
-  if (first_layer) {
-    std::copy(v, v + C, v_first);
-  } else {
-    float* mix = scratch.take(C);
-    lora(p.v1, p.v2, xv, mix, Squash::None, scratch);
-    for (uint32_t c = 0; c < C; ++c) v[c] += (v_first[c] - v[c]) * sigmoid(p.v0[c] + mix[c]);
-  }
-
-  float* y = scratch.take(C);
+// One token's WKV-7 step over all heads: S ← S·diag(w) − (S kk)(kk ⊙ a)ᵀ + v kᵀ, y = S r.
+void wkv7_step(const float* r, const float* w, const float* k, const float* v, const float* kk, const float* a,
+               float* S, float* y, uint32_t H, uint32_t N) {
   for (uint32_t h = 0; h < H; ++h) {
     float* Sh = S + size_t(h) * N * N;
-    const float* kh = k + h * N;
-    const float* vh = v + h * N;
-    const float* rh = r + h * N;
-    const float* wh = w + h * N;
-    const float* kkh = kk + h * N;
-    const float* ah = a + h * N;
+    const uint32_t o = h * N;
     for (uint32_t i = 0; i < N; ++i) {
       float* row = Sh + size_t(i) * N;
       float sa = 0.0f;
-      for (uint32_t j = 0; j < N; ++j) sa -= row[j] * kkh[j];
+      for (uint32_t j = 0; j < N; ++j) sa -= row[j] * kk[o + j];
       float yi = 0.0f;
+      const float vi = v[o + i];
       for (uint32_t j = 0; j < N; ++j) {
-        row[j] = row[j] * wh[j] + sa * kkh[j] * ah[j] + vh[i] * kh[j];
-        yi += row[j] * rh[j];
+        row[j] = row[j] * w[o + j] + sa * kk[o + j] * a[o + j] + vi * k[o + j];
+        yi += row[j] * r[o + j];
       }
-      y[h * N + i] = yi;
+      y[o + i] = yi;
     }
   }
-  group_norm(y, p.ln_x.weight, p.ln_x.bias, H, N, kGroupNormEps);
-  for (uint32_t h = 0; h < H; ++h) {
-    float bonus = 0.0f;
-    for (uint32_t j = 0; j < N; ++j) bonus += r[h * N + j] * k[h * N + j] * p.r_k[h * N + j];
-    for (uint32_t j = 0; j < N; ++j) y[h * N + j] += bonus * v[h * N + j];
-  }
-  for (uint32_t c = 0; c < C; ++c) y[c] *= g[c];
-  float* out = scratch.take(C);
-  matvec(p.output, y, out);
-  for (uint32_t c = 0; c < C; ++c) x[c] += out[c];
 }
 
-void channel_mix(const V7Layer& p, const ModelInfo& info, const float* xx, float* shift, float* x, Scratch& scratch) {
+void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* v_first, const float* xx, uint32_t T,
+              float* s, float* x, Scratch& scratch) {
+  const uint32_t C = info.n_embd;
+  const uint32_t H = info.n_head;
+  const uint32_t N = info.head_size;
+  const size_t TC = size_t(T) * C;
+  float* shift = s;
+  float* S = s + C;
+  float* xr = scratch.take(TC);
+  float* xw = scratch.take(TC);
+  float* xk = scratch.take(TC);
+  float* xv = scratch.take(TC);
+  float* xa = scratch.take(TC);
+  float* xg = scratch.take(TC);
+  for (uint32_t t = 0; t < T; ++t) {
+    const float* prev = previous_row(xx, shift, t, C);
+    for (uint32_t c = 0; c < C; ++c) {
+      const size_t i = size_t(t) * C + c;
+      const float delta = prev[c] - xx[i];
+      xr[i] = xx[i] + delta * p.x_r[c];
+      xw[i] = xx[i] + delta * p.x_w[c];
+      xk[i] = xx[i] + delta * p.x_k[c];
+      xv[i] = xx[i] + delta * p.x_v[c];
+      xa[i] = xx[i] + delta * p.x_a[c];
+      xg[i] = xx[i] + delta * p.x_g[c];
+    }
+  }
+  std::copy(xx + TC - C, xx + TC, shift);
+
+  float* r = scratch.take(TC);
+  float* k = scratch.take(TC);
+  float* v = scratch.take(TC);
+  float* w = scratch.take(TC);
+  float* a = scratch.take(TC);
+  float* g = scratch.take(TC);
+  matmat(p.receptance, xr, r, T);
+  matmat(p.key, xk, k, T);
+  matmat(p.value, xv, v, T);
+  lora(p.w1, p.w2, xw, T, w, Squash::Tanh, scratch);
+  lora(p.a1, p.a2, xa, T, a, Squash::None, scratch);
+  lora(p.g1, p.g2, xg, T, g, Squash::Sigmoid, scratch);
+  float* mix = first_layer ? nullptr : scratch.take(TC);
+  if (!first_layer) lora(p.v1, p.v2, xv, T, mix, Squash::None, scratch);
+  for (size_t i = 0; i < TC; ++i) {
+    const size_t c = i % C;
+    a[i] = sigmoid(p.a0[c] + a[i]);
+    w[i] = std::exp(-kDecayScale * sigmoid(p.w0[c] + w[i]));
+  }
+
+  float* kk = scratch.take(TC);
+  float* y = scratch.take(TC);
+  for (uint32_t t = 0; t < T; ++t) {
+    const size_t row = size_t(t) * C;
+    // kk: the removal key, k ⊙ k_k normalised per head.
+    for (uint32_t h = 0; h < H; ++h) {
+      float norm2 = 0.0f;
+      for (uint32_t j = 0; j < N; ++j) {
+        const uint32_t c = h * N + j;
+        kk[row + c] = k[row + c] * p.k_k[c];
+        norm2 += kk[row + c] * kk[row + c];
+      }
+      const float inv = 1.0f / std::max(std::sqrt(norm2), kNormalizeEps);
+      for (uint32_t j = 0; j < N; ++j) kk[row + h * N + j] *= inv;
+    }
+    for (uint32_t c = 0; c < C; ++c) k[row + c] *= 1.0f + (a[row + c] - 1.0f) * p.k_a[c];
+    if (first_layer) {
+      std::copy_n(v + row, C, v_first + row);
+    } else {
+      for (uint32_t c = 0; c < C; ++c) {
+        v[row + c] += (v_first[row + c] - v[row + c]) * sigmoid(p.v0[c] + mix[row + c]);
+      }
+    }
+    wkv7_step(r + row, w + row, k + row, v + row, kk + row, a + row, S, y + row, H, N);
+    group_norm(y + row, p.ln_x.weight, p.ln_x.bias, H, N, kGroupNormEps);
+    for (uint32_t h = 0; h < H; ++h) {
+      float bonus = 0.0f;
+      for (uint32_t j = 0; j < N; ++j) {
+        const size_t i = row + h * N + j;
+        bonus += r[i] * k[i] * p.r_k[h * N + j];
+      }
+      for (uint32_t j = 0; j < N; ++j) y[row + h * N + j] += bonus * v[row + h * N + j];
+    }
+  }
+  for (size_t i = 0; i < TC; ++i) y[i] *= g[i];
+  float* out = scratch.take(TC);
+  matmat(p.output, y, out, T);
+  for (size_t i = 0; i < TC; ++i) x[i] += out[i];
+}
+
+void channel_mix(const V7Layer& p, const ModelInfo& info, const float* xx, uint32_t T, float* shift, float* x,
+                 Scratch& scratch) {
   const uint32_t C = info.n_embd;
   const uint32_t F = p.ffn_key.rows;
-  float* kx = scratch.take(C);
-  for (uint32_t c = 0; c < C; ++c) kx[c] = xx[c] + (shift[c] - xx[c]) * p.ffn_x_k[c];
-  std::copy(xx, xx + C, shift);
-  float* k = scratch.take(F);
-  matvec(p.ffn_key, kx, k);
-  for (uint32_t i = 0; i < F; ++i) k[i] = k[i] > 0.0f ? k[i] * k[i] : 0.0f;
-  float* v = scratch.take(C);
-  matvec(p.ffn_value, k, v);
-  for (uint32_t c = 0; c < C; ++c) x[c] += v[c];
+  const size_t TC = size_t(T) * C;
+  float* kx = scratch.take(TC);
+  for (uint32_t t = 0; t < T; ++t) {
+    const float* prev = previous_row(xx, shift, t, C);
+    for (uint32_t c = 0; c < C; ++c) {
+      const size_t i = size_t(t) * C + c;
+      kx[i] = xx[i] + (prev[c] - xx[i]) * p.ffn_x_k[c];
+    }
+  }
+  std::copy(xx + TC - C, xx + TC, shift);
+  float* k = scratch.take(size_t(T) * F);
+  matmat(p.ffn_key, kx, k, T);
+  for (size_t i = 0; i < size_t(T) * F; ++i) k[i] = k[i] > 0.0f ? k[i] * k[i] : 0.0f;
+  float* v = scratch.take(TC);
+  matmat(p.ffn_value, k, v, T);
+  for (size_t i = 0; i < TC; ++i) x[i] += v[i];
 }
 
 }  // namespace
 
-void run_blocks(const V7Weights& w, const ModelInfo& info, float* x, State& state) {
+void run_blocks(const V7Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
   const uint32_t C = info.n_embd;
   thread_local std::vector<float> v_first;
-  v_first.resize(C);
+  v_first.resize(size_t(T) * C);
   for (uint32_t i = 0; i < info.n_layer; ++i) {
     const V7Layer& p = w.layers[i];
     float* s = state.layer(i).data();
     const uint32_t lora_dims = p.w1.rows + p.a1.rows + p.g1.rows + p.v1.rows;
-    Scratch scratch(32 * C + 2 * info.n_ffn + lora_dims);
-    float* xx = scratch.take(C);
-    layer_norm(x, p.ln1.weight, p.ln1.bias, xx, C, kLayerNormEps);
-    time_mix(p, info, i == 0, v_first.data(), xx, s, x, scratch);
-    layer_norm(x, p.ln2.weight, p.ln2.bias, xx, C, kLayerNormEps);
-    channel_mix(p, info, xx, s + C + info.n_head * info.head_size * info.head_size, x, scratch);
+    Scratch scratch(size_t(T) * (32 * C + 2 * info.n_ffn + lora_dims));
+    float* xx = scratch.take(size_t(T) * C);
+    layer_norm_rows(x, p.ln1, xx, T, C);
+    time_mix(p, info, i == 0, v_first.data(), xx, T, s, x, scratch);
+    layer_norm_rows(x, p.ln2, xx, T, C);
+    channel_mix(p, info, xx, T, s + C + info.n_head * info.head_size * info.head_size, x, scratch);
   }
 }
 

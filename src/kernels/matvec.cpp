@@ -40,6 +40,10 @@ void matvec(const MatrixRef& w, const float* x, float* y) {
 }
 
 void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) {
+  if (n_tokens == 1) {
+    matvec(w, X, Y);  // one token: the bandwidth-bound kernel, not a GEMM
+    return;
+  }
   split_rows(w.rows, [&](uint32_t begin, uint32_t end) {
     switch (w.dtype) {
       case DType::F32: matmat_rows_f32(w, X, Y, n_tokens, begin, end); return;

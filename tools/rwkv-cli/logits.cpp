@@ -12,12 +12,13 @@
 namespace rwkv_cli {
 
 int run_logits(int argc, char** argv) {
-  ArgParser args("logits", "--model MODEL --tokens 34,105,110 --out FILE",
+  ArgParser args("logits", "--model MODEL --tokens 34,105,110 --out FILE [--sequence]",
                  "Feeds the tokens one by one from the initial (zero) state and writes the logits after every\n"
                  "token as raw little-endian float32, row-major [T, n_vocab].");
   args.option("model", "MODEL", "native model file")
       .option("tokens", "IDS", "comma-separated token ids")
-      .option("out", "FILE", "output file (written to a temporary name, then renamed)");
+      .option("out", "FILE", "output file (written to a temporary name, then renamed)")
+      .flag("sequence", "compute in sequence mode (many tokens per pass over the weights); same output");
   if (!args.parse(argc, argv)) return 0;
   const std::string out_path = args.get("out");
   const std::vector<int64_t> ids = args.get_int_list("tokens");
@@ -35,9 +36,16 @@ int run_logits(int argc, char** argv) {
   if (f == nullptr) throw rwkv::Error(fmt::format("{}: cannot create: {}", tmp, std::strerror(errno)));
   bool ok = true;
   try {
-    for (int64_t id : ids) {
-      model->forward(static_cast<int32_t>(id), state, logits);
-      ok = ok && std::fwrite(logits.data(), sizeof(float), logits.size(), f) == logits.size();
+    if (args.has("sequence")) {
+      const std::vector<int32_t> tokens(ids.begin(), ids.end());
+      std::vector<float> all(tokens.size() * n_vocab);
+      model->forward_sequence(tokens, state, all);
+      ok = std::fwrite(all.data(), sizeof(float), all.size(), f) == all.size();
+    } else {
+      for (int64_t id : ids) {
+        model->forward(static_cast<int32_t>(id), state, logits);
+        ok = ok && std::fwrite(logits.data(), sizeof(float), logits.size(), f) == logits.size();
+      }
     }
   } catch (...) {
     std::fclose(f);

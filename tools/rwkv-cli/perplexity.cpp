@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <span>
 #include <vector>
 
 #include "args.hpp"
@@ -17,7 +18,7 @@ namespace rwkv_cli {
 namespace {
 
 // -log softmax(logits)[target], in double precision, the max subtracted first.
-double negative_log_likelihood(const std::vector<float>& logits, int32_t target) {
+double negative_log_likelihood(std::span<const float> logits, int32_t target) {
   double max = logits[0];
   for (float v : logits) max = std::max(max, double(v));
   double sum = 0;
@@ -48,7 +49,10 @@ int run_perplexity(int argc, char** argv) {
   if (tokens.size() < 2) throw rwkv::Error(fmt::format("{}: needs at least 2 tokens, has {}", path, tokens.size()));
   const size_t window = context == 0 ? tokens.size() : static_cast<size_t>(context);
 
-  std::vector<float> logits(model->info().n_vocab);
+  // Sequence mode, a chunk at a time: logits of every token in the chunk at once.
+  constexpr size_t kChunk = 128;
+  const size_t V = model->info().n_vocab;
+  std::vector<float> logits(kChunk * V);
   rwkv::State state = model->new_state();
   double total_nll = 0;
   uint64_t scored = 0, scored_bytes = 0;
@@ -56,14 +60,18 @@ int run_perplexity(int argc, char** argv) {
   for (size_t start = 0; start < tokens.size(); start += window) {
     const size_t end = std::min(tokens.size(), start + window);
     state = model->new_state();
-    for (size_t t = start; t < end; ++t) {
-      if (t > start) {
-        total_nll += negative_log_likelihood(logits, tokens[t]);
+    // Token t's logits predict token t + 1; the window's last token predicts nothing.
+    for (size_t chunk = start; chunk + 1 < end; chunk += kChunk) {
+      const size_t n = std::min(kChunk, end - 1 - chunk);
+      const std::span<const int32_t> inputs(tokens.data() + chunk, n);
+      model->forward_sequence(inputs, state, std::span<float>(logits.data(), n * V));
+      for (size_t i = 0; i < n; ++i) {
+        const int32_t target = tokens[chunk + i + 1];
+        total_nll += negative_log_likelihood(std::span<const float>(logits.data() + i * V, V), target);
         ++scored;
-        scored_bytes += tokenizer->token_bytes(tokens[t], true).size();
+        scored_bytes += tokenizer->token_bytes(target, true).size();
       }
-      if (t + 1 < end) model->forward(tokens[t], state, logits);
-      bar.update(t + 1, tokens.size());
+      bar.update(chunk + n + 1, tokens.size());
     }
   }
   bar.finish();
