@@ -44,14 +44,11 @@ TEST(DefaultModel, MatchesTheTrainingCodeInRnnMode) {
 }
 
 TEST(DefaultModel, GeneratesWithoutModelFlag) {
-  const std::string cmd = "cd / && '" + rwkv_test::cli_path() +
-                          "' generate --prompt 'The Python interpreter' --temperature 0 --max-tokens 48 2>/dev/null";
-  std::FILE* pipe = ::popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 1024> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  ASSERT_EQ(::pclose(pipe), 0);
+  const auto run = rwkv_test::run_command("cd / && '" + rwkv_test::cli_path() +
+                                          "' generate --prompt 'The Python interpreter' --temperature 0 "
+                                          "--max-tokens 48 2>/dev/null");
+  ASSERT_EQ(run.exit_code, 0);
+  const std::string& out = run.output;
   EXPECT_EQ(out.size(), 48u) << out;
   size_t printable = 0;
   for (unsigned char c : out) printable += (c >= 32 && c < 127) || c == '\n';

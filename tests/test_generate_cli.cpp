@@ -22,21 +22,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Output {
-  int exit_code;
-  std::string out;
-};
+using Output = rwkv_test::CommandResult;
 
-Output sh(const std::string& args) {
-  const std::string cmd = "'" + rwkv_test::cli_path() + "' " + args;
-  std::FILE* pipe = ::popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+Output sh(const std::string& args) { return rwkv_test::run_cli(args); }
 
 std::string q(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
 
@@ -52,8 +40,8 @@ class GenerateCli : public ::testing::Test {
 
 TEST_F(GenerateCli, JsonGreedyMatchesTheLibrary) {
   Output o = sh("generate --model " + q(model_) + " --prompt 'Hello' --temperature 0 --max-tokens 12 --json 2>/dev/null");
-  ASSERT_EQ(o.exit_code, 0) << o.out;
-  const auto j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  const auto j = nlohmann::json::parse(o.output);
   EXPECT_EQ(j["prompt_tokens"].get<std::vector<int32_t>>(), (std::vector<int32_t>{72, 101, 108, 108, 111}));
   rwkv::Session s(rwkv::Model::load(model_.string()), rwkv::load_tokenizer(rwkv::TokenizerKind::Bytes, ""));
   rwkv::GenerateOptions g;
@@ -71,35 +59,35 @@ TEST_F(GenerateCli, StreamsTextSeedRepeatsAndStateOutIn) {
   Output a = sh(base + " --prompt-file " + q(rwkv_test::fixtures_dir() / "tiny-v4.tokens.json") + " 2>/dev/null");
   Output b = sh(base + " --prompt-file " + q(rwkv_test::fixtures_dir() / "tiny-v4.tokens.json") + " 2>/dev/null");
   ASSERT_EQ(a.exit_code, 0);
-  EXPECT_EQ(a.out, b.out);
+  EXPECT_EQ(a.output, b.output);
   Output speed = sh(base + " --prompt abc 2>&1 >/dev/null");
-  EXPECT_THAT(speed.out, HasSubstr("tokens/s"));
+  EXPECT_THAT(speed.output, HasSubstr("tokens/s"));
   const auto state = dir_ / "s.state";
   ASSERT_EQ(sh(base + " --prompt abc --state-out " + q(state) + " >/dev/null 2>&1").exit_code, 0);
   EXPECT_EQ(sh(base + " --prompt d --state-in " + q(state) + " >/dev/null 2>&1").exit_code, 0);
   Output stdin_prompt = sh("generate --model " + q(model_) + " --max-tokens 3 < " + q(rwkv_test::fixtures_dir() / "fixtures.json") + " 2>&1");
-  EXPECT_EQ(stdin_prompt.exit_code, 0) << stdin_prompt.out;
+  EXPECT_EQ(stdin_prompt.exit_code, 0) << stdin_prompt.output;
 }
 
 TEST_F(GenerateCli, BadInputGetsClearErrors) {
   const std::string base = "generate --model " + q(model_);
   Output empty = sh(base + " --prompt '' 2>&1");
   EXPECT_EQ(empty.exit_code, 2);
-  EXPECT_THAT(empty.out, HasSubstr("prompt is empty"));
+  EXPECT_THAT(empty.output, HasSubstr("prompt is empty"));
   Output stop = sh(base + " --prompt a --stop '' 2>&1");
   EXPECT_EQ(stop.exit_code, 2);
-  EXPECT_THAT(stop.out, HasSubstr("--stop"));
+  EXPECT_THAT(stop.output, HasSubstr("--stop"));
   Output temp = sh(base + " --prompt a --temperature hot 2>&1");
   EXPECT_EQ(temp.exit_code, 2);
-  EXPECT_THAT(temp.out, HasSubstr("--temperature: expected a number, got 'hot'"));
+  EXPECT_THAT(temp.output, HasSubstr("--temperature: expected a number, got 'hot'"));
   Output tokens = sh(base + " --prompt a --max-tokens 1e3 2>&1");
   EXPECT_EQ(tokens.exit_code, 2);
   Output missing_state = sh(base + " --prompt a --state-in " + q(dir_ / "none.state") + " 2>&1");
   EXPECT_EQ(missing_state.exit_code, 1);
-  EXPECT_THAT(missing_state.out, HasSubstr("none.state"));
+  EXPECT_THAT(missing_state.output, HasSubstr("none.state"));
   Output missing_prompt = sh(base + " --prompt-file " + q(dir_ / "none.txt") + " 2>&1");
   EXPECT_EQ(missing_prompt.exit_code, 1);
-  EXPECT_THAT(missing_prompt.out, HasSubstr("none.txt"));
+  EXPECT_THAT(missing_prompt.output, HasSubstr("none.txt"));
   // A state saved for another model is refused.
   const auto v4 = dir_ / "v4.rwkv";
   rwkv::convert::convert_pth((rwkv_test::fixtures_dir() / "tiny-v4.pth").string(), v4.string(), {});
@@ -107,15 +95,15 @@ TEST_F(GenerateCli, BadInputGetsClearErrors) {
   ASSERT_EQ(sh("generate --model " + q(v4) + " --prompt a --max-tokens 1 --state-out " + q(state) + " >/dev/null 2>&1").exit_code, 0);
   Output foreign = sh(base + " --prompt a --state-in " + q(state) + " 2>&1");
   EXPECT_EQ(foreign.exit_code, 1);
-  EXPECT_THAT(foreign.out, HasSubstr("another model"));
+  EXPECT_THAT(foreign.output, HasSubstr("another model"));
 }
 
 TEST_F(GenerateCli, PerplexityMatchesTheLogitsCommand) {
   const std::string text = "The quick brown fox jumps over the lazy dog.\nRWKV is an RNN.";
   rwkv_test::write_file(dir_ / "t.txt", text);
   Output p = sh("perplexity --model " + q(model_) + " --file " + q(dir_ / "t.txt") + " --json 2>/dev/null");
-  ASSERT_EQ(p.exit_code, 0) << p.out;
-  const auto j = nlohmann::json::parse(p.out);
+  ASSERT_EQ(p.exit_code, 0) << p.output;
+  const auto j = nlohmann::json::parse(p.output);
   std::string ids;
   for (unsigned char c : text) ids += (ids.empty() ? "" : ",") + std::to_string(c);
   ASSERT_EQ(sh("logits --model " + q(model_) + " --tokens " + ids + " --out " + q(dir_ / "l.f32")).exit_code, 0);

@@ -11,7 +11,10 @@
 #include <string>
 #include <vector>
 
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 namespace rwkv_test {
 
@@ -54,6 +57,27 @@ class ScratchDir {
  private:
   std::filesystem::path path_;
 };
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // what the command wrote to stdout
+};
+
+// Runs a shell command line and captures its stdout.
+inline CommandResult run_command(const std::string& command_line) {
+  std::FILE* pipe = ::popen(command_line.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command_line);
+  CommandResult result;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// rwkv-cli with `args`, a shell fragment (quoting and redirections are the caller's).
+inline CommandResult run_cli(const std::string& args) { return run_command("'" + cli_path() + "' " + args); }
 
 inline std::vector<float> read_f32_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

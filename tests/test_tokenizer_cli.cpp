@@ -18,15 +18,8 @@ CliResult run_cli(const std::string& args, const std::filesystem::path& dir) {
   auto err_path = dir / "stderr.txt";
   std::string cmd = "cd '" + dir.string() + "' && '" + rwkv_test::cli_path() + "' " + args + " 2>'" +
                     err_path.string() + "'";
-  CliResult r{-1, "", ""};
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return r;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;) r.out.append(buf, n);
-  int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = rwkv_test::read_file(err_path);
-  return r;
+  const rwkv_test::CommandResult run = rwkv_test::run_command(cmd);
+  return {run.exit_code, run.output, rwkv_test::read_file(err_path)};
 }
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }

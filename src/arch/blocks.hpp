@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/matvec.hpp"
+#include "rwkv/state.hpp"
 #include "weights/binder.hpp"
 
 namespace rwkv::arch {
@@ -61,6 +62,25 @@ inline const float* previous_row(const float* rows, const float* shift, uint32_t
 
 // LayerNorm of each of T rows of n values.
 void layer_norm_rows(const float* x, const Norm& norm, float* out, uint32_t T, uint32_t n);
+
+// The RWKV block, layer after layer: x += time_mix(ln1(x)); x += channel_mix(ln2(x)).
+// `scratch_per_token(layer)` bounds the floats the two mixes take per token;
+// time_mix(layer_index, layer, xx, layer_state, scratch) and
+// channel_mix(layer, xx, layer_state, scratch) add their outputs to x.
+template <typename Layer, typename ScratchSize, typename TimeMix, typename ChannelMix>
+void run_layers(const std::vector<Layer>& layers, uint32_t n_embd, float* x, uint32_t T, State& state,
+                ScratchSize&& scratch_per_token, TimeMix&& time_mix, ChannelMix&& channel_mix) {
+  for (uint32_t i = 0; i < layers.size(); ++i) {
+    const Layer& layer = layers[i];
+    float* s = state.layer(i).data();
+    Scratch scratch(size_t(T) * (n_embd + scratch_per_token(layer)));
+    float* xx = scratch.take(size_t(T) * n_embd);
+    layer_norm_rows(x, layer.ln1, xx, T, n_embd);
+    time_mix(i, layer, xx, s, scratch);
+    layer_norm_rows(x, layer.ln2, xx, T, n_embd);
+    channel_mix(layer, xx, s, scratch);
+  }
+}
 
 // xx: the tokens' ln2 outputs [T, C]; shift: the token before them (updated to the
 // last row of xx); x [T, C] += the block's output.

@@ -98,16 +98,14 @@ void time_mix(const V4Layer& p, const float* xx, uint32_t T, float* s, float* x,
 
 void run_blocks(const V4Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
   const uint32_t C = info.n_embd;
-  for (uint32_t i = 0; i < info.n_layer; ++i) {
-    const V4Layer& p = w.layers[i];
-    float* s = state.layer(i).data();
-    Scratch scratch(size_t(T) * (16 * C + 2 * info.n_ffn));
-    float* xx = scratch.take(size_t(T) * C);
-    layer_norm_rows(x, p.ln1, xx, T, C);
-    time_mix(p, xx, T, s, x, C, scratch);
-    layer_norm_rows(x, p.ln2, xx, T, C);
-    channel_mix_v4(p.ffn, xx, T, s + 4 * C, x, C, scratch);
-  }
+  run_layers(
+      w.layers, C, x, T, state, [&](const V4Layer&) { return 16 * C + 2 * info.n_ffn; },
+      [&](uint32_t, const V4Layer& p, const float* xx, float* s, Scratch& scratch) {
+        time_mix(p, xx, T, s, x, C, scratch);
+      },
+      [&](const V4Layer& p, const float* xx, float* s, Scratch& scratch) {
+        channel_mix_v4(p.ffn, xx, T, s + 4 * C, x, C, scratch);
+      });
 }
 
 }  // namespace rwkv::arch

@@ -114,16 +114,15 @@ void time_mix(const V5Layer& p, bool has_gate, const ModelInfo& info, const floa
 
 void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
   const uint32_t C = info.n_embd;
-  for (uint32_t i = 0; i < info.n_layer; ++i) {
-    const V5Layer& p = w.layers[i];
-    float* s = state.layer(i).data();
-    Scratch scratch(size_t(T) * (20 * C + 2 * info.n_ffn));
-    float* xx = scratch.take(size_t(T) * C);
-    layer_norm_rows(x, p.ln1, xx, T, C);
-    time_mix(p, w.has_gate, info, xx, T, s, x, scratch);
-    layer_norm_rows(x, p.ln2, xx, T, C);
-    channel_mix_v4(p.ffn, xx, T, s + C + info.n_head * info.head_size * info.head_size, x, C, scratch);
-  }
+  const uint32_t ffn_shift = C + info.n_head * info.head_size * info.head_size;
+  run_layers(
+      w.layers, C, x, T, state, [&](const V5Layer&) { return 20 * C + 2 * info.n_ffn; },
+      [&](uint32_t, const V5Layer& p, const float* xx, float* s, Scratch& scratch) {
+        time_mix(p, w.has_gate, info, xx, T, s, x, scratch);
+      },
+      [&](const V5Layer& p, const float* xx, float* s, Scratch& scratch) {
+        channel_mix_v4(p.ffn, xx, T, s + ffn_shift, x, C, scratch);
+      });
 }
 
 }  // namespace rwkv::arch

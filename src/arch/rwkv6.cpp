@@ -158,17 +158,16 @@ void channel_mix(const V6Layer& p, const ModelInfo& info, const float* xx, uint3
 
 void run_blocks(const V6Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
   const uint32_t C = info.n_embd;
-  for (uint32_t i = 0; i < info.n_layer; ++i) {
-    const V6Layer& p = w.layers[i];
-    float* s = state.layer(i).data();
-    const uint32_t D = p.maa_w2_part.cols;
-    Scratch scratch(size_t(T) * (32 * C + 2 * info.n_ffn + 6 * D + p.decay_w1.rows));
-    float* xx = scratch.take(size_t(T) * C);
-    layer_norm_rows(x, p.ln1, xx, T, C);
-    time_mix(p, info, xx, T, s, x, scratch);
-    layer_norm_rows(x, p.ln2, xx, T, C);
-    channel_mix(p, info, xx, T, s + C + info.n_head * info.head_size * info.head_size, x, scratch);
-  }
+  const uint32_t ffn_shift = C + info.n_head * info.head_size * info.head_size;
+  run_layers(
+      w.layers, C, x, T, state,
+      [&](const V6Layer& p) { return 32 * C + 2 * info.n_ffn + 6 * p.maa_w2_part.cols + p.decay_w1.rows; },
+      [&](uint32_t, const V6Layer& p, const float* xx, float* s, Scratch& scratch) {
+        time_mix(p, info, xx, T, s, x, scratch);
+      },
+      [&](const V6Layer& p, const float* xx, float* s, Scratch& scratch) {
+        channel_mix(p, info, xx, T, s + ffn_shift, x, scratch);
+      });
 }
 
 }  // namespace rwkv::arch

@@ -218,19 +218,18 @@ void channel_mix(const V7Layer& p, const ModelInfo& info, const float* xx, uint3
 
 void run_blocks(const V7Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
   const uint32_t C = info.n_embd;
+  const uint32_t ffn_shift = C + info.n_head * info.head_size * info.head_size;
   thread_local std::vector<float> v_first;
   v_first.resize(size_t(T) * C);
-  for (uint32_t i = 0; i < info.n_layer; ++i) {
-    const V7Layer& p = w.layers[i];
-    float* s = state.layer(i).data();
-    const uint32_t lora_dims = p.w1.rows + p.a1.rows + p.g1.rows + p.v1.rows;
-    Scratch scratch(size_t(T) * (32 * C + 2 * info.n_ffn + lora_dims));
-    float* xx = scratch.take(size_t(T) * C);
-    layer_norm_rows(x, p.ln1, xx, T, C);
-    time_mix(p, info, i == 0, v_first.data(), xx, T, s, x, scratch);
-    layer_norm_rows(x, p.ln2, xx, T, C);
-    channel_mix(p, info, xx, T, s + C + info.n_head * info.head_size * info.head_size, x, scratch);
-  }
+  run_layers(
+      w.layers, C, x, T, state,
+      [&](const V7Layer& p) { return 32 * C + 2 * info.n_ffn + p.w1.rows + p.a1.rows + p.g1.rows + p.v1.rows; },
+      [&](uint32_t i, const V7Layer& p, const float* xx, float* s, Scratch& scratch) {
+        time_mix(p, info, i == 0, v_first.data(), xx, T, s, x, scratch);
+      },
+      [&](const V7Layer& p, const float* xx, float* s, Scratch& scratch) {
+        channel_mix(p, info, xx, T, s + ffn_shift, x, scratch);
+      });
 }
 
 }  // namespace rwkv::arch

@@ -54,7 +54,10 @@ void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) {
 
 void copy_row(const MatrixRef& w, uint32_t index, float* out) { dequantize_rows(w, index, index + 1, out); }
 
-void layer_norm(const float* x, const float* weight, const float* bias, float* out, uint32_t n, float eps) {
+namespace {
+
+// out = (x - mean) / sqrt(var + eps) * weight + bias over n values (biased variance).
+void normalize(const float* x, const float* weight, const float* bias, float* out, uint32_t n, float eps) {
   float mean = 0.0f;
   for (uint32_t i = 0; i < n; ++i) mean += x[i];
   mean /= static_cast<float>(n);
@@ -68,22 +71,16 @@ void layer_norm(const float* x, const float* weight, const float* bias, float* o
   for (uint32_t i = 0; i < n; ++i) out[i] = (x[i] - mean) * inv * weight[i] + bias[i];
 }
 
+}  // namespace
+
+void layer_norm(const float* x, const float* weight, const float* bias, float* out, uint32_t n, float eps) {
+  normalize(x, weight, bias, out, n, eps);
+}
+
 void group_norm(float* x, const float* weight, const float* bias, uint32_t n_groups, uint32_t group_size, float eps) {
   for (uint32_t g = 0; g < n_groups; ++g) {
-    float* v = x + size_t(g) * group_size;
-    const float* wg = weight + size_t(g) * group_size;
-    const float* bg = bias + size_t(g) * group_size;
-    float mean = 0.0f;
-    for (uint32_t i = 0; i < group_size; ++i) mean += v[i];
-    mean /= static_cast<float>(group_size);
-    float var = 0.0f;
-    for (uint32_t i = 0; i < group_size; ++i) {
-      const float d = v[i] - mean;
-      var += d * d;
-    }
-    var /= static_cast<float>(group_size);
-    const float inv = 1.0f / std::sqrt(var + eps);
-    for (uint32_t i = 0; i < group_size; ++i) v[i] = (v[i] - mean) * inv * wg[i] + bg[i];
+    const size_t at = size_t(g) * group_size;
+    normalize(x + at, weight + at, bias + at, x + at, group_size, eps);
   }
 }
 
