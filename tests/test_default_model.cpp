@@ -55,4 +55,14 @@ TEST(DefaultModel, GeneratesWithoutModelFlag) {
   EXPECT_EQ(printable, out.size()) << out;
 }
 
+TEST(DefaultModel, EnvironmentVariableOverridesTheDefault) {
+  const std::string cmd = "generate --prompt a --max-tokens 2 2>&1";
+  auto missing = rwkv_test::run_command("RWKV_DEFAULT_MODEL=/nonexistent/model.rwkv '" + rwkv_test::cli_path() + "' " + cmd);
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("/nonexistent/model.rwkv"), std::string::npos) << missing.output;
+  auto ok = rwkv_test::run_command("RWKV_DEFAULT_MODEL='" + std::string(RWKV_DEFAULT_MODEL_PATH) + "' '" +
+                                   rwkv_test::cli_path() + "' " + cmd);
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+}
+
 }  // namespace

@@ -88,6 +88,13 @@ TEST_F(GenerateCli, BadInputGetsClearErrors) {
   Output missing_prompt = sh(base + " --prompt-file " + q(dir_ / "none.txt") + " 2>&1");
   EXPECT_EQ(missing_prompt.exit_code, 1);
   EXPECT_THAT(missing_prompt.output, HasSubstr("none.txt"));
+  // A prompt larger than the command reads (a sparse file: nothing is written).
+  const auto huge = dir_ / "huge.txt";
+  rwkv_test::write_file(huge, "x");
+  std::filesystem::resize_file(huge, (uint64_t(1) << 30) + 1);
+  Output too_long = sh(base + " --prompt-file " + q(huge) + " 2>&1");
+  EXPECT_EQ(too_long.exit_code, 1);
+  EXPECT_THAT(too_long.output, HasSubstr("more than the 1073741824 bytes"));
   // A state saved for another model is refused.
   const auto v4 = dir_ / "v4.rwkv";
   rwkv::convert::convert_pth((rwkv_test::fixtures_dir() / "tiny-v4.pth").string(), v4.string(), {});

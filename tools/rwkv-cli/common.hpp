@@ -2,6 +2,7 @@
 // absent) and its tokenizer, and reading prompts.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -25,7 +26,12 @@ std::string resolve_model_path(const ArgParser& args);
 std::shared_ptr<const rwkv::Tokenizer> load_model_tokenizer(const rwkv::Model& model, const ArgParser& args,
                                                             const std::string& vocab_flag);
 
-// Raw bytes of a file (prompts need not be valid UTF-8); throws naming the file.
-std::string read_file_bytes(const std::string& path);
+// Prompts are tokenized whole in memory (about 5 bytes of ids per byte of text, in the
+// worst case of the bytes tokenizer); larger inputs are refused with a clear error.
+inline constexpr uint64_t kMaxInputBytes = uint64_t(1) << 30;
+
+// Raw bytes of a file (prompts need not be valid UTF-8); throws naming the file, also
+// when it is larger than max_bytes.
+std::string read_file_bytes(const std::string& path, uint64_t max_bytes = kMaxInputBytes);
 
 }  // namespace rwkv_cli
