@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <thread>
 
 #include "convert/pth_to_native.hpp"
 #include "rwkv/session.hpp"
@@ -131,52 +132,78 @@ TEST_F(GenerateCli, PerplexityMatchesTheLogitsCommand) {
   EXPECT_EQ(bad.exit_code, 2);
 }
 
-// Drives `rwkv-cli chat` through a pseudo-terminal: two turns, then /save, and
-// checks the saved state against the library fed the same conversation.
-TEST_F(GenerateCli, ChatThroughAPseudoTerminalKeepsTheStateBetweenTurns) {
-  const auto saved = dir_ / "chat.state";
-  int master = -1;
-  const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const std::string model = model_.string();
-    ::execl(rwkv_test::cli_path().c_str(), "rwkv-cli", "chat", "--model", model.c_str(), "--temperature", "0",
-            "--max-tokens", "12", "--presence-penalty", "0", "--frequency-penalty", "0", static_cast<char*>(nullptr));
-    ::_exit(127);
+// `rwkv-cli chat` in a pseudo-terminal, typed at as a person would.
+class ChatTerminal {
+ public:
+  explicit ChatTerminal(const std::vector<std::string>& args) {
+    pid_ = ::forkpty(&master_, nullptr, nullptr, nullptr);
+    if (pid_ == 0) {
+      std::vector<char*> argv = {const_cast<char*>("rwkv-cli"), const_cast<char*>("chat")};
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(rwkv_test::cli_path().c_str(), argv.data());
+      ::_exit(127);
+    }
   }
-  std::string screen;
-  auto read_until = [&](const std::string& needle, size_t count) {
+  ~ChatTerminal() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (master_ >= 0) ::close(master_);
+  }
+  bool started() const { return pid_ > 0; }
+  // Reads the terminal until `needle` has appeared `count` times in all (60 s at most).
+  bool wait_for(const std::string& needle, size_t count = 1) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    auto occurrences = [&] {
-      size_t n = 0;
-      for (size_t at = screen.find(needle); at != std::string::npos; at = screen.find(needle, at + 1)) ++n;
-      return n;
-    };
-    while (occurrences() < count && std::chrono::steady_clock::now() < deadline) {
-      pollfd pfd{master, POLLIN, 0};
+    while (occurrences(needle) < count && std::chrono::steady_clock::now() < deadline) {
+      pollfd pfd{master_, POLLIN, 0};
       if (::poll(&pfd, 1, 200) > 0) {
-        char buf[1024];
-        const ssize_t n = ::read(master, buf, sizeof buf);
+        char buf[4096];
+        const ssize_t n = ::read(master_, buf, sizeof buf);
         if (n <= 0) break;
-        screen.append(buf, static_cast<size_t>(n));
+        screen_.append(buf, static_cast<size_t>(n));
       }
     }
-    return occurrences() >= count;
-  };
-  auto type = [&](const std::string& line) { ASSERT_EQ(::write(master, line.data(), line.size()), ssize_t(line.size())); };
-  ASSERT_TRUE(read_until("User: ", 1)) << screen;
-  type("Hi there\n");
-  ASSERT_TRUE(read_until("User: ", 2)) << screen;
-  type("And again\n");
-  ASSERT_TRUE(read_until("User: ", 3)) << screen;
-  type("/save " + saved.string() + "\n");
-  ASSERT_TRUE(read_until("state saved", 1)) << screen;
-  type("\x04");  // Ctrl-D leaves
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  ::close(master);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << screen;
-  EXPECT_THAT(screen, HasSubstr("Assistant:"));
+    return occurrences(needle) >= count;
+  }
+  void type(const std::string& keys) { ASSERT_EQ(::write(master_, keys.data(), keys.size()), ssize_t(keys.size())); }
+  int wait_exit() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    exited_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  const std::string& screen() const { return screen_; }
+
+ private:
+  size_t occurrences(const std::string& needle) const {
+    size_t n = 0;
+    for (size_t at = screen_.find(needle); at != std::string::npos; at = screen_.find(needle, at + 1)) ++n;
+    return n;
+  }
+  int master_ = -1;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  std::string screen_;
+};
+
+// Two turns, then /save: the saved state equals the library fed the same conversation.
+TEST_F(GenerateCli, ChatThroughAPseudoTerminalKeepsTheStateBetweenTurns) {
+  const auto saved = dir_ / "chat.state";
+  ChatTerminal chat({"--model", model_.string(), "--temperature", "0", "--max-tokens", "12", "--presence-penalty", "0",
+                     "--frequency-penalty", "0"});
+  ASSERT_TRUE(chat.started());
+  ASSERT_TRUE(chat.wait_for("User: ", 1)) << chat.screen();
+  chat.type("Hi there\n");
+  ASSERT_TRUE(chat.wait_for("User: ", 2)) << chat.screen();
+  chat.type("And again\n");
+  ASSERT_TRUE(chat.wait_for("User: ", 3)) << chat.screen();
+  chat.type("/save " + saved.string() + "\n");
+  ASSERT_TRUE(chat.wait_for("state saved")) << chat.screen();
+  chat.type("\x04");  // Ctrl-D leaves
+  EXPECT_EQ(chat.wait_exit(), 0) << chat.screen();
+  EXPECT_THAT(chat.screen(), HasSubstr("Assistant:"));
 
   auto model = rwkv::Model::load(model_.string());
   rwkv::Session expected(model, rwkv::load_tokenizer(rwkv::TokenizerKind::Bytes, ""));
@@ -190,6 +217,25 @@ TEST_F(GenerateCli, ChatThroughAPseudoTerminalKeepsTheStateBetweenTurns) {
     if (r.reason != rwkv::StopReason::StopString) expected.feed_text("\n\n");
   }
   EXPECT_EQ(rwkv::load_state(saved.string(), *model), expected.state());
+}
+
+// Ctrl-C stops a long reply and the chat goes on.
+TEST_F(GenerateCli, ChatCtrlCStopsTheReplyNotTheChat) {
+  // This model never writes "\n\n" greedily, so the reply runs until interrupted.
+  ChatTerminal chat({"--model", model_.string(), "--temperature", "0", "--max-tokens", "100000000",
+                     "--presence-penalty", "0", "--frequency-penalty", "0"});
+  ASSERT_TRUE(chat.started());
+  ASSERT_TRUE(chat.wait_for("User: ")) << chat.screen();
+  chat.type("Tell me everything\n");
+  ASSERT_TRUE(chat.wait_for("Assistant:")) << chat.screen();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  chat.type("\x03");
+  ASSERT_TRUE(chat.wait_for("(stopped)")) << chat.screen();
+  ASSERT_TRUE(chat.wait_for("User: ", 2)) << chat.screen();
+  chat.type("/help\n");
+  ASSERT_TRUE(chat.wait_for("/reset")) << chat.screen();
+  chat.type("\x04");
+  EXPECT_EQ(chat.wait_exit(), 0) << chat.screen();
 }
 
 }  // namespace
