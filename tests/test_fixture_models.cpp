@@ -73,7 +73,7 @@ TEST_P(FixtureModels, Float16StorageStaysClose) {
   rwkv_test::ScratchDir dir;
   const std::string out = (dir / "model.rwkv").string();
   rwkv::convert::ConvertOptions options;
-  options.matrix_type = rwkv::DType::F16;
+  options.types = rwkv::convert::WeightTypes::for_type(rwkv::DType::F16);
   rwkv::convert::convert_pth((rwkv_test::fixtures_dir() / f["file"].get<std::string>()).string(), out, options);
   EXPECT_LE(max_error(*rwkv::Model::load(out), f), 2e-2);
 }

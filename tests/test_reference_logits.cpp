@@ -29,7 +29,7 @@ nlohmann::json manifest(const std::string& model) {
 std::string convert(const rwkv_test::ScratchDir& dir, const std::string& pth_relative, rwkv::DType type) {
   const std::string out = (dir / (std::string(rwkv::dtype_name(type)) + ".rwkv")).string();
   rwkv::convert::ConvertOptions options;
-  options.matrix_type = type;
+  options.types = rwkv::convert::WeightTypes::for_type(type);
   rwkv::convert::convert_pth((*rwkv_test::shared_dir() / pth_relative).string(), out, options);
   return out;
 }

@@ -79,7 +79,7 @@ void time_mix(const V6Layer& p, const ModelInfo& info, const float* xx, float* s
   const float* maa[5] = {p.maa_w, p.maa_k, p.maa_v, p.maa_r, p.maa_g};
   float* mixed[5];
   float* offset = scratch.take(C);
-  const size_t part_bytes = size_t(C) * D * dtype_size(p.maa_w2_part.dtype);
+  const size_t part_bytes = size_t(C) * dtype_row_bytes(p.maa_w2_part.dtype, D);
   for (int m = 0; m < 5; ++m) {
     MatrixRef part = p.maa_w2_part;
     part.data = static_cast<const std::byte*>(p.maa_w2) + m * part_bytes;
