@@ -1,34 +1,23 @@
 #include "kernels/half.hpp"
 #include "kernels/matvec_rows.hpp"
-#include "kernels/simd.hpp"
+#include "kernels/row_dots.hpp"
 
 namespace rwkv {
 
 namespace {
 
-float dot_f16_f32(const uint16_t* w, const float* x, uint32_t n) {
-  uint32_t i = 0;
-  float sum = 0.0f;
+struct Binary16 {
+  static float widen(uint16_t h) { return fp16_to_fp32(h); }
 #ifdef RWKV_HAVE_AVX2
-  __m256 acc0 = _mm256_setzero_ps();
-  __m256 acc1 = _mm256_setzero_ps();
-  for (; i + 16 <= n; i += 16) {
-    __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
-    __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8)));
-    acc0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), acc0);
-    acc1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), acc1);
-  }
-  sum = horizontal_sum(_mm256_add_ps(acc0, acc1));
+  static __m256 widen8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 #endif
-  for (; i < n; ++i) sum += fp16_to_fp32(w[i]) * x[i];
-  return sum;
-}
+};
 
 }  // namespace
 
 void matvec_rows_f16(const MatrixRef& w, const float* x, float* y, uint32_t row_begin, uint32_t row_end) {
-  const auto* data = static_cast<const uint16_t*>(w.data);
-  for (uint32_t r = row_begin; r < row_end; ++r) y[r] = dot_f16_f32(data + size_t(r) * w.cols, x, w.cols);
+  dot_each_row<uint16_t>(w, w.cols, x, y, row_begin, row_end,
+                         [&](const uint16_t* row, const float* v) { return dot_half_f32<Binary16>(row, v, w.cols); });
 }
 
 }  // namespace rwkv

@@ -1,6 +1,6 @@
 #include "kernels/half.hpp"
 #include "kernels/matvec_rows.hpp"
-#include "kernels/simd.hpp"
+#include "kernels/row_dots.hpp"
 
 namespace rwkv {
 
@@ -12,48 +12,38 @@ float dot_q4_1m(const BlockQ4_1M* w, const Int8Activation& x) {
   const int8_t* xq = x.quants.data();
   const float* xs = x.scales.data();
   const float* xsum = x.sums.data();
-  const uint32_t n = x.n_blocks;
   float min_terms = 0.0f;
 #ifdef RWKV_HAVE_AVX2
   const __m256i low_nibbles = _mm256_set1_epi8(0x0f);
-  __m256 acc0 = _mm256_setzero_ps();
-  __m256 acc1 = _mm256_setzero_ps();
-  auto block = [&](uint32_t b, __m256 acc) {
+  const float products = sum_blocks(x.n_blocks, [&](uint32_t b, __m256 acc) {
     const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].nibbles));
     // Low nibbles are values 0..15 of the block, high nibbles 16..31.
     const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), low_nibbles);
     const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlockValues));
     min_terms += _cvtsh_ss(w[b].min) * xsum[b];
     return _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[b].scale) * xs[b]), _mm256_cvtepi32_ps(dot_u8_i8(q, xv)), acc);
-  };
-  uint32_t b = 0;
-  for (; b + 2 <= n; b += 2) {
-    acc0 = block(b, acc0);
-    acc1 = block(b + 1, acc1);
-  }
-  if (b < n) acc0 = block(b, acc0);
-  return horizontal_sum(_mm256_add_ps(acc0, acc1)) + min_terms;
+  });
+  return products + min_terms;
 #else
-  float sum = 0.0f;
+  float products = 0.0f;
   constexpr uint32_t kHalf = kQuantBlockValues / 2;
-  for (uint32_t b = 0; b < n; ++b) {
+  for (uint32_t b = 0; b < x.n_blocks; ++b) {
     const int8_t* xb = xq + b * kQuantBlockValues;
     int32_t dot = 0;
     for (uint32_t j = 0; j < kHalf; ++j) {
       dot += int32_t(w[b].nibbles[j] & 0x0f) * xb[j] + int32_t(w[b].nibbles[j] >> 4) * xb[j + kHalf];
     }
-    sum += fp16_to_fp32(w[b].scale) * xs[b] * static_cast<float>(dot);
+    products += fp16_to_fp32(w[b].scale) * xs[b] * static_cast<float>(dot);
     min_terms += fp16_to_fp32(w[b].min) * xsum[b];
   }
-  return sum + min_terms;
+  return products + min_terms;
 #endif
 }
 
 }  // namespace
 
 void matvec_rows_q4_1m(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin, uint32_t row_end) {
-  const auto* blocks = static_cast<const BlockQ4_1M*>(w.data);
-  for (uint32_t r = row_begin; r < row_end; ++r) y[r] = dot_q4_1m(blocks + size_t(r) * x.n_blocks, x);
+  dot_each_row<BlockQ4_1M>(w, x.n_blocks, x, y, row_begin, row_end, dot_q4_1m);
 }
 
 }  // namespace rwkv
