@@ -88,4 +88,37 @@ TEST(Cli, ConvertToF16AndBadFlags) {
   }
 }
 
+
+// quantize from f32 gives exactly what convert gives; a second lossy rounding is refused
+// unless asked for; the embedding and head types follow the documented defaults.
+TEST(Cli, QuantizeMatchesConvertAndRefusesRequantizing) {
+  rwkv_test::ScratchDir dir;
+  const auto fixture = rwkv_test::fixtures_dir() / "tiny-v7.0.pth";
+  const std::string f32 = (dir / "f32.rwkv").string(), q8 = (dir / "q8.rwkv").string();
+  const std::string converted = (dir / "converted-q8.rwkv").string(), q4 = (dir / "q4.rwkv").string();
+  ASSERT_EQ(run_cli("convert '" + fixture.string() + "' '" + f32 + "'").exit_code, 0);
+  ASSERT_EQ(run_cli("convert '" + fixture.string() + "' '" + converted + "' --type q8_0").exit_code, 0);
+  CliRun quantize = run_cli("quantize '" + f32 + "' '" + q8 + "' --type q8_0");
+  ASSERT_EQ(quantize.exit_code, 0) << quantize.output;
+  EXPECT_EQ(rwkv_test::read_file(q8), rwkv_test::read_file(converted));
+  const std::string tensors = run_cli("info --model '" + q8 + "' --tensors").output;
+  EXPECT_THAT(tensors, testing::ContainsRegex("emb.weight +f16"));
+  EXPECT_THAT(tensors, testing::ContainsRegex("head.weight +q8_0"));
+  EXPECT_THAT(tensors, testing::ContainsRegex("blocks.0.att.key.weight +q8_0"));
+  EXPECT_THAT(tensors, testing::ContainsRegex("blocks.0.att.w1 +f32"));
+
+  CliRun refused = run_cli("quantize '" + q8 + "' '" + q4 + "' --type q4_1m");
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.output, HasSubstr("--allow-requantize"));
+  EXPECT_FALSE(std::filesystem::exists(q4));
+  CliRun allowed = run_cli("quantize '" + q8 + "' '" + q4 + "' --type q4_1m --allow-requantize --head-type q8_0");
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.output;
+  EXPECT_THAT(run_cli("info --model '" + q4 + "' --tensors").output, testing::ContainsRegex("ffn.key.weight +q4_1m"));
+  EXPECT_EQ(run_cli("quantize '" + q8 + "' '" + q4 + "'").exit_code, 2);  // --type is required
+  EXPECT_EQ(run_cli("quantize '" + q8 + "' '" + q4 + "' --type q5").exit_code, 2);
+  EXPECT_EQ(run_cli("quantize '" + q8 + "' '" + (dir / "wide.rwkv").string() + "' --type f32 --embedding-type f32")
+                .exit_code,
+            0);  // widening to f32 is exact, so it needs no flag
+}
+
 }  // namespace

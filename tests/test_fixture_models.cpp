@@ -10,14 +10,11 @@
 
 #include "convert/pth_to_native.hpp"
 #include "rwkv/model.hpp"
-#include "test_support.hpp"
+#include "reference_support.hpp"
 
 namespace {
 
-nlohmann::json fixture_list() {
-  std::ifstream in(rwkv_test::fixtures_dir() / "fixtures.json");
-  return nlohmann::json::parse(in)["models"];
-}
+using rwkv_test::fixture_list;
 
 std::vector<std::string> fixture_names() {
   std::vector<std::string> out;
@@ -33,20 +30,7 @@ nlohmann::json fixture(const std::string& name) {
 }
 
 double max_error(const rwkv::Model& model, const nlohmann::json& f) {
-  const auto expected = rwkv_test::read_f32_file(rwkv_test::fixtures_dir() / f["logits"].get<std::string>());
-  const auto tokens = f["tokens"].get<std::vector<int32_t>>();
-  std::vector<float> logits(model.info().n_vocab);
-  EXPECT_EQ(expected.size(), tokens.size() * logits.size());
-  rwkv::State state = model.new_state();
-  double worst = 0;
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    model.forward(tokens[t], state, logits);
-    for (size_t v = 0; v < logits.size(); ++v) {
-      const double d = std::abs(double(logits[v]) - expected[t * logits.size() + v]);
-      worst = std::isnan(d) ? INFINITY : std::max(worst, d);
-    }
-  }
-  return worst;
+  return rwkv_test::compare_with_fixture(model, f).max_abs;
 }
 
 class FixtureModels : public ::testing::TestWithParam<std::string> {};
@@ -73,7 +57,7 @@ TEST_P(FixtureModels, Float16StorageStaysClose) {
   rwkv_test::ScratchDir dir;
   const std::string out = (dir / "model.rwkv").string();
   rwkv::convert::ConvertOptions options;
-  options.matrix_type = rwkv::DType::F16;
+  options.types = rwkv::convert::WeightTypes::for_type(rwkv::DType::F16);
   rwkv::convert::convert_pth((rwkv_test::fixtures_dir() / f["file"].get<std::string>()).string(), out, options);
   EXPECT_LE(max_error(*rwkv::Model::load(out), f), 2e-2);
 }

@@ -9,51 +9,20 @@
 
 #include "convert/pth_to_native.hpp"
 #include "rwkv/model.hpp"
-#include "test_support.hpp"
+#include "reference_support.hpp"
 
 namespace {
 
-struct ReferenceModel {
-  std::string name;  // folder under reference/logits
-};
-
-std::vector<std::string> reference_models() {
-  return {"4v0-660K", "5v1-730K", "5v2-730K", "6v0-1m", "6v0-3m", "7v0-834K"};
-}
-
-nlohmann::json manifest(const std::string& model) {
-  std::ifstream in(*rwkv_test::shared_dir() / "reference" / "logits" / model / "manifest.json");
-  return nlohmann::json::parse(in);
-}
+std::vector<std::string> reference_models() { return rwkv_test::reference_models(); }
+nlohmann::json manifest(const std::string& model) { return rwkv_test::reference_manifest(model); }
 
 std::string convert(const rwkv_test::ScratchDir& dir, const std::string& pth_relative, rwkv::DType type) {
-  const std::string out = (dir / (std::string(rwkv::dtype_name(type)) + ".rwkv")).string();
-  rwkv::convert::ConvertOptions options;
-  options.matrix_type = type;
-  rwkv::convert::convert_pth((*rwkv_test::shared_dir() / pth_relative).string(), out, options);
-  return out;
+  return rwkv_test::convert_checkpoint(dir, *rwkv_test::shared_dir() / pth_relative, type);
 }
 
 // Max |ours - reference| over every position of every case.
 double max_logit_error(const rwkv::Model& model, const std::string& ref_model) {
-  const nlohmann::json m = manifest(ref_model);
-  const auto folder = *rwkv_test::shared_dir() / "reference" / "logits" / ref_model;
-  double worst = 0;
-  std::vector<float> logits(model.info().n_vocab);
-  for (const auto& c : m["cases"]) {
-    const std::vector<float> expected = rwkv_test::read_f32_file(folder / c["logits"].get<std::string>());
-    const auto tokens = c["tokens"].get<std::vector<int32_t>>();
-    EXPECT_EQ(expected.size(), tokens.size() * logits.size()) << c["name"];
-    rwkv::State state = model.new_state();
-    for (size_t t = 0; t < tokens.size(); ++t) {
-      model.forward(tokens[t], state, logits);
-      for (size_t v = 0; v < logits.size(); ++v) {
-        const double d = std::abs(double(logits[v]) - expected[t * logits.size() + v]);
-        if (!(d <= worst)) worst = std::isnan(d) ? INFINITY : d;
-      }
-    }
-  }
-  return worst;
+  return rwkv_test::compare_with_reference(model, ref_model).max_abs;
 }
 
 class ReferenceLogits : public ::testing::TestWithParam<std::string> {};

@@ -86,7 +86,7 @@ void time_mix(const V6Layer& p, const ModelInfo& info, const float* xx, uint32_t
   float* mixed[5];
   float* part_input = scratch.take(size_t(T) * D);
   float* offset = scratch.take(TC);
-  const size_t part_bytes = size_t(C) * D * dtype_size(p.maa_w2_part.dtype);
+  const size_t part_bytes = size_t(C) * dtype_row_bytes(p.maa_w2_part.dtype, D);
   for (int m = 0; m < 5; ++m) {
     MatrixRef part = p.maa_w2_part;
     part.data = static_cast<const std::byte*>(p.maa_w2) + m * part_bytes;

@@ -9,8 +9,8 @@
 #include <map>
 #include <set>
 
-#include "kernels/half.hpp"
 #include "kernels/matvec.hpp"
+#include "kernels/quant_blocks.hpp"
 #include "rwkv/error.hpp"
 #include "weights/format.hpp"
 
@@ -128,8 +128,8 @@ namespace {
 // the checkpoint's shapes as it goes so that errors name the offending tensor.
 class Plan {
  public:
-  Plan(const PthCheckpoint& ckpt, const ModelInfo& info, DType matrix_type)
-      : ckpt_(ckpt), info_(info), matrix_type_(matrix_type) {}
+  Plan(const PthCheckpoint& ckpt, const ModelInfo& info, const WeightTypes& types)
+      : ckpt_(ckpt), info_(info), types_(types) {}
 
   using Recipe = std::function<std::vector<float>()>;
 
@@ -146,9 +146,10 @@ class Plan {
     return t;
   }
 
-  // Large matrices take the requested type; everything else stays float32.
-  void add(const std::string& name, bool is_matrix, std::vector<uint64_t> shape, Recipe recipe) {
-    plan_.push_back({name, is_matrix ? matrix_type_ : DType::F32, std::move(shape)});
+  // Large matrices take the requested types; everything else stays float32 (stored_type).
+  void add(const std::string& name, std::vector<uint64_t> shape, Recipe recipe) {
+    const DType type = stored_type(name, shape.size(), types_);
+    plan_.push_back({name, type, std::move(shape)});
     recipes_.push_back(std::move(recipe));
   }
 
@@ -156,7 +157,7 @@ class Plan {
   void vector(const std::string& out, const std::string& in, const std::vector<int64_t>& expected,
               float (*f)(float) = nullptr) {
     const PthTensor& t = source(in, expected);
-    add(out, false, {static_cast<uint64_t>(t.numel())}, [&t, f] {
+    add(out, {static_cast<uint64_t>(t.numel())}, [&t, f] {
       std::vector<float> v = t.to_float();
       if (f != nullptr) std::transform(v.begin(), v.end(), v.begin(), f);
       return v;
@@ -167,7 +168,7 @@ class Plan {
   // A [rows, cols] matrix stored as is (PyTorch Linear weights are already [out, in]).
   void matrix(const std::string& name, int64_t rows, int64_t cols) {
     const PthTensor& t = source(name, {rows, cols});
-    add(name, true, {uint64_t(rows), uint64_t(cols)}, [&t] { return t.to_float(); });
+    add(name, {uint64_t(rows), uint64_t(cols)}, [&t] { return t.to_float(); });
   }
   // A checkpoint [in, out] LoRA matrix (used as x @ W) stored transposed, as [out, in].
   // LoRA matrices are small and sensitive (RWKV-NOTES), so they stay float32.
@@ -179,7 +180,7 @@ class Plan {
     }
     used_.insert(name);
     const int64_t out_dim = t.shape[1];
-    add(name, false, {uint64_t(out_dim), uint64_t(in_dim)}, [&t, in_dim, out_dim] {
+    add(name, {uint64_t(out_dim), uint64_t(in_dim)}, [&t, in_dim, out_dim] {
       std::vector<float> v = t.to_float(), out(v.size());
       for (int64_t i = 0; i < in_dim; ++i) {
         for (int64_t o = 0; o < out_dim; ++o) out[o * in_dim + i] = v[i * out_dim + o];
@@ -210,7 +211,7 @@ class Plan {
  private:
   const PthCheckpoint& ckpt_;
   const ModelInfo& info_;
-  DType matrix_type_;
+  WeightTypes types_;
   std::vector<TensorPlan> plan_;
   std::vector<Recipe> recipes_;
   std::set<std::string> used_;
@@ -229,7 +230,7 @@ void per_channel(Plan& p, const std::string& out, const std::string& in, const M
   const auto shape = squeezed(t.shape);
   const bool per_head = shape == std::vector<int64_t>{H} || (H == 1 && shape.empty());
   const PthTensor& src = per_head ? p.source(in, {H}) : p.source(in, {H, N});
-  p.add(out, false, {uint64_t(C)}, [&src, f, per_head, H, N] {
+  p.add(out, {uint64_t(C)}, [&src, f, per_head, H, N] {
     std::vector<float> v = src.to_float(), out(H * N);
     for (int64_t h = 0; h < H; ++h) {
       for (int64_t n = 0; n < N; ++n) out[h * N + n] = v[per_head ? h : h * N + n];
@@ -315,7 +316,7 @@ void plan_v6(Plan& p, const ModelInfo& info) {
     p.transposed(w1, C);
     // [5, D, C] → five [C, D] matrices, each used as y = M x.
     const PthTensor& maa_w2 = p.source(w2, {5, d_mix, C});
-    p.add(w2, false, {5, uint64_t(C), uint64_t(d_mix)}, [&maa_w2, d_mix, C] {
+    p.add(w2, {5, uint64_t(C), uint64_t(d_mix)}, [&maa_w2, d_mix, C] {
       std::vector<float> v = maa_w2.to_float(), out(v.size());
       for (int64_t m = 0; m < 5; ++m) {
         for (int64_t d = 0; d < d_mix; ++d) {
@@ -378,19 +379,6 @@ void plan_v7(Plan& p, const ModelInfo& info) {
   }
 }
 
-std::vector<std::byte> encode(const std::vector<float>& values, DType dtype) {
-  std::vector<std::byte> out(values.size() * dtype_size(dtype));
-  switch (dtype) {
-    case DType::F32: std::memcpy(out.data(), values.data(), out.size()); break;
-    case DType::F16: {
-      auto* dst = reinterpret_cast<uint16_t*>(out.data());
-      for (size_t i = 0; i < values.size(); ++i) dst[i] = fp32_to_fp16(values[i]);
-      break;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 ConvertResult convert_pth(const std::string& input, const std::string& output, const ConvertOptions& options) {
@@ -398,7 +386,7 @@ ConvertResult convert_pth(const std::string& input, const std::string& output, c
   ConvertResult result;
   result.info = detect_model(ckpt, options.tokenizer);
   const ModelInfo& info = result.info;
-  Plan plan(ckpt, info, options.matrix_type);
+  Plan plan(ckpt, info, options.types);
   plan_common_head(plan, info);
   switch (info.arch) {
     case Arch::V4: plan_v4(plan, info); break;
@@ -417,7 +405,8 @@ ConvertResult convert_pth(const std::string& input, const std::string& output, c
         throw Error(fmt::format("{}: tensor '{}' holds a non-finite value after conversion", input, plan.plan()[i].name));
       }
     }
-    auto bytes = encode(values, plan.plan()[i].dtype);
+    const TensorPlan& t = plan.plan()[i];
+    auto bytes = quantize_rows(values.data(), values.size() / t.shape.back(), t.shape.back(), t.dtype);
     if (options.progress) options.progress(i + 1, total);
     return bytes;
   });

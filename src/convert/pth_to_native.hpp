@@ -11,13 +11,14 @@
 #include <vector>
 
 #include "convert/pth_checkpoint.hpp"
+#include "convert/weight_types.hpp"
 #include "kernels/dtype.hpp"
 #include "rwkv/model.hpp"
 
 namespace rwkv::convert {
 
 struct ConvertOptions {
-  DType matrix_type = DType::F32;
+  WeightTypes types;  // WeightTypes::for_type(t) gives the documented defaults for --type t
   std::optional<TokenizerKind> tokenizer;  // inferred from n_vocab when absent
   // Called after each tensor is written: (tensors done, tensors in all).
   std::function<void(size_t, size_t)> progress;

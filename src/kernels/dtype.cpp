@@ -2,30 +2,72 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
+#include "kernels/quant_blocks.hpp"
 #include "rwkv/error.hpp"
 
 namespace rwkv {
+
+namespace {
+constexpr DType kAllTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_1M};
+}
 
 const char* dtype_name(DType t) {
   switch (t) {
     case DType::F32: return "f32";
     case DType::F16: return "f16";
+    case DType::BF16: return "bf16";
+    case DType::Q8_0: return "q8_0";
+    case DType::Q4_1M: return "q4_1m";
   }
   return "unknown";
 }
 
-size_t dtype_size(DType t) {
+std::string dtype_names() {
+  std::string out;
+  for (size_t i = 0; i < std::size(kAllTypes); ++i) {
+    if (i > 0) out += i + 1 == std::size(kAllTypes) ? " or " : ", ";
+    out += dtype_name(kAllTypes[i]);
+  }
+  return out;
+}
+
+DType parse_dtype(const std::string& name) {
+  for (DType t : kAllTypes) {
+    if (name == dtype_name(t)) return t;
+  }
+  throw Error(fmt::format("unknown weight type '{}': expected {}", name, dtype_names()));
+}
+
+uint32_t dtype_block_values(DType t) { return dtype_is_blocked(t) ? kQuantBlockValues : 1; }
+
+size_t dtype_block_bytes(DType t) {
   switch (t) {
     case DType::F32: return 4;
-    case DType::F16: return 2;
+    case DType::F16:
+    case DType::BF16: return 2;
+    case DType::Q8_0: return sizeof(BlockQ8_0);
+    case DType::Q4_1M: return sizeof(BlockQ4_1M);
   }
   return 0;
 }
 
-DType parse_dtype(const std::string& name) {
-  if (name == "f32") return DType::F32;
-  if (name == "f16") return DType::F16;
-  throw Error(fmt::format("unknown weight type '{}': expected f32 or f16", name));
+bool dtype_is_blocked(DType t) { return t == DType::Q8_0 || t == DType::Q4_1M; }
+
+uint64_t dtype_row_bytes(DType t, uint64_t cols) {
+  const uint64_t per_block = dtype_block_values(t);
+  return (cols + per_block - 1) / per_block * dtype_block_bytes(t);
+}
+
+uint64_t dtype_tensor_bytes(DType t, const std::vector<uint64_t>& shape) {
+  if (shape.empty()) return dtype_block_bytes(t);
+  uint64_t bytes = dtype_row_bytes(t, shape.back());
+  for (size_t i = 0; i + 1 < shape.size(); ++i) {
+    if (shape[i] != 0 && bytes > std::numeric_limits<uint64_t>::max() / shape[i]) return 0;
+    bytes *= shape[i];
+  }
+  return bytes;
 }
 
 }  // namespace rwkv

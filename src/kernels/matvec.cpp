@@ -31,10 +31,20 @@ void split_rows(uint32_t rows, Fn&& fn) {
 }  // namespace
 
 void matvec(const MatrixRef& w, const float* x, float* y) {
+  if (dtype_is_blocked(w.dtype)) {
+    thread_local Int8Activation x_int8;
+    quantize_activation(x, w.cols, x_int8);
+    const auto rows = w.dtype == DType::Q8_0 ? matvec_rows_q8_0 : matvec_rows_q4_1m;
+    split_rows(w.rows, [&](uint32_t begin, uint32_t end) { rows(w, x_int8, y, begin, end); });
+    return;
+  }
   split_rows(w.rows, [&](uint32_t begin, uint32_t end) {
     switch (w.dtype) {
       case DType::F32: matvec_rows_f32(w, x, y, begin, end); return;
       case DType::F16: matvec_rows_f16(w, x, y, begin, end); return;
+      case DType::BF16: matvec_rows_bf16(w, x, y, begin, end); return;
+      case DType::Q8_0:
+      case DType::Q4_1M: return;  // handled above
     }
   });
 }
@@ -45,9 +55,10 @@ void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) {
     return;
   }
   split_rows(w.rows, [&](uint32_t begin, uint32_t end) {
-    switch (w.dtype) {
-      case DType::F32: matmat_rows_f32(w, X, Y, n_tokens, begin, end); return;
-      case DType::F16: matmat_rows_f16(w, X, Y, n_tokens, begin, end); return;
+    if (w.dtype == DType::F32) {
+      matmat_rows_f32(w, X, Y, n_tokens, begin, end);
+    } else {
+      matmat_rows_dequantized(w, X, Y, n_tokens, begin, end);
     }
   });
 }

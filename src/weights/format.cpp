@@ -164,7 +164,7 @@ NativeFile read_native_file(const std::string& path) {
     const auto name_len = reader.read<uint16_t>("a tensor name length");
     t.name = reader.read_string(name_len, "a tensor name");
     const auto dtype = reader.read<uint8_t>("a tensor type");
-    if (dtype > static_cast<uint8_t>(DType::F16)) {
+    if (dtype > kLastDTypeCode) {
       throw Error(fmt::format("{}: tensor '{}' has unknown data type {}", path, t.name, dtype));
     }
     t.dtype = static_cast<DType>(dtype);
@@ -184,9 +184,11 @@ NativeFile read_native_file(const std::string& path) {
     }
     t.offset = reader.read<uint64_t>("a tensor offset");
     t.bytes = reader.read<uint64_t>("a tensor size");
-    if (numel > std::numeric_limits<uint64_t>::max() / dtype_size(t.dtype) || t.bytes != numel * dtype_size(t.dtype)) {
-      throw Error(fmt::format("{}: tensor '{}' records {} bytes, but {} {} values need {}", path, t.name, t.bytes,
-                              numel, dtype_name(t.dtype), numel * dtype_size(t.dtype)));
+    // Block types store each row (last dimension) as whole blocks, the last one padded.
+    const uint64_t expected_bytes = dtype_tensor_bytes(t.dtype, t.shape);
+    if (expected_bytes == 0 || t.bytes != expected_bytes) {
+      throw Error(fmt::format("{}: tensor '{}' records {} bytes, but [{}] {} values need {}", path, t.name, t.bytes,
+                              fmt::join(t.shape, ", "), dtype_name(t.dtype), expected_bytes));
     }
     if (t.offset % kTensorAlignment != 0) {
       throw Error(fmt::format("{}: tensor '{}' at offset {} is not {}-byte aligned", path, t.name, t.offset,
@@ -203,11 +205,7 @@ NativeFile read_native_file(const std::string& path) {
   return nf;
 }
 
-uint64_t TensorPlan::bytes() const {
-  uint64_t n = dtype_size(dtype);
-  for (uint64_t d : shape) n *= d;
-  return n;
-}
+uint64_t TensorPlan::bytes() const { return dtype_tensor_bytes(dtype, shape); }
 
 void write_native_file(const std::string& path, const ModelInfo& info, const std::vector<TensorPlan>& plan,
                        const TensorProducer& produce) {

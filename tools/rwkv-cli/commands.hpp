@@ -10,6 +10,7 @@
 namespace rwkv_cli {
 
 int run_convert(int argc, char** argv);
+int run_quantize(int argc, char** argv);
 int run_info(int argc, char** argv);
 int run_logits(int argc, char** argv);
 int run_generate(int argc, char** argv);

@@ -5,21 +5,24 @@
 #include "commands.hpp"
 #include "convert/pth_to_native.hpp"
 #include "progress.hpp"
+#include "weight_type_flags.hpp"
 
 namespace rwkv_cli {
 
 int run_convert(int argc, char** argv) {
-  ArgParser args("convert", "INPUT.pth OUTPUT [--type f32|f16] [--tokenizer bytes|world|neox]",
+  ArgParser args("convert",
+                 "INPUT.pth OUTPUT [--type f32|f16|bf16|q8_0|q4_1m] [--embedding-type T] [--head-type T] "
+                 "[--tokenizer bytes|world|neox]",
                  "Converts an official RWKV PyTorch checkpoint (v4, v5.x, v6, v7) to the native format.\n"
-                 "Matrices are stored in --type; vectors, decays and norms stay float32.");
+                 "Matrices are stored in --type; vectors, decays, norms and LoRA matrices stay float32.");
   args.positional("INPUT.pth", "the checkpoint, as torch.save wrote it")
-      .positional("OUTPUT", "the native model file to write (written to a temporary name, then renamed)")
-      .option("type", "TYPE", "weight type of the matrices: f32 or f16", "f32")
-      .option("tokenizer", "KIND", "bytes, world or neox (default: inferred from n_vocab)");
+      .positional("OUTPUT", "the native model file to write (written to a temporary name, then renamed)");
+  declare_weight_type_flags(args, "f32");
+  args.option("tokenizer", "KIND", "bytes, world or neox (default: inferred from n_vocab)");
   if (!args.parse(argc, argv)) return 0;
 
   rwkv::convert::ConvertOptions options;
-  options.matrix_type = parse_flag(args, "type", rwkv::parse_dtype);
+  options.types = read_weight_type_flags(args);
   if (args.has("tokenizer")) options.tokenizer = parse_flag(args, "tokenizer", rwkv::parse_tokenizer_kind);
   ProgressBar bar("converting");
   options.progress = [&](size_t done, size_t total) { bar.update(done, total); };
@@ -28,9 +31,9 @@ int run_convert(int argc, char** argv) {
   auto result = rwkv::convert::convert_pth(input, output, options);
   bar.finish();
   const rwkv::ModelInfo& info = result.info;
-  fmt::print(stderr, "{}: RWKV {} , {} layers, n_embd {}, n_vocab {}, tokenizer {}, matrices {} -> {}\n", input,
+  fmt::print(stderr, "{}: RWKV {} , {} layers, n_embd {}, n_vocab {}, tokenizer {}, {} -> {}\n", input,
              rwkv::arch_name(info.arch), info.n_layer, info.n_embd, info.n_vocab,
-             rwkv::tokenizer_kind_name(info.tokenizer), rwkv::dtype_name(options.matrix_type), output);
+             rwkv::tokenizer_kind_name(info.tokenizer), describe_weight_types(options.types), output);
   for (const std::string& name : result.ignored_tensors) {
     fmt::print(stderr, "note: tensor '{}' is not used by RWKV {} and was left out\n", name, rwkv::arch_name(info.arch));
   }

@@ -18,6 +18,7 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"convert", rwkv_cli::run_convert, "convert an official PyTorch checkpoint (.pth) to the native format"},
+    {"quantize", rwkv_cli::run_quantize, "store a native model's matrices in another weight type (f16, q8_0, ...)"},
     {"info", rwkv_cli::run_info, "print a model's architecture, sizes, data types and file size"},
     {"logits", rwkv_cli::run_logits, "feed tokens one by one and write the logits after each as float32"},
     {"generate", rwkv_cli::run_generate, "generate text after a prompt"},

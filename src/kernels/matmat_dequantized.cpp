@@ -1,0 +1,30 @@
+#include <Eigen/Core>
+#include <algorithm>
+#include <vector>
+
+#include "kernels/matvec_rows.hpp"
+
+namespace rwkv {
+
+namespace {
+using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+}
+
+void matmat_rows_dequantized(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, uint32_t row_begin,
+                             uint32_t row_end) {
+  // Widen a block of rows to float32 once, then multiply it with every token (GEMM):
+  // the conversion is paid once per row for all tokens, and the GEMM is Eigen's.
+  constexpr uint32_t kBlockRows = 64;
+  thread_local std::vector<float> block;
+  block.resize(size_t(kBlockRows) * w.cols);
+  Eigen::Map<const RowMajor> x(X, n_tokens, w.cols);
+  for (uint32_t r0 = row_begin; r0 < row_end; r0 += kBlockRows) {
+    const uint32_t r1 = std::min(row_end, r0 + kBlockRows);
+    dequantize_rows(w, r0, r1, block.data());
+    Eigen::Map<const RowMajor> m(block.data(), r1 - r0, w.cols);
+    Eigen::Map<RowMajor, 0, Eigen::OuterStride<>> y(Y + r0, n_tokens, r1 - r0, Eigen::OuterStride<>(w.rows));
+    y.noalias() = x * m.transpose();
+  }
+}
+
+}  // namespace rwkv

@@ -1,0 +1,30 @@
+// Which SIMD paths this build compiles (chosen at compile time from -march), and the
+// few helpers the AVX2 kernels share. Without AVX2/FMA/F16C every kernel falls back
+// to its portable scalar loop.
+#pragma once
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#define RWKV_HAVE_AVX2 1
+#endif
+
+namespace rwkv {
+
+#ifdef RWKV_HAVE_AVX2
+inline float horizontal_sum(__m256 v) {
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  sum = _mm_hadd_ps(sum, sum);
+  sum = _mm_hadd_ps(sum, sum);
+  return _mm_cvtss_f32(sum);
+}
+
+// Sums the products of 32 unsigned bytes with 32 signed bytes into 8 int32 lanes.
+// Callers keep the unsigned side within [0, 127] so that the pairwise int16 sums
+// of _mm256_maddubs_epi16 cannot saturate (2 * 127 * 127 < 32767).
+inline __m256i dot_u8_i8(__m256i unsigned_bytes, __m256i signed_bytes) {
+  const __m256i pairs = _mm256_maddubs_epi16(unsigned_bytes, signed_bytes);
+  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+#endif
+
+}  // namespace rwkv

@@ -1,0 +1,245 @@
+// Every weight type's kernels against plain scalar code over the dequantized weights,
+// at sizes that are not multiples of the SIMD width or the block size, and the
+// quantization error of each type on random data.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/matvec.hpp"
+#include "kernels/matvec_rows.hpp"
+#include "kernels/quant_blocks.hpp"
+
+namespace {
+
+using rwkv::DType;
+
+constexpr DType kAllTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_1M};
+
+std::vector<float> random_normal(size_t n, uint32_t seed, float stddev = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, stddev);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// A matrix stored in `type`, and its values as the kernels see them.
+struct StoredMatrix {
+  std::vector<std::byte> bytes;
+  std::vector<float> dequantized;
+  rwkv::MatrixRef ref;
+};
+
+StoredMatrix store(const std::vector<float>& values, uint32_t rows, uint32_t cols, DType type) {
+  StoredMatrix m;
+  m.bytes = rwkv::quantize_rows(values.data(), rows, cols, type);
+  m.ref = rwkv::MatrixRef{type, rows, cols, m.bytes.data()};
+  m.dequantized.resize(size_t(rows) * cols);
+  rwkv::dequantize_rows(m.ref, 0, rows, m.dequantized.data());
+  return m;
+}
+
+std::string type_and_size_name(DType type, uint32_t rows, uint32_t cols) {
+  return std::string(rwkv::dtype_name(type)) + "_" + std::to_string(rows) + "x" + std::to_string(cols);
+}
+
+struct MatvecCase {
+  DType type;
+  uint32_t rows;
+  uint32_t cols;
+};
+
+std::vector<MatvecCase> matvec_cases() {
+  std::vector<MatvecCase> out;
+  for (DType type : kAllTypes) {
+    for (uint32_t cols : {1u, 7u, 33u, 100u, 257u}) {
+      for (uint32_t rows : {1u, 13u, 130u}) out.push_back({type, rows, cols});
+    }
+  }
+  return out;
+}
+
+class KernelMatvec : public ::testing::TestWithParam<MatvecCase> {};
+
+// Error allowed per output: float32 summation in another order (1e-5 of sum |w x|),
+// plus, for the block types, the rounding of x to int8, at most half a step
+// (max |x| in the block / 127 / 2) per element.
+TEST_P(KernelMatvec, MatchesScalarReferenceOverDequantizedWeights) {
+  const auto [type, rows, cols] = GetParam();
+  const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 1000 + cols), rows, cols, type);
+  const std::vector<float> x = random_normal(cols, 7 + cols);
+  std::vector<float> y(rows);
+  rwkv::matvec(w.ref, x.data(), y.data());
+  for (uint32_t r = 0; r < rows; ++r) {
+    double expected = 0, magnitude = 0, x_rounding = 0;
+    for (uint32_t c = 0; c < cols; ++c) {
+      const double wv = w.dequantized[size_t(r) * cols + c];
+      expected += wv * x[c];
+      magnitude += std::abs(wv * x[c]);
+      if (rwkv::dtype_is_blocked(type)) {
+        const uint32_t begin = c / 32 * 32, end = std::min(cols, begin + 32);
+        float amax = 0;
+        for (uint32_t i = begin; i < end; ++i) amax = std::max(amax, std::abs(x[i]));
+        x_rounding += std::abs(wv) * amax / 127.0 / 2.0;
+      }
+    }
+    EXPECT_NEAR(y[r], expected, 1e-5 * magnitude + 1.001 * x_rounding + 1e-6) << "row " << r;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, KernelMatvec, ::testing::ValuesIn(matvec_cases()), [](const auto& info) {
+  return type_and_size_name(info.param.type, info.param.rows, info.param.cols);
+});
+
+class KernelMatmat : public ::testing::TestWithParam<MatvecCase> {};
+
+// Sequence mode multiplies the dequantized weights in float32: only summation order differs.
+TEST_P(KernelMatmat, MatchesScalarReferenceOverDequantizedWeights) {
+  const auto [type, rows, cols] = GetParam();
+  constexpr uint32_t kTokens = 5;
+  const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 31 + cols), rows, cols, type);
+  const std::vector<float> X = random_normal(size_t(kTokens) * cols, 99 + cols);
+  std::vector<float> Y(size_t(kTokens) * rows);
+  rwkv::matmat(w.ref, X.data(), Y.data(), kTokens);
+  for (uint32_t t = 0; t < kTokens; ++t) {
+    for (uint32_t r = 0; r < rows; ++r) {
+      double expected = 0, magnitude = 0;
+      for (uint32_t c = 0; c < cols; ++c) {
+        const double p = double(w.dequantized[size_t(r) * cols + c]) * X[size_t(t) * cols + c];
+        expected += p;
+        magnitude += std::abs(p);
+      }
+      EXPECT_NEAR(Y[size_t(t) * rows + r], expected, 1e-5 * magnitude + 1e-6) << "token " << t << " row " << r;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, KernelMatmat, ::testing::ValuesIn(matvec_cases()), [](const auto& info) {
+  return type_and_size_name(info.param.type, info.param.rows, info.param.cols);
+});
+
+TEST(KernelDType, CodesNamesAndRowSizes) {
+  // Codes are stored in files: these must never change.
+  EXPECT_EQ(static_cast<int>(DType::F32), 0);
+  EXPECT_EQ(static_cast<int>(DType::F16), 1);
+  EXPECT_EQ(static_cast<int>(DType::BF16), 2);
+  EXPECT_EQ(static_cast<int>(DType::Q8_0), 3);
+  EXPECT_EQ(static_cast<int>(DType::Q4_1M), 4);
+  for (DType t : kAllTypes) EXPECT_EQ(rwkv::parse_dtype(rwkv::dtype_name(t)), t);
+  EXPECT_THROW(rwkv::parse_dtype("q4_0"), std::exception);
+  EXPECT_EQ(rwkv::dtype_row_bytes(DType::F32, 33), 132u);
+  EXPECT_EQ(rwkv::dtype_row_bytes(DType::BF16, 33), 66u);
+  EXPECT_EQ(rwkv::dtype_row_bytes(DType::Q8_0, 33), 68u);   // two blocks, the second holding one value
+  EXPECT_EQ(rwkv::dtype_row_bytes(DType::Q4_1M, 64), 40u);
+  EXPECT_EQ(rwkv::dtype_tensor_bytes(DType::Q4_1M, {3, 33}), 120u);
+}
+
+double relative_rms_error(const std::vector<float>& values, uint32_t rows, uint32_t cols, DType type,
+                          rwkv::QuantRounding rounding = rwkv::QuantRounding::MinimizeError) {
+  const auto bytes = rwkv::quantize_rows(values.data(), rows, cols, type, rounding);
+  std::vector<float> back(values.size());
+  rwkv::dequantize_rows(rwkv::MatrixRef{type, rows, cols, bytes.data()}, 0, rows, back.data());
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    err += (double(back[i]) - values[i]) * (double(back[i]) - values[i]);
+    norm += double(values[i]) * values[i];
+  }
+  return std::sqrt(err / norm);
+}
+
+// Relative RMS error of quantize → dequantize on Gaussian data (257 columns, so every
+// row ends in a padded block), with the bound per type.
+TEST(KernelQuantError, RoundTripErrorPerTypeOnGaussianData) {
+  constexpr uint32_t kRows = 200, kCols = 257;
+  const auto values = random_normal(size_t(kRows) * kCols, 42, 0.02f);
+  const std::pair<DType, double> bounds[] = {
+      {DType::F32, 0.0}, {DType::F16, 3e-4}, {DType::BF16, 2.5e-3}, {DType::Q8_0, 6e-3}, {DType::Q4_1M, 0.085}};
+  for (auto [type, bound] : bounds) {
+    const double err = relative_rms_error(values, kRows, kCols, type);
+    std::printf("[ measured ] %s relative RMS round-trip error %.4f%%\n", rwkv::dtype_name(type), 100 * err);
+    EXPECT_LE(err, bound) << rwkv::dtype_name(type);
+  }
+}
+
+// The scale/minimum search must pay: lower error than round-to-nearest in the same
+// layout on the same data, on Gaussian data and on heavy-tailed data with outliers.
+TEST(KernelQuantError, Q4SearchBeatsRoundToNearest) {
+  constexpr uint32_t kRows = 128, kCols = 256;
+  std::vector<float> gaussian = random_normal(size_t(kRows) * kCols, 5);
+  std::vector<float> heavy = random_normal(size_t(kRows) * kCols, 6);
+  std::mt19937 rng(7);
+  std::student_t_distribution<float> t(3.0f);
+  for (float& v : heavy) v = t(rng);
+  for (const auto& [name, values] : {std::pair{"gaussian", &gaussian}, std::pair{"student-t(3)", &heavy}}) {
+    const double searched = relative_rms_error(*values, kRows, kCols, DType::Q4_1M);
+    const double nearest = relative_rms_error(*values, kRows, kCols, DType::Q4_1M, rwkv::QuantRounding::Nearest);
+    std::printf("[ measured ] q4_1m on %s: search %.4f%%, round to nearest %.4f%%\n", name, 100 * searched,
+                100 * nearest);
+    EXPECT_LT(searched, 0.93 * nearest) << name;
+  }
+}
+
+TEST(KernelQuantError, PaddingIsZeroAndDroppedOnDequantize) {
+  const std::vector<float> row = {1.0f, -2.0f, 0.5f};
+  const auto bytes = rwkv::quantize_rows(row.data(), 1, 3, DType::Q8_0);
+  ASSERT_EQ(bytes.size(), sizeof(rwkv::BlockQ8_0));
+  rwkv::BlockQ8_0 block;
+  std::memcpy(&block, bytes.data(), sizeof(block));
+  for (uint32_t i = 3; i < 32; ++i) EXPECT_EQ(block.quants[i], 0) << i;
+  EXPECT_EQ(block.quants[1], -127);
+  std::vector<float> back(3);
+  rwkv::dequantize_rows(rwkv::MatrixRef{DType::Q8_0, 1, 3, bytes.data()}, 0, 1, back.data());
+  EXPECT_NEAR(back[1], -2.0f, 1e-3);
+  // A constant row is exact in q4_1m (scale 0, minimum = the value when it fits binary16).
+  const std::vector<float> constant(40, 0.75f);
+  const auto q4 = rwkv::quantize_rows(constant.data(), 1, 40, DType::Q4_1M);
+  std::vector<float> q4_back(40);
+  rwkv::dequantize_rows(rwkv::MatrixRef{DType::Q4_1M, 1, 40, q4.data()}, 0, 1, q4_back.data());
+  for (float v : q4_back) EXPECT_EQ(v, 0.75f);
+}
+
+// Single-threaded matvec throughput in GB/s of weight bytes read (the x quantization of
+// the block types included). Run with --gtest_also_run_disabled_tests on a Release build.
+TEST(KernelBench, DISABLED_MatvecThroughput) {
+  for (auto [rows, cols] : {std::pair{2048u, 2048u}, std::pair{768u, 3072u}}) {
+    for (DType type : kAllTypes) {
+      const auto values = random_normal(size_t(rows) * cols, 1, 0.02f);
+      const auto bytes = rwkv::quantize_rows(values.data(), rows, cols, type);
+      const rwkv::MatrixRef w{type, rows, cols, bytes.data()};
+      const auto x = random_normal(cols, 2);
+      std::vector<float> y(rows);
+      rwkv::Int8Activation x_int8;
+      auto once = [&] {
+        switch (type) {
+          case DType::F32: rwkv::matvec_rows_f32(w, x.data(), y.data(), 0, rows); break;
+          case DType::F16: rwkv::matvec_rows_f16(w, x.data(), y.data(), 0, rows); break;
+          case DType::BF16: rwkv::matvec_rows_bf16(w, x.data(), y.data(), 0, rows); break;
+          case DType::Q8_0:
+            rwkv::quantize_activation(x.data(), cols, x_int8);
+            rwkv::matvec_rows_q8_0(w, x_int8, y.data(), 0, rows);
+            break;
+          case DType::Q4_1M:
+            rwkv::quantize_activation(x.data(), cols, x_int8);
+            rwkv::matvec_rows_q4_1m(w, x_int8, y.data(), 0, rows);
+            break;
+        }
+      };
+      for (int i = 0; i < 5; ++i) once();
+      const auto start = std::chrono::steady_clock::now();
+      int iterations = 0;
+      while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(400)) {
+        once();
+        ++iterations;
+      }
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::printf("[ measured ] matvec %s %ux%u: %.1f us, %.2f GB/s of weights\n", rwkv::dtype_name(type), rows, cols,
+                  1e6 * seconds / iterations, double(bytes.size()) * iterations / seconds / 1e9);
+    }
+  }
+}
+
+}  // namespace
