@@ -79,7 +79,9 @@ struct ThreadPool::Impl {
   }
 
   void worker_loop() {
-    uint32_t seen = word_generation(word.load(std::memory_order_acquire));
+    // Generation 0 is the state before the first run. Not word's current value: a run
+    // may already have been published before this thread started, and it must join it.
+    uint32_t seen = 0;
     while (true) {
       uint32_t generation = seen;
       const auto spin_until = std::chrono::steady_clock::now() + kSpinBeforeSleep;
