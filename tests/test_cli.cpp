@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <sys/wait.h>
 
 #include "test_support.hpp"
 
@@ -18,7 +17,7 @@ using ::testing::HasSubstr;
 
 using CliRun = rwkv_test::CommandResult;
 
-CliRun run_cli(const std::string& args) { return rwkv_test::run_cli(args + " 2>&1"); }
+CliRun run_cli(const std::string& args) { return rwkv_test::run_cli_with_stderr(args); }
 
 TEST(Cli, ConvertInfoLogitsMatchTheReference) {
   rwkv_test::ScratchDir dir;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -77,7 +79,16 @@ inline CommandResult run_command(const std::string& command_line) {
 }
 
 // rwkv-cli with `args`, a shell fragment (quoting and redirections are the caller's).
-inline CommandResult run_cli(const std::string& args) { return run_command("'" + cli_path() + "' " + args); }
+inline CommandResult run_cli(const std::string& args) {
+  std::string cmd = "'";  // appended piece by piece: GCC 12 warns (-Wrestrict) on "'" + string
+  cmd += cli_path();
+  cmd += "' ";
+  cmd += args;
+  return run_command(cmd);
+}
+
+// rwkv-cli with `args`, its stderr captured with its stdout.
+inline CommandResult run_cli_with_stderr(const std::string& args) { return run_cli(args + " 2>&1"); }
 
 inline std::vector<float> read_f32_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

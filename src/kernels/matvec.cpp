@@ -1,6 +1,7 @@
 #include "kernels/matvec.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "kernels/matvec_rows.hpp"
@@ -10,35 +11,50 @@ namespace rwkv {
 
 namespace {
 
-// Splits [0, rows) into one contiguous range per thread, on multiples of 16 rows so
-// that no two threads write the same cache line of y.
+// Below this many weights a product runs on the calling thread: handing it to the
+// pool costs about a microsecond, as long as reading ~32 KiB of float16 weights.
+constexpr uint64_t kDefaultMinWeightsToSplit = 16384;
+std::atomic<uint64_t> g_min_weights_to_split{kDefaultMinWeightsToSplit};
+// Rows per task are a multiple of this, so that no two threads write the same cache line of y.
+constexpr uint32_t kRowGranule = 16;
+// Tasks per thread: more than one lets a thread that finishes early (or a thread not
+// preempted by other work on a shared machine) take over the rest.
+constexpr uint32_t kTasksPerThread = 4;
+
+// Splits [0, rows) into contiguous ranges of whole granules and runs fn(begin, end) on
+// each, over kernel_pool(). Each row is computed by exactly one task with the same
+// code as without the split, so the result does not depend on the thread count.
 template <typename Fn>
-void split_rows(uint32_t rows, Fn&& fn) {
+void split_rows(uint32_t rows, uint32_t cols, uint32_t n_tokens, Fn&& fn) {
   ThreadPool& pool = kernel_pool();
-  const unsigned n = pool.size();
-  if (n <= 1 || rows < 64) {
+  const unsigned n_threads = pool.size();
+  const uint32_t granules = (rows + kRowGranule - 1) / kRowGranule;
+  if (n_threads <= 1 || granules < 2 || uint64_t(rows) * cols * n_tokens < g_min_weights_to_split.load(std::memory_order_relaxed)) {
     fn(0u, rows);
     return;
   }
-  const uint32_t per = (rows / n + 15) / 16 * 16;
-  pool.run(n, [&](unsigned task) {
-    const uint32_t begin = std::min(rows, task * per);
-    const uint32_t end = task + 1 == n ? rows : std::min(rows, begin + per);
+  const uint32_t n_tasks = std::min(granules, n_threads * kTasksPerThread);
+  pool.run(n_tasks, [&](unsigned task) {
+    const uint32_t begin = uint32_t(uint64_t(granules) * task / n_tasks) * kRowGranule;
+    const uint32_t end = std::min(rows, uint32_t(uint64_t(granules) * (task + 1) / n_tasks) * kRowGranule);
     if (begin < end) fn(begin, end);
   });
 }
 
 }  // namespace
 
+uint64_t min_weights_to_split() { return g_min_weights_to_split.load(); }
+void set_min_weights_to_split(uint64_t n_weights) { g_min_weights_to_split = n_weights; }
+
 void matvec(const MatrixRef& w, const float* x, float* y) {
   if (dtype_is_blocked(w.dtype)) {
     thread_local Int8Activation x_int8;
     quantize_activation(x, w.cols, x_int8);
     const auto rows = w.dtype == DType::Q8_0 ? matvec_rows_q8_0 : matvec_rows_q4_1m;
-    split_rows(w.rows, [&](uint32_t begin, uint32_t end) { rows(w, x_int8, y, begin, end); });
+    split_rows(w.rows, w.cols, 1, [&](uint32_t begin, uint32_t end) { rows(w, x_int8, y, begin, end); });
     return;
   }
-  split_rows(w.rows, [&](uint32_t begin, uint32_t end) {
+  split_rows(w.rows, w.cols, 1, [&](uint32_t begin, uint32_t end) {
     switch (w.dtype) {
       case DType::F32: matvec_rows_f32(w, x, y, begin, end); return;
       case DType::F16: matvec_rows_f16(w, x, y, begin, end); return;
@@ -54,7 +70,7 @@ void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) {
     matvec(w, X, Y);  // one token: the bandwidth-bound kernel, not a GEMM
     return;
   }
-  split_rows(w.rows, [&](uint32_t begin, uint32_t end) {
+  split_rows(w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) {
     if (w.dtype == DType::F32) {
       matmat_rows_f32(w, X, Y, n_tokens, begin, end);
     } else {

@@ -23,6 +23,12 @@ void matvec(const MatrixRef& w, const float* x, float* y);
 // Y [n_tokens, rows], both row-major. Reads W once for all tokens.
 void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens);
 
+// Products with fewer weights (rows × cols × tokens) run on the calling thread, where
+// handing them to the pool would cost more than it saves. Tests lower it so that even
+// tiny fixture models exercise the split.
+uint64_t min_weights_to_split();
+void set_min_weights_to_split(uint64_t n_weights);
+
 // out = row `index` of W as float32 (for embeddings).
 void copy_row(const MatrixRef& w, uint32_t index, float* out);
 

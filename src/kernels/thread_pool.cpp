@@ -1,42 +1,230 @@
 #include "kernels/thread_pool.hpp"
 
+#include <fmt/format.h>
+#include <sched.h>
+
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <fstream>
 #include <mutex>
+#include <set>
 #include <thread>
+#include <utility>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#include "rwkv/error.hpp"
 
 namespace rwkv {
 
-// Serial placeholder: runs every task on the calling thread.
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+// The run state lives in one 64-bit word so that claiming a task and checking that
+// it belongs to the current run is a single compare-and-swap: a worker that wakes
+// late cannot claim a task of a run that has already finished.
+//   bits 63..32: run generation, 31..16: number of tasks, 15..0: next unclaimed task.
+constexpr unsigned kMaxTasksPerWord = 0xffff;
+constexpr uint64_t make_word(uint32_t generation, uint32_t n_tasks, uint32_t next) {
+  return (uint64_t(generation) << 32) | (uint64_t(n_tasks) << 16) | next;
+}
+constexpr uint32_t word_generation(uint64_t w) { return uint32_t(w >> 32); }
+constexpr uint32_t word_tasks(uint64_t w) { return uint32_t(w >> 16) & 0xffff; }
+constexpr uint32_t word_next(uint64_t w) { return uint32_t(w) & 0xffff; }
+
+// How long an idle worker spins before sleeping: longer than the gaps between the
+// matrix products of a decode step, so that a token's products never pay a wake-up.
+constexpr auto kSpinBeforeSleep = std::chrono::microseconds(300);
+
+}  // namespace
+
 struct ThreadPool::Impl {
   unsigned n_threads = 1;
+  std::vector<std::thread> workers;
+
+  std::atomic<uint64_t> word{0};
+  std::atomic<unsigned> done{0};
+  // Written by run() before it publishes a run's word and read only by a thread that
+  // has claimed a task of that run, which run() waits for before writing it again.
+  const std::function<void(unsigned)>* fn = nullptr;
+
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::atomic<unsigned> sleepers{0};
+  std::atomic<bool> stopping{false};
+  // Set while a run is in progress: a second caller (another thread sharing the
+  // model, or a task calling run) does its tasks itself instead of waiting.
+  std::atomic_flag in_use = ATOMIC_FLAG_INIT;
+
+  // Claims and runs tasks of the run identified by `generation` until none are left.
+  void work_on(uint32_t generation) {
+    uint64_t w = word.load(std::memory_order_acquire);
+    while (word_generation(w) == generation && word_next(w) < word_tasks(w)) {
+      if (!word.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      (*fn)(word_next(w));
+      done.fetch_add(1, std::memory_order_release);
+      w = word.load(std::memory_order_acquire);
+    }
+  }
+
+  void worker_loop() {
+    // Generation 0 is the state before the first run. Not word's current value: a run
+    // may already have been published before this thread started, and it must join it.
+    uint32_t seen = 0;
+    while (true) {
+      uint32_t generation = seen;
+      const auto spin_until = std::chrono::steady_clock::now() + kSpinBeforeSleep;
+      for (unsigned i = 1; !stopping.load(std::memory_order_relaxed); ++i) {
+        generation = word_generation(word.load(std::memory_order_acquire));
+        if (generation != seen) break;
+        cpu_relax();
+        if (i % 256 == 0 && std::chrono::steady_clock::now() > spin_until) {
+          std::unique_lock lock(mutex);
+          sleepers.fetch_add(1);
+          wake.wait(lock, [&] {
+            generation = word_generation(word.load());
+            return generation != seen || stopping.load();
+          });
+          sleepers.fetch_sub(1);
+          break;
+        }
+      }
+      if (stopping.load()) return;
+      seen = generation;
+      work_on(generation);
+    }
+  }
+
+  void run_batch(unsigned n_tasks, const std::function<void(unsigned)>& task_fn) {
+    fn = &task_fn;
+    done.store(0, std::memory_order_relaxed);
+    const uint32_t generation = word_generation(word.load(std::memory_order_relaxed)) + 1;
+    // Sequentially consistent, paired with the sleepers count: either a worker going
+    // to sleep sees this run, or this thread sees the sleeper and wakes it.
+    word.store(make_word(generation, n_tasks, 0));
+    if (sleepers.load() > 0) {
+      std::lock_guard lock(mutex);
+      wake.notify_all();
+    }
+    work_on(generation);
+    for (unsigned i = 1; done.load(std::memory_order_acquire) != n_tasks; ++i) {
+      // A worker holding a task may have been preempted (the machine is shared).
+      if (i % 1024 == 0) {
+        std::this_thread::yield();
+      } else {
+        cpu_relax();
+      }
+    }
+  }
 };
 
 ThreadPool::ThreadPool(unsigned n_threads) : impl_(std::make_unique<Impl>()) {
   impl_->n_threads = n_threads == 0 ? 1 : n_threads;
+  impl_->workers.reserve(impl_->n_threads - 1);
+  for (unsigned i = 1; i < impl_->n_threads; ++i) impl_->workers.emplace_back([this] { impl_->worker_loop(); });
 }
-ThreadPool::~ThreadPool() = default;
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->stopping.store(true);
+  }
+  impl_->wake.notify_all();
+  for (std::thread& t : impl_->workers) t.join();
+}
+
 unsigned ThreadPool::size() const { return impl_->n_threads; }
 
 void ThreadPool::run(unsigned n_tasks, const std::function<void(unsigned task)>& fn) {
-  for (unsigned t = 0; t < n_tasks; ++t) fn(t);
+  if (impl_->workers.empty() || n_tasks <= 1 || impl_->in_use.test_and_set(std::memory_order_acquire)) {
+    for (unsigned t = 0; t < n_tasks; ++t) fn(t);
+    return;
+  }
+  struct Release {
+    std::atomic_flag& flag;
+    ~Release() { flag.clear(std::memory_order_release); }
+  } release{impl_->in_use};
+  for (unsigned first = 0; first < n_tasks; first += kMaxTasksPerWord) {
+    const unsigned count = std::min(kMaxTasksPerWord, n_tasks - first);
+    if (first == 0 && count == n_tasks) {
+      impl_->run_batch(count, fn);
+    } else {
+      const std::function<void(unsigned)> shifted = [&](unsigned t) { fn(first + t); };
+      impl_->run_batch(count, shifted);
+    }
+  }
 }
 
 namespace {
-std::atomic<unsigned> g_requested{0};
+
+std::atomic<unsigned> g_requested_threads{0};
+std::atomic<bool> g_pool_started{false};
+thread_local ThreadPool* t_pool_override = nullptr;
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return in ? line : std::string();
 }
 
-void set_thread_count(unsigned n_threads) { g_requested = n_threads; }
+unsigned start_kernel_pool() {
+  g_pool_started = true;
+  const unsigned requested = g_requested_threads.load();
+  return requested == 0 ? physical_core_count() : requested;
+}
+
+}  // namespace
+
+void set_thread_count(unsigned n_threads) {
+  if (g_pool_started.load()) {
+    throw Error(fmt::format("set_thread_count({}): the kernel thread pool has already started with {} threads",
+                            n_threads, thread_count()));
+  }
+  g_requested_threads = n_threads;
+}
 
 unsigned physical_core_count() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  const bool have_mask = sched_getaffinity(0, sizeof(allowed), &allowed) == 0;
+  std::set<std::pair<std::string, std::string>> cores;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (have_mask && !CPU_ISSET(cpu, &allowed)) continue;
+    const std::string dir = fmt::format("/sys/devices/system/cpu/cpu{}/topology/", cpu);
+    const std::string core = read_first_line(dir + "core_id");
+    const std::string package = read_first_line(dir + "physical_package_id");
+    if (core.empty() || package.empty()) {
+      if (!have_mask) break;  // without a mask, the first missing cpu ends the list
+      continue;
+    }
+    cores.emplace(package, core);
+  }
+  if (!cores.empty()) return static_cast<unsigned>(cores.size());
   const unsigned logical = std::thread::hardware_concurrency();
   return logical == 0 ? 1 : logical;
 }
 
 ThreadPool& kernel_pool() {
-  static ThreadPool pool(g_requested == 0 ? physical_core_count() : g_requested.load());
+  if (t_pool_override != nullptr) return *t_pool_override;
+  static ThreadPool pool(start_kernel_pool());
   return pool;
 }
 
 unsigned thread_count() { return kernel_pool().size(); }
+
+KernelPoolOverride::KernelPoolOverride(ThreadPool& pool) : previous_(t_pool_override) { t_pool_override = &pool; }
+KernelPoolOverride::~KernelPoolOverride() { t_pool_override = previous_; }
 
 }  // namespace rwkv

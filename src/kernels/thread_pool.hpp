@@ -17,7 +17,9 @@ class ThreadPool {
 
   unsigned size() const;
   // Calls fn(task) for every task in [0, n_tasks), spread over the threads, and returns
-  // when all are done. Not reentrant: fn must not call run on the same pool.
+  // when all are done. fn must not throw. While a run is in progress, another run on
+  // the same pool (from another thread, or from inside fn) does its tasks on its own
+  // calling thread, so a Model shared by several threads stays correct.
   void run(unsigned n_tasks, const std::function<void(unsigned task)>& fn);
 
   struct Impl;
@@ -31,6 +33,21 @@ class ThreadPool {
 ThreadPool& kernel_pool();
 void set_thread_count(unsigned n_threads);
 unsigned thread_count();
+// Physical cores this process may run on (SMT siblings counted once), from
+// /sys/devices/system/cpu; hardware_concurrency() where that is unreadable.
 unsigned physical_core_count();
+
+// While alive, kernel_pool() on this thread returns `pool` instead of the process
+// pool: lets tests run the same model with pools of different sizes.
+class KernelPoolOverride {
+ public:
+  explicit KernelPoolOverride(ThreadPool& pool);
+  ~KernelPoolOverride();
+  KernelPoolOverride(const KernelPoolOverride&) = delete;
+  KernelPoolOverride& operator=(const KernelPoolOverride&) = delete;
+
+ private:
+  ThreadPool* previous_;
+};
 
 }  // namespace rwkv

@@ -8,7 +8,15 @@
 namespace rwkv_cli {
 
 ArgParser::ArgParser(std::string command, std::string synopsis, std::string description)
-    : command_(std::move(command)), synopsis_(std::move(synopsis)), description_(std::move(description)) {}
+    : command_(std::move(command)),
+      program_("rwkv-cli " + command_),
+      synopsis_(std::move(synopsis)),
+      description_(std::move(description)) {}
+
+ArgParser& ArgParser::program(std::string name) {
+  program_ = std::move(name);
+  return *this;
+}
 
 ArgParser& ArgParser::option(const std::string& name, const std::string& value_name, const std::string& help,
                              std::optional<std::string> default_value) {
@@ -59,7 +67,7 @@ bool ArgParser::parse(int argc, char** argv) {
       }
       const Spec* spec = find(name);
       if (spec == nullptr || spec->is_positional) {
-        throw UsageError(fmt::format("unknown flag --{} (see 'rwkv-cli {} --help')", name, command_));
+        throw UsageError(fmt::format("unknown flag --{} (see '{} --help')", name, program_));
       }
       if (!spec->takes_value) {
         if (inline_value) throw UsageError(fmt::format("flag --{} takes no value", name));
@@ -80,20 +88,20 @@ bool ArgParser::parse(int argc, char** argv) {
       continue;
     }
     if (next_positional >= positionals.size()) {
-      throw UsageError(fmt::format("unexpected argument '{}' (see 'rwkv-cli {} --help')", arg, command_));
+      throw UsageError(fmt::format("unexpected argument '{}' (see '{} --help')", arg, program_));
     }
     values_[positionals[next_positional++]->name].push_back(arg);
   }
   for (const Spec* p : positionals) {
     if (p->required && !values_.count(p->name)) {
-      throw UsageError(fmt::format("missing argument {} (see 'rwkv-cli {} --help')", p->name, command_));
+      throw UsageError(fmt::format("missing argument {} (see '{} --help')", p->name, program_));
     }
   }
   return true;
 }
 
 std::string ArgParser::help_text() const {
-  std::string out = fmt::format("usage: rwkv-cli {} {}\n\n{}\n", command_, synopsis_, description_);
+  std::string out = fmt::format("usage: {} {}\n\n{}\n", program_, synopsis_, description_);
   bool any_positional = false;
   for (const Spec& s : specs_) any_positional |= s.is_positional;
   if (any_positional) {

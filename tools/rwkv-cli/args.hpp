@@ -19,6 +19,9 @@ struct UsageError : std::runtime_error {
 class ArgParser {
  public:
   ArgParser(std::string command, std::string synopsis, std::string description);
+  // The program named in usage and error messages (default "rwkv-cli COMMAND"), for
+  // tools that are programs of their own.
+  ArgParser& program(std::string name);
 
   // --name VALUE; `default_value` is shown in --help and returned when absent.
   ArgParser& option(const std::string& name, const std::string& value_name, const std::string& help,
@@ -60,6 +63,7 @@ class ArgParser {
   const Spec* find(const std::string& name) const;
 
   std::string command_;
+  std::string program_;
   std::string synopsis_;
   std::string description_;
   std::vector<Spec> specs_;

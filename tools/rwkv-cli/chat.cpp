@@ -14,6 +14,7 @@
 #include "rwkv/session.hpp"
 #include "rwkv/state_file.hpp"
 #include "sampling_flags.hpp"
+#include "threads_flag.hpp"
 
 namespace rwkv_cli {
 
@@ -58,7 +59,9 @@ int run_chat(int argc, char** argv) {
       .option("system", "S", "a system prompt, fed once as \"System: S\\n\\n\"")
       .option("max-tokens", "N", "longest reply in tokens", "500");
   declare_sampling_flags(args, {"1.0", "0.3", "0.5", "0.5"});
+  declare_threads_flag(args);
   if (!args.parse(argc, argv)) return 0;
+  apply_threads_flag(args);
   rwkv::GenerateOptions options;
   options.sampler = read_sampling_flags(args);
   const int64_t max_tokens = args.get_int("max-tokens");

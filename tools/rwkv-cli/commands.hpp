@@ -18,6 +18,7 @@ int run_chat(int argc, char** argv);
 int run_perplexity(int argc, char** argv);
 int run_tokenize(int argc, char** argv);
 int run_bench_tokenizer(int argc, char** argv);
+int run_bench(int argc, char** argv);
 
 // Loads a tokenizer for a command; an empty path means the kind's usual file name in the
 // working directory.

@@ -13,6 +13,7 @@
 #include "rwkv/session.hpp"
 #include "rwkv/state_file.hpp"
 #include "sampling_flags.hpp"
+#include "threads_flag.hpp"
 
 namespace rwkv_cli {
 
@@ -30,7 +31,9 @@ int run_generate(int argc, char** argv) {
       .option("state-out", "F", "save the state after generation")
       .flag("json", "print one JSON object instead of streaming text");
   declare_sampling_flags(args, {"1.0", "0.85", "0", "0"});
+  declare_threads_flag(args);
   if (!args.parse(argc, argv)) return 0;
+  apply_threads_flag(args);
 
   if (args.has("prompt") && args.has("prompt-file")) throw UsageError("give --prompt or --prompt-file, not both");
   const int64_t max_tokens = args.get_int("max-tokens");

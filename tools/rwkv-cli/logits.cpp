@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "rwkv/error.hpp"
 #include "rwkv/model.hpp"
+#include "threads_flag.hpp"
 
 namespace rwkv_cli {
 
@@ -19,7 +20,9 @@ int run_logits(int argc, char** argv) {
       .option("tokens", "IDS", "comma-separated token ids")
       .option("out", "FILE", "output file (written to a temporary name, then renamed)")
       .flag("sequence", "compute in sequence mode (many tokens per pass over the weights); same output");
+  declare_threads_flag(args);
   if (!args.parse(argc, argv)) return 0;
+  apply_threads_flag(args);
   const std::string out_path = args.get("out");
   const std::vector<int64_t> ids = args.get_int_list("tokens");
   auto model = rwkv::Model::load(args.get("model"));

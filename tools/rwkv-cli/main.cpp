@@ -25,6 +25,7 @@ constexpr Command kCommands[] = {
     {"chat", rwkv_cli::run_chat, "chat interactively, keeping the state between turns"},
     {"perplexity", rwkv_cli::run_perplexity, "perplexity and bits per byte of a model on a text file"},
     {"tokenize", rwkv_cli::run_tokenize, "encode text to token ids or decode ids to text"},
+    {"bench", rwkv_cli::run_bench, "measure load, decode and prefill speed against the machine's limits"},
     {"bench-tokenizer", rwkv_cli::run_bench_tokenizer, "measure tokenizer load time and encoding speed (MB/s)"},
 };
 

@@ -12,6 +12,7 @@
 #include "progress.hpp"
 #include "rwkv/error.hpp"
 #include "rwkv/model.hpp"
+#include "threads_flag.hpp"
 
 namespace rwkv_cli {
 
@@ -38,7 +39,9 @@ int run_perplexity(int argc, char** argv) {
       .option("file", "F", "the text (its raw bytes)")
       .option("context", "N", "tokens per window; 0 = the whole file as one window", "0")
       .flag("json", "print one JSON object");
+  declare_threads_flag(args);
   if (!args.parse(argc, argv)) return 0;
+  apply_threads_flag(args);
   const int64_t context = args.get_int("context");
   if (context < 0 || context == 1) throw UsageError("flag --context: must be 0 (whole file) or at least 2");
   const std::string path = args.get("file");

@@ -1,0 +1,215 @@
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "common.hpp"
+#include "kernels/thread_pool.hpp"
+#include "machine_limits.hpp"
+#include "rwkv/error.hpp"
+#include "rwkv/model.hpp"
+#include "threads_flag.hpp"
+
+namespace rwkv_cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// Decode steps before the timed ones: the first touch the weights' pages and grow the
+// scratch buffers.
+constexpr int kWarmupTokens = 4;
+constexpr int kLoadRuns = 5;
+constexpr int kBandwidthPasses = 5;
+constexpr int kFmaPasses = 5;
+
+// Deterministic token ids spread over the vocabulary (a fixed linear congruential sequence).
+std::vector<int32_t> bench_tokens(size_t count, uint32_t n_vocab) {
+  std::vector<int32_t> out(count);
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  for (int32_t& t : out) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    t = static_cast<int32_t>((state >> 33) % n_vocab);
+  }
+  return out;
+}
+
+// Seconds to feed a prompt from the initial state up to the logits after its last
+// token. Token by token for now; sequence-mode prefill plugs in here.
+double time_prefill(const rwkv::Model& model, const std::vector<int32_t>& tokens) {
+  rwkv::State state = model.new_state();
+  std::vector<float> logits(model.info().n_vocab);
+  const auto start = Clock::now();
+  for (size_t i = 0; i + 1 < tokens.size(); ++i) model.advance(tokens[i], state);
+  model.forward(tokens.back(), state, logits);
+  return seconds_since(start);
+}
+
+// Seconds per decoded token, one per token: each step feeds the previous step's
+// most likely token, as greedy generation does (the argmax is not timed).
+std::vector<double> time_decode(const rwkv::Model& model, int n_tokens) {
+  rwkv::State state = model.new_state();
+  std::vector<float> logits(model.info().n_vocab);
+  int32_t token = 0;
+  std::vector<double> seconds;
+  for (int i = 0; i < kWarmupTokens + n_tokens; ++i) {
+    const auto start = Clock::now();
+    model.forward(token, state, logits);
+    if (i >= kWarmupTokens) seconds.push_back(seconds_since(start));
+    token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  }
+  return seconds;
+}
+
+double median_load_seconds(const std::string& path) {
+  rwkv::Model::load(path);  // warms the page cache; not timed
+  std::vector<double> seconds;
+  for (int i = 0; i < kLoadRuns; ++i) {
+    const auto start = Clock::now();
+    auto model = rwkv::Model::load(path);
+    seconds.push_back(seconds_since(start));
+  }
+  return median(seconds);
+}
+
+// VmHWM of /proc/self/status: the most resident memory the process has had.
+uint64_t peak_rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // in kB
+  }
+  throw rwkv::Error("/proc/self/status: no VmHWM line (not Linux?)");
+}
+
+struct WeightTraffic {
+  uint64_t bytes_per_token = 0;  // every tensor once, the embedding one row only
+  uint64_t matrix_params = 0;    // elements of the matrices multiplied per token
+};
+
+WeightTraffic weight_traffic(const rwkv::Model& model) {
+  WeightTraffic out;
+  for (const rwkv::TensorInfo& t : model.tensors()) {
+    const bool is_embedding = t.name == "emb.weight";
+    out.bytes_per_token += is_embedding ? t.bytes / t.shape.at(0) : t.bytes;
+    if (t.shape.size() >= 2 && !is_embedding) {
+      uint64_t elements = 1;
+      for (uint64_t d : t.shape) elements *= d;
+      out.matrix_params += elements;
+    }
+  }
+  return out;
+}
+
+std::string matrix_types(const rwkv::Model& model) {
+  std::vector<std::string> types;
+  for (const rwkv::TensorInfo& t : model.tensors()) {
+    if (t.shape.size() >= 2 && std::find(types.begin(), types.end(), t.dtype) == types.end()) types.push_back(t.dtype);
+  }
+  std::string out;
+  for (const std::string& t : types) out += (out.empty() ? "" : "+") + t;
+  return out;
+}
+
+int64_t positive_int(const ArgParser& args, const std::string& name) {
+  const int64_t value = args.get_int(name);
+  if (value < 1) throw UsageError(fmt::format("flag --{}: must be at least 1", name));
+  return value;
+}
+
+}  // namespace
+
+int run_bench(int argc, char** argv) {
+  ArgParser args("bench", "[--model M] [--threads N] [--decode N] [--prefill N] [--json]",
+                 "Measures a model's load time, decode and prefill speed and peak memory, and the machine's\n"
+                 "memory bandwidth and FMA peak with the same threads, to say how close decode comes to\n"
+                 "the bandwidth limit (weights read per token) and prefill to the FMA peak.");
+  args.option("model", "M", "native model file (default: the shipped default model)")
+      .option("decode", "N", "decoded tokens timed (after a few untimed ones); the median is reported", "128")
+      .option("prefill", "N", "prompt tokens fed for the prefill speed", "512")
+      .option("bandwidth-mib", "N", "buffer streamed for the memory bandwidth, in MiB", "1024")
+      .flag("json", "print one JSON object");
+  declare_threads_flag(args);
+  if (!args.parse(argc, argv)) return 0;
+  apply_threads_flag(args);
+  const int64_t decode_tokens = positive_int(args, "decode");
+  const int64_t prefill_tokens = positive_int(args, "prefill");
+  const int64_t bandwidth_mib = positive_int(args, "bandwidth-mib");
+
+  const std::string path = resolve_model_path(args);
+  const double load_seconds = median_load_seconds(path);
+  auto model = rwkv::Model::load(path);
+  const rwkv::ModelInfo& info = model->info();
+  const std::vector<double> decode_seconds = time_decode(*model, static_cast<int>(decode_tokens));
+  const double decode_seconds_per_token = median(decode_seconds);
+  const double prefill_seconds = time_prefill(*model, bench_tokens(static_cast<size_t>(prefill_tokens), info.n_vocab));
+  // Before the bandwidth buffer, which would otherwise be the peak.
+  const uint64_t peak_rss = peak_rss_bytes();
+
+  const WeightTraffic traffic = weight_traffic(*model);
+  const double bandwidth = measure_read_bandwidth(static_cast<size_t>(bandwidth_mib) << 20, kBandwidthPasses);
+  const double fma_peak = measure_fma_peak(kFmaPasses);
+  const double prefill_tps = double(prefill_tokens) / prefill_seconds;
+  const double decode_fraction = double(traffic.bytes_per_token) / decode_seconds_per_token / bandwidth;
+  const double prefill_fraction = 2.0 * double(traffic.matrix_params) * prefill_tps / fma_peak;
+  const unsigned threads = rwkv::thread_count();
+
+  if (args.has("json")) {
+    nlohmann::json out = {{"model", path},
+                          {"arch", rwkv::arch_name(info.arch)},
+                          {"n_layer", info.n_layer},
+                          {"n_embd", info.n_embd},
+                          {"n_vocab", info.n_vocab},
+                          {"matrix_types", matrix_types(*model)},
+                          {"threads", threads},
+                          {"file_bytes", model->file_bytes()},
+                          {"load_ms", load_seconds * 1e3},
+                          {"decode_tokens", decode_tokens},
+                          {"decode_ms_per_token", decode_seconds_per_token * 1e3},
+                          {"decode_tokens_per_second", 1.0 / decode_seconds_per_token},
+                          {"prefill_tokens", prefill_tokens},
+                          {"prefill_tokens_per_second", prefill_tps},
+                          {"peak_rss_bytes", peak_rss},
+                          {"weight_bytes_per_token", traffic.bytes_per_token},
+                          {"matrix_params", traffic.matrix_params},
+                          {"bandwidth_gb_per_s", bandwidth / 1e9},
+                          {"decode_bandwidth_fraction", decode_fraction},
+                          {"fma_peak_gflops", fma_peak / 1e9},
+                          {"prefill_fma_fraction", prefill_fraction}};
+    std::puts(out.dump().c_str());
+    return 0;
+  }
+  fmt::print("model: {} (RWKV {}, {} layers x {}, vocab {}, {} matrices, {:.1f} MB file)\n", path,
+             rwkv::arch_name(info.arch), info.n_layer, info.n_embd, info.n_vocab, matrix_types(*model),
+             double(model->file_bytes()) / 1e6);
+  fmt::print("threads: {}\n", threads);
+  fmt::print("load: {:.2f} ms (warm page cache, median of {})\n", load_seconds * 1e3, kLoadRuns);
+  fmt::print("decode: {:.3f} ms/token, {:.1f} tokens/s (median of {} tokens)\n", decode_seconds_per_token * 1e3,
+             1.0 / decode_seconds_per_token, decode_tokens);
+  fmt::print("prefill: {:.1f} tokens/s ({} tokens in {:.2f} s)\n", prefill_tps, prefill_tokens, prefill_seconds);
+  fmt::print("peak RSS: {:.1f} MB ({:.2f} x the file)\n", double(peak_rss) / 1e6,
+             double(peak_rss) / double(model->file_bytes()));
+  fmt::print("weights read per token: {:.1f} MB; {:.1f} M parameters in matrices\n",
+             double(traffic.bytes_per_token) / 1e6, double(traffic.matrix_params) / 1e6);
+  fmt::print("memory read bandwidth: {:.1f} GB/s ({} MiB buffer); decode reaches {:.1f}% of it\n", bandwidth / 1e9,
+             bandwidth_mib, decode_fraction * 100);
+  fmt::print("FP32 FMA peak: {:.1f} GFLOP/s; prefill reaches {:.2f}% of it\n", fma_peak / 1e9,
+             prefill_fraction * 100);
+  return 0;
+}
+
+}  // namespace rwkv_cli

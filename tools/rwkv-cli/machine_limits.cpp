@@ -1,0 +1,125 @@
+#include "machine_limits.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/thread_pool.hpp"
+
+namespace rwkv_cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// Seconds for every thread of the pool to run body(thread) once, started together.
+template <typename Body>
+double time_on_every_thread(Body&& body) {
+  rwkv::ThreadPool& pool = rwkv::kernel_pool();
+  const auto start = Clock::now();
+  pool.run(pool.size(), [&](unsigned task) { body(task); });
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Sums 64-bit words with several independent accumulators; the compiler vectorises it
+// into wide loads, so the loop is limited by memory, not by the additions.
+uint64_t sum_words(const uint64_t* words, size_t n) {
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    a += words[i];
+    b += words[i + 1];
+    c += words[i + 2];
+    d += words[i + 3];
+  }
+  for (; i < n; ++i) a += words[i];
+  return a + b + c + d;
+}
+
+// Enough independent accumulators to cover the FMA latency on both FMA ports.
+constexpr int kAccumulators = 12;
+constexpr int kFmaIterations = 4'000'000;
+
+// Returns the FLOPs done. The result is published so that the loop is not removed.
+double fma_loop(std::atomic<float>& sink) {
+#if defined(__AVX2__) && defined(__FMA__)
+  __m256 acc[kAccumulators];
+  for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm256_set1_ps(float(k) * 1e-3f);
+  const __m256 mul = _mm256_set1_ps(0.999999f);
+  const __m256 add = _mm256_set1_ps(1e-7f);
+  for (int i = 0; i < kFmaIterations; ++i) {
+    for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm256_fmadd_ps(acc[k], mul, add);
+  }
+  __m256 total = acc[0];
+  for (int k = 1; k < kAccumulators; ++k) total = _mm256_add_ps(total, acc[k]);
+  float lanes[8];
+  _mm256_storeu_ps(lanes, total);
+  sink.store(lanes[0], std::memory_order_relaxed);
+  return 2.0 * 8 * kAccumulators * double(kFmaIterations);
+#else
+  float acc[kAccumulators][8];
+  for (int k = 0; k < kAccumulators; ++k) std::fill(acc[k], acc[k] + 8, float(k) * 1e-3f);
+  for (int i = 0; i < kFmaIterations; ++i) {
+    for (int k = 0; k < kAccumulators; ++k) {
+      for (int l = 0; l < 8; ++l) acc[k][l] = acc[k][l] * 0.999999f + 1e-7f;
+    }
+  }
+  sink.store(acc[0][0], std::memory_order_relaxed);
+  return 2.0 * 8 * kAccumulators * double(kFmaIterations);
+#endif
+}
+
+}  // namespace
+
+double measure_read_bandwidth(size_t buffer_bytes, int passes) {
+  const size_t n_words = std::max<size_t>(buffer_bytes / sizeof(uint64_t), 1);
+  std::unique_ptr<uint64_t[]> buffer(new uint64_t[n_words]);
+  const unsigned n_threads = rwkv::kernel_pool().size();
+  // Each thread first writes the part it will read, so that its pages are mapped
+  // (and, on NUMA machines, local to it) before the timed passes.
+  time_on_every_thread([&](unsigned t) {
+    const size_t begin = n_words * t / n_threads, end = n_words * (t + 1) / n_threads;
+    for (size_t i = begin; i < end; ++i) buffer[i] = i;
+  });
+  std::atomic<uint64_t> sink{0};
+  std::vector<double> seconds;
+  for (int pass = 0; pass <= passes; ++pass) {
+    const double s = time_on_every_thread([&](unsigned t) {
+      const size_t begin = n_words * t / n_threads, end = n_words * (t + 1) / n_threads;
+      sink.fetch_add(sum_words(buffer.get() + begin, end - begin), std::memory_order_relaxed);
+    });
+    if (pass > 0) seconds.push_back(s);
+  }
+  return double(n_words * sizeof(uint64_t)) / median(seconds);
+}
+
+double measure_fma_peak(int passes) {
+  std::atomic<float> sink{0};
+  std::vector<double> flops_per_second;
+  for (int pass = 0; pass <= passes; ++pass) {
+    std::atomic<double> flops{0};
+    const double s = time_on_every_thread([&](unsigned) {
+      const double f = fma_loop(sink);
+      double expected = flops.load();
+      while (!flops.compare_exchange_weak(expected, expected + f)) {
+      }
+    });
+    if (pass > 0) flops_per_second.push_back(flops.load() / s);
+  }
+  return median(flops_per_second);
+}
+
+}  // namespace rwkv_cli
