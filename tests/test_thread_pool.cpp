@@ -15,6 +15,7 @@
 #include "convert/pth_to_native.hpp"
 #include "kernels/half.hpp"
 #include "kernels/matvec.hpp"
+#include "kernels/quant_blocks.hpp"
 #include "kernels/thread_pool.hpp"
 #include "rwkv/model.hpp"
 #include "test_support.hpp"
@@ -125,13 +126,13 @@ std::vector<float> random_values(size_t n, uint32_t seed) {
 
 // y = W x (and Y = W X) with pools of 1, 2 and 3 threads. Every row is computed by one
 // task, but Eigen's float32 GEMV and GEMM sum a row in an order that depends on where
-// the row block starts, so only our own float16 matvec kernel is bit-identical.
+// the row block starts, so only our own matvec kernels are bit-identical.
 void expect_same_products_for_any_pool(rwkv::DType dtype, uint32_t rows, uint32_t cols) {
   const std::vector<float> weights = random_values(size_t(rows) * cols, rows * 31 + cols);
-  std::vector<uint16_t> halves(weights.size());
-  for (size_t i = 0; i < weights.size(); ++i) halves[i] = rwkv::fp32_to_fp16(weights[i]);
+  const std::vector<std::byte> stored =
+      dtype == rwkv::DType::F32 ? std::vector<std::byte>() : rwkv::quantize_rows(weights.data(), rows, cols, dtype);
   rwkv::MatrixRef w{dtype, rows, cols,
-                    dtype == rwkv::DType::F16 ? static_cast<const void*>(halves.data()) : weights.data()};
+                    dtype == rwkv::DType::F32 ? static_cast<const void*>(weights.data()) : stored.data()};
   constexpr uint32_t kTokens = 5;
   const std::vector<float> x = random_values(size_t(kTokens) * cols, 7);
   auto products = [&](unsigned threads) {
@@ -148,7 +149,7 @@ void expect_same_products_for_any_pool(rwkv::DType dtype, uint32_t rows, uint32_
     const std::vector<float> split = products(threads);
     ASSERT_EQ(split.size(), serial.size());
     for (size_t i = 0; i < serial.size(); ++i) {
-      const bool bit_identical = dtype == rwkv::DType::F16 && i < rows;
+      const bool bit_identical = dtype != rwkv::DType::F32 && i < rows;
       const float tolerance = bit_identical ? 0.0f : 1e-5f * std::sqrt(float(cols)) * std::max(1.0f, std::abs(serial[i]));
       ASSERT_NEAR(split[i], serial[i], tolerance) << rwkv::dtype_name(dtype) << " [" << rows << ", " << cols << "], "
                                                   << threads << " threads, output " << i;
@@ -158,7 +159,8 @@ void expect_same_products_for_any_pool(rwkv::DType dtype, uint32_t rows, uint32_
 
 TEST(RowSplit, SameResultsForAnyThreadCount) {
   ASSERT_GT(768u * 768u, rwkv::min_weights_to_split()) << "the matrices below must be large enough to be split";
-  for (rwkv::DType dtype : {rwkv::DType::F32, rwkv::DType::F16}) {
+  for (rwkv::DType dtype :
+       {rwkv::DType::F32, rwkv::DType::F16, rwkv::DType::BF16, rwkv::DType::Q8_0, rwkv::DType::Q4_1M}) {
     for (auto [rows, cols] : {std::pair{768u, 768u}, {1000u, 333u}, {64u, 768u}, {3072u, 64u}, {17u, 5000u}}) {
       expect_same_products_for_any_pool(dtype, rows, cols);
     }
@@ -170,7 +172,7 @@ nlohmann::json fixture_models() {
   return nlohmann::json::parse(in)["models"];
 }
 
-// Whole models, one of each version (float16 matrices): logits with 1 and 2 threads.
+// Whole models, one of each version, in every weight type: logits with 1 and 2 threads.
 TEST(RowSplit, FixtureModelLogitsDoNotDependOnThreadCount) {
   rwkv_test::ScratchDir dir;
   // The fixtures are tiny: split every product, however small.
@@ -180,10 +182,11 @@ TEST(RowSplit, FixtureModelLogitsDoNotDependOnThreadCount) {
     uint64_t value;
     ~Restore() { rwkv::set_min_weights_to_split(value); }
   } restore{saved_threshold};
+  for (const rwkv::DType type : {rwkv::DType::F16, rwkv::DType::BF16, rwkv::DType::Q8_0, rwkv::DType::Q4_1M})
   for (const auto& f : fixture_models()) {
     const std::string path = (dir / (f["name"].get<std::string>() + ".rwkv")).string();
     rwkv::convert::ConvertOptions options;
-    options.matrix_type = rwkv::DType::F16;
+    options.types = rwkv::convert::WeightTypes::for_type(type);
     rwkv::convert::convert_pth((rwkv_test::fixtures_dir() / f["file"].get<std::string>()).string(), path, options);
     auto model = rwkv::Model::load(path);
     const auto tokens = f["tokens"].get<std::vector<int32_t>>();
@@ -202,7 +205,8 @@ TEST(RowSplit, FixtureModelLogitsDoNotDependOnThreadCount) {
     ASSERT_EQ(one.size(), two.size());
     // The float32 LoRA products go through Eigen (see above): close, not always identical.
     for (size_t i = 0; i < one.size(); ++i) {
-      ASSERT_NEAR(one[i], two[i], 1e-5f * std::max(1.0f, std::abs(one[i]))) << f["name"].get<std::string>() << " logit " << i;
+      ASSERT_NEAR(one[i], two[i], 1e-5f * std::max(1.0f, std::abs(one[i])))
+          << f["name"].get<std::string>() << " " << rwkv::dtype_name(type) << " logit " << i;
     }
   }
 }

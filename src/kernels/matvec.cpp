@@ -48,7 +48,10 @@ void set_min_weights_to_split(uint64_t n_weights) { g_min_weights_to_split = n_w
 
 void matvec(const MatrixRef& w, const float* x, float* y) {
   if (dtype_is_blocked(w.dtype)) {
-    thread_local Int8Activation x_int8;
+    thread_local Int8Activation caller_activation;
+    // A named reference: inside the lambda, `caller_activation` itself would name the
+    // worker thread's own (empty) thread_local instead of the caller's.
+    Int8Activation& x_int8 = caller_activation;
     quantize_activation(x, w.cols, x_int8);
     const auto rows = w.dtype == DType::Q8_0 ? matvec_rows_q8_0 : matvec_rows_q4_1m;
     split_rows(w.rows, w.cols, 1, [&](uint32_t begin, uint32_t end) { rows(w, x_int8, y, begin, end); });
