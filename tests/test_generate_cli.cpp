@@ -27,15 +27,10 @@ struct Output {
   std::string out;
 };
 
+// rwkv-cli's stdout only: `args` may redirect stderr itself.
 Output sh(const std::string& args) {
-  const std::string cmd = "'" + rwkv_test::cli_path() + "' " + args;
-  std::FILE* pipe = ::popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  rwkv_test::CliRun run = rwkv_test::run_cli(args, /*merge_stderr=*/false);
+  return {run.exit_code, std::move(run.output)};
 }
 
 std::string q(const std::filesystem::path& p) { return "'" + p.string() + "'"; }

@@ -82,16 +82,17 @@ inline void write_file(const std::filesystem::path& path, const std::string& byt
 
 struct CliRun {
   int exit_code;
-  std::string output;  // stdout and stderr together
+  std::string output;
 };
 
-// Runs rwkv-cli with `args` (already quoted for the shell).
-inline CliRun run_cli(const std::string& args) {
+// Runs rwkv-cli with `args` (already quoted for the shell); the output is stdout and,
+// unless merge_stderr is false, stderr.
+inline CliRun run_cli(const std::string& args, bool merge_stderr = true) {
   std::string cmd = "'";  // appended piece by piece: GCC 12 warns (-Wrestrict) on "'" + string
   cmd += cli_path();
   cmd += "' ";
   cmd += args;
-  cmd += " 2>&1";
+  if (merge_stderr) cmd += " 2>&1";
   std::FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) throw std::runtime_error("popen failed");
   std::string out;
