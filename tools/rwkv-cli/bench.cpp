@@ -49,7 +49,7 @@ std::vector<int32_t> bench_tokens(size_t count, uint32_t n_vocab) {
 }
 
 // Seconds to feed a prompt from the initial state up to the logits after its last
-// token. Token by token for now; sequence-mode prefill plugs in here.
+// token, in sequence mode (each matrix read once per chunk of tokens).
 double time_prefill(const rwkv::Model& model, const std::vector<int32_t>& tokens) {
   rwkv::State state = model.new_state();
   std::vector<float> logits(model.info().n_vocab);
