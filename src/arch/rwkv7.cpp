@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/thread_pool.hpp"
+#include "kernels/wkv.hpp"
+
 namespace rwkv::arch {
 
 namespace {
@@ -82,27 +85,6 @@ void lora(const MatrixRef& a, const MatrixRef& b, const float* x, uint32_t T, fl
   matmat(b, hidden, out, T);
 }
 
-// One token's WKV-7 step over all heads: S ← S·diag(w) − (S kk)(kk ⊙ a)ᵀ + v kᵀ, y = S r.
-void wkv7_step(const float* r, const float* w, const float* k, const float* v, const float* kk, const float* a,
-               float* S, float* y, uint32_t H, uint32_t N) {
-  for (uint32_t h = 0; h < H; ++h) {
-    float* Sh = S + size_t(h) * N * N;
-    const uint32_t o = h * N;
-    for (uint32_t i = 0; i < N; ++i) {
-      float* row = Sh + size_t(i) * N;
-      float sa = 0.0f;
-      for (uint32_t j = 0; j < N; ++j) sa -= row[j] * kk[o + j];
-      float yi = 0.0f;
-      const float vi = v[o + i];
-      for (uint32_t j = 0; j < N; ++j) {
-        row[j] = row[j] * w[o + j] + sa * kk[o + j] * a[o + j] + vi * k[o + j];
-        yi += row[j] * r[o + j];
-      }
-      y[o + i] = yi;
-    }
-  }
-}
-
 void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* v_first, const float* xx, uint32_t T,
               float* s, float* x, Scratch& scratch) {
   const uint32_t C = info.n_embd;
@@ -146,47 +128,41 @@ void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* 
   lora(p.g1, p.g2, xg, T, g, Squash::Sigmoid, scratch);
   float* mix = first_layer ? nullptr : scratch.take(TC);
   if (!first_layer) lora(p.v1, p.v2, xv, T, mix, Squash::None, scratch);
-  for (size_t i = 0; i < TC; ++i) {
-    const size_t c = i % C;
-    a[i] = sigmoid(p.a0[c] + a[i]);
-    w[i] = std::exp(-kDecayScale * sigmoid(p.w0[c] + w[i]));
-  }
-
   float* kk = scratch.take(TC);
   float* y = scratch.take(TC);
-  for (uint32_t t = 0; t < T; ++t) {
-    const size_t row = size_t(t) * C;
-    // kk: the removal key, k ⊙ k_k normalised per head.
-    for (uint32_t h = 0; h < H; ++h) {
-      float norm2 = 0.0f;
-      for (uint32_t j = 0; j < N; ++j) {
-        const uint32_t c = h * N + j;
-        kk[row + c] = k[row + c] * p.k_k[c];
-        norm2 += kk[row + c] * kk[row + c];
+  // Everything between the input and output projections is per head: the heads run
+  // in parallel, each through the T tokens in order.
+  parallel_for(H, 1, [&](uint32_t h_begin, uint32_t h_end) {
+    for (uint32_t h = h_begin; h < h_end; ++h) {
+      const uint32_t o = h * N;
+      for (uint32_t t = 0; t < T; ++t) {
+        const size_t at = size_t(t) * C + o;  // this head's values of token t
+        float norm2 = 0.0f;
+        for (uint32_t j = 0; j < N; ++j) {
+          const uint32_t c = o + j;
+          const size_t i = at + j;
+          a[i] = sigmoid(p.a0[c] + a[i]);
+          w[i] = std::exp(-kDecayScale * sigmoid(p.w0[c] + w[i]));
+          // kk: the removal key, k ⊙ k_k normalised per head.
+          kk[i] = k[i] * p.k_k[c];
+          norm2 += kk[i] * kk[i];
+          k[i] *= 1.0f + (a[i] - 1.0f) * p.k_a[c];
+          if (first_layer) {
+            v_first[i] = v[i];
+          } else {
+            v[i] += (v_first[i] - v[i]) * sigmoid(p.v0[c] + mix[i]);
+          }
+        }
+        const float inv = 1.0f / std::max(std::sqrt(norm2), kNormalizeEps);
+        for (uint32_t j = 0; j < N; ++j) kk[at + j] *= inv;
+        wkv7_head_step(r + at, w + at, k + at, v + at, kk + at, a + at, S + size_t(h) * N * N, y + at, N);
+        group_norm(y + at, p.ln_x.weight + o, p.ln_x.bias + o, 1, N, kGroupNormEps);
+        float bonus = 0.0f;
+        for (uint32_t j = 0; j < N; ++j) bonus += r[at + j] * k[at + j] * p.r_k[o + j];
+        for (uint32_t j = 0; j < N; ++j) y[at + j] = (y[at + j] + bonus * v[at + j]) * g[at + j];
       }
-      const float inv = 1.0f / std::max(std::sqrt(norm2), kNormalizeEps);
-      for (uint32_t j = 0; j < N; ++j) kk[row + h * N + j] *= inv;
     }
-    for (uint32_t c = 0; c < C; ++c) k[row + c] *= 1.0f + (a[row + c] - 1.0f) * p.k_a[c];
-    if (first_layer) {
-      std::copy_n(v + row, C, v_first + row);
-    } else {
-      for (uint32_t c = 0; c < C; ++c) {
-        v[row + c] += (v_first[row + c] - v[row + c]) * sigmoid(p.v0[c] + mix[row + c]);
-      }
-    }
-    wkv7_step(r + row, w + row, k + row, v + row, kk + row, a + row, S, y + row, H, N);
-    group_norm(y + row, p.ln_x.weight, p.ln_x.bias, H, N, kGroupNormEps);
-    for (uint32_t h = 0; h < H; ++h) {
-      float bonus = 0.0f;
-      for (uint32_t j = 0; j < N; ++j) {
-        const size_t i = row + h * N + j;
-        bonus += r[i] * k[i] * p.r_k[h * N + j];
-      }
-      for (uint32_t j = 0; j < N; ++j) y[row + h * N + j] += bonus * v[row + h * N + j];
-    }
-  }
-  for (size_t i = 0; i < TC; ++i) y[i] *= g[i];
+  });
   float* out = scratch.take(TC);
   matmat(p.output, y, out, T);
   for (size_t i = 0; i < TC; ++i) x[i] += out[i];

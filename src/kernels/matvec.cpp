@@ -17,28 +17,16 @@ constexpr uint64_t kDefaultMinWeightsToSplit = 16384;
 std::atomic<uint64_t> g_min_weights_to_split{kDefaultMinWeightsToSplit};
 // Rows per task are a multiple of this, so that no two threads write the same cache line of y.
 constexpr uint32_t kRowGranule = 16;
-// Tasks per thread: more than one lets a thread that finishes early (or a thread not
-// preempted by other work on a shared machine) take over the rest.
-constexpr uint32_t kTasksPerThread = 4;
-
 // Splits [0, rows) into contiguous ranges of whole granules and runs fn(begin, end) on
 // each, over kernel_pool(). Each row is computed by exactly one task with the same
 // code as without the split, so the result does not depend on the thread count.
 template <typename Fn>
 void split_rows(uint32_t rows, uint32_t cols, uint32_t n_tokens, Fn&& fn) {
-  ThreadPool& pool = kernel_pool();
-  const unsigned n_threads = pool.size();
-  const uint32_t granules = (rows + kRowGranule - 1) / kRowGranule;
-  if (n_threads <= 1 || granules < 2 || uint64_t(rows) * cols * n_tokens < g_min_weights_to_split.load(std::memory_order_relaxed)) {
+  if (uint64_t(rows) * cols * n_tokens < g_min_weights_to_split.load(std::memory_order_relaxed)) {
     fn(0u, rows);
     return;
   }
-  const uint32_t n_tasks = std::min(granules, n_threads * kTasksPerThread);
-  pool.run(n_tasks, [&](unsigned task) {
-    const uint32_t begin = uint32_t(uint64_t(granules) * task / n_tasks) * kRowGranule;
-    const uint32_t end = std::min(rows, uint32_t(uint64_t(granules) * (task + 1) / n_tasks) * kRowGranule);
-    if (begin < end) fn(begin, end);
-  });
+  parallel_for(rows, kRowGranule, fn);
 }
 
 }  // namespace

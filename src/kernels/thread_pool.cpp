@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -223,6 +224,23 @@ ThreadPool& kernel_pool() {
 }
 
 unsigned thread_count() { return kernel_pool().size(); }
+
+void parallel_for(uint32_t n, uint32_t grain, const std::function<void(uint32_t, uint32_t)>& fn) {
+  ThreadPool& pool = kernel_pool();
+  const uint32_t grains = (n + grain - 1) / grain;
+  if (pool.size() <= 1 || grains < 2) {
+    if (n > 0) fn(0, n);
+    return;
+  }
+  // Several tasks per thread, so that a thread slowed by other work on a shared
+  // machine leaves the rest to the others.
+  const uint32_t n_tasks = std::min(grains, pool.size() * 4);
+  pool.run(n_tasks, [&](unsigned task) {
+    const uint32_t begin = uint32_t(uint64_t(grains) * task / n_tasks) * grain;
+    const uint32_t end = std::min(n, uint32_t(uint64_t(grains) * (task + 1) / n_tasks) * grain);
+    if (begin < end) fn(begin, end);
+  });
+}
 
 KernelPoolOverride::KernelPoolOverride(ThreadPool& pool) : previous_(t_pool_override) { t_pool_override = &pool; }
 KernelPoolOverride::~KernelPoolOverride() { t_pool_override = previous_; }

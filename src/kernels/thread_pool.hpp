@@ -2,6 +2,7 @@
 // so splitting each matrix product across cores costs no thread creation per token.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -33,6 +34,11 @@ class ThreadPool {
 ThreadPool& kernel_pool();
 void set_thread_count(unsigned n_threads);
 unsigned thread_count();
+
+// Calls fn(begin, end) on contiguous parts of [0, n) spread over kernel_pool(), each
+// part a whole number of `grain`s. Every index is handled by exactly one call, so work
+// whose parts are independent gives the same result whatever the thread count.
+void parallel_for(uint32_t n, uint32_t grain, const std::function<void(uint32_t begin, uint32_t end)>& fn);
 // Physical cores this process may run on (SMT siblings counted once), from
 // /sys/devices/system/cpu; hardware_concurrency() where that is unreadable.
 unsigned physical_core_count();
