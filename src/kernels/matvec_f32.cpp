@@ -1,6 +1,7 @@
 #include <Eigen/Core>
 
 #include "kernels/matvec_rows.hpp"
+#include "kernels/row_dots.hpp"
 
 namespace rwkv {
 
@@ -8,11 +9,29 @@ namespace {
 using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 }
 
+namespace {
+
+float dot_f32(const float* w, const float* x, uint32_t n) {
+  uint32_t i = 0;
+  float sum = 0.0f;
+#ifdef RWKV_HAVE_AVX2
+  __m256 acc0 = _mm256_setzero_ps();
+  __m256 acc1 = _mm256_setzero_ps();
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), acc1);
+  }
+  sum = horizontal_sum(_mm256_add_ps(acc0, acc1));
+#endif
+  for (; i < n; ++i) sum += w[i] * x[i];
+  return sum;
+}
+
+}  // namespace
+
 void matvec_rows_f32(const MatrixRef& w, const float* x, float* y, uint32_t row_begin, uint32_t row_end) {
-  Eigen::Map<const RowMajor> m(static_cast<const float*>(w.data) + size_t(row_begin) * w.cols, row_end - row_begin,
-                               w.cols);
-  Eigen::Map<Eigen::VectorXf>(y + row_begin, row_end - row_begin).noalias() =
-      m * Eigen::Map<const Eigen::VectorXf>(x, w.cols);
+  dot_each_row<float>(w, w.cols, x, y, row_begin, row_end,
+                      [&](const float* row, const float* v) { return dot_f32(row, v, w.cols); });
 }
 
 void matmat_rows_f32(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, uint32_t row_begin,
