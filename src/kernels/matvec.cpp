@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <vector>
 
 #include "kernels/matvec_rows.hpp"
 #include "kernels/thread_pool.hpp"
@@ -61,6 +62,16 @@ void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) {
     matvec(w, X, Y);  // one token: the bandwidth-bound kernel, not a GEMM
     return;
   }
+#ifdef RWKV_HAVE_AVX2
+  thread_local std::vector<float> caller_packing;
+  const float* packed = pack_tokens_for_matmat(X, n_tokens, w.cols, caller_packing);
+  const auto rows = [&](uint32_t begin, uint32_t end) { matmat_rows(w, packed, Y, n_tokens, begin, end); };
+  if (uint64_t(w.rows) * w.cols * n_tokens < g_min_weights_to_split.load(std::memory_order_relaxed)) {
+    rows(0, w.rows);
+  } else {
+    parallel_for(w.rows, matmat_row_granule(), rows);
+  }
+#else
   split_rows(w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) {
     if (w.dtype == DType::F32) {
       matmat_rows_f32(w, X, Y, n_tokens, begin, end);
@@ -68,6 +79,7 @@ void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) {
       matmat_rows_dequantized(w, X, Y, n_tokens, begin, end);
     }
   });
+#endif
 }
 
 void copy_row(const MatrixRef& w, uint32_t index, float* out) { dequantize_rows(w, index, index + 1, out); }

@@ -1,13 +1,7 @@
-#include <Eigen/Core>
-
 #include "kernels/matvec_rows.hpp"
 #include "kernels/row_dots.hpp"
 
 namespace rwkv {
-
-namespace {
-using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-}
 
 namespace {
 
@@ -32,17 +26,6 @@ float dot_f32(const float* w, const float* x, uint32_t n) {
 void matvec_rows_f32(const MatrixRef& w, const float* x, float* y, uint32_t row_begin, uint32_t row_end) {
   dot_each_row<float>(w, w.cols, x, y, row_begin, row_end,
                       [&](const float* row, const float* v) { return dot_f32(row, v, w.cols); });
-}
-
-void matmat_rows_f32(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, uint32_t row_begin,
-                     uint32_t row_end) {
-  Eigen::Map<const RowMajor> m(static_cast<const float*>(w.data) + size_t(row_begin) * w.cols, row_end - row_begin,
-                               w.cols);
-  Eigen::Map<const RowMajor> x(X, n_tokens, w.cols);
-  // Y is [n_tokens, rows]: this task writes columns [row_begin, row_end) of it.
-  Eigen::Map<RowMajor, 0, Eigen::OuterStride<>> y(Y + row_begin, n_tokens, row_end - row_begin,
-                                                   Eigen::OuterStride<>(w.rows));
-  y.noalias() = x * m.transpose();
 }
 
 }  // namespace rwkv

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/matvec.hpp"
 #include "kernels/quant_blocks.hpp"
+#include "kernels/simd.hpp"
 
 namespace rwkv {
 
@@ -20,14 +22,28 @@ void matvec_rows_q4_1m(const MatrixRef& w, const Int8Activation& x, float* y, ui
 
 // Y[t, r] = W[r, :] · X[t, :] for every token t < n_tokens and r in [row_begin, row_end);
 // X is [n_tokens, cols] and Y [n_tokens, rows], both row-major.
+#ifdef RWKV_HAVE_AVX2
+// The blocked GEMM of matmat.cpp: X packed once per product by pack_tokens_for_matmat
+// (into `buffer`, returned), then any range of rows, best a multiple of matmat_row_granule().
+const float* pack_tokens_for_matmat(const float* X, uint32_t n_tokens, uint32_t cols, std::vector<float>& buffer);
+void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint32_t n_tokens, uint32_t row_begin,
+                 uint32_t row_end);
+uint32_t matmat_row_granule();
+#else
+// Without AVX2: Eigen's GEMM, on float32 weights directly or on blocks of rows widened to float32.
 void matmat_rows_f32(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, uint32_t row_begin,
                      uint32_t row_end);
 // Any other type: widens blocks of rows to float32 and multiplies them as float32.
 void matmat_rows_dequantized(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, uint32_t row_begin,
                              uint32_t row_end);
+#endif
 
 // Converts rows [row_begin, row_end) of W to float32, row-major, into out (cols values
 // per row: the padding of block types is dropped).
 void dequantize_rows(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, float* out);
+// The same for columns [col_begin, col_end) of those rows (out: row-major, col_end -
+// col_begin values per row). For block types col_begin is a multiple of the block size.
+void dequantize_block(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, uint32_t col_begin, uint32_t col_end,
+                      float* out);
 
 }  // namespace rwkv

@@ -4,10 +4,24 @@
 
 #include "kernels/matvec_rows.hpp"
 
+// The portable sequence-mode products, for builds without AVX2 (matmat.cpp otherwise).
+#ifndef RWKV_HAVE_AVX2
+
 namespace rwkv {
 
 namespace {
 using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+}
+
+void matmat_rows_f32(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, uint32_t row_begin,
+                     uint32_t row_end) {
+  Eigen::Map<const RowMajor> m(static_cast<const float*>(w.data) + size_t(row_begin) * w.cols, row_end - row_begin,
+                               w.cols);
+  Eigen::Map<const RowMajor> x(X, n_tokens, w.cols);
+  // Y is [n_tokens, rows]: this task writes columns [row_begin, row_end) of it.
+  Eigen::Map<RowMajor, 0, Eigen::OuterStride<>> y(Y + row_begin, n_tokens, row_end - row_begin,
+                                                   Eigen::OuterStride<>(w.rows));
+  y.noalias() = x * m.transpose();
 }
 
 void matmat_rows_dequantized(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, uint32_t row_begin,
@@ -28,3 +42,5 @@ void matmat_rows_dequantized(const MatrixRef& w, const float* X, float* Y, uint3
 }
 
 }  // namespace rwkv
+
+#endif  // RWKV_HAVE_AVX2
