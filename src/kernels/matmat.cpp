@@ -13,11 +13,14 @@
 // Builds without AVX2 use Eigen's GEMM instead (matmat_dequantized.cpp), which has
 // vector code for other instruction sets.
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
 #include "kernels/matvec_rows.hpp"
+#include "kernels/row_dots.hpp"
 #include "kernels/simd.hpp"
+#include "kernels/thread_pool.hpp"
 
 #ifdef RWKV_HAVE_AVX2
 
@@ -81,10 +84,10 @@ void micro_tile(const float* panel, uint32_t depth, const float* tokens, float* 
   }
 }
 
-// packed[(b * K + k) * kTokenBlock + l] = X[b * kTokenBlock + l, k], zero for tokens past T.
-void pack_tokens(const float* X, uint32_t T, uint32_t K, float* packed) {
-  const uint32_t blocks = round_up(T, kTokenBlock) / kTokenBlock;
-  for (uint32_t b = 0; b < blocks; ++b) {
+// packed[(b * K + k) * kTokenBlock + l] = X[b * kTokenBlock + l, k], zero for tokens past T,
+// for token blocks b in [block_begin, block_end).
+void pack_tokens(const float* X, uint32_t T, uint32_t K, uint32_t block_begin, uint32_t block_end, float* packed) {
+  for (uint32_t b = block_begin; b < block_end; ++b) {
     float* dst = packed + size_t(b) * K * kTokenBlock;
     for (uint32_t l = 0; l < kTokenBlock; ++l) {
       const uint32_t t = b * kTokenBlock + l;
@@ -110,10 +113,20 @@ void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint3
   thread_local std::vector<float> panel;       // [kPanelRows][kDepth]
   transposed.resize(size_t(round_up(n_rows, kPanelRows)) * padded_tokens);
   panel.resize(size_t(kPanelRows) * kDepth);
+  const size_t row_bytes = dtype_row_bytes(w.dtype, K);
+  const size_t block_bytes = dtype_block_bytes(w.dtype);
+  const uint32_t block_values = dtype_block_values(w.dtype);
   for (uint32_t k0 = 0; k0 < K; k0 += kDepth) {
     const uint32_t depth = std::min(kDepth, K - k0);
+    const size_t first_byte = size_t(k0) / block_values * block_bytes;
+    const size_t panel_bytes = (size_t(depth) + block_values - 1) / block_values * block_bytes;
     for (uint32_t p0 = row_begin; p0 < row_end; p0 += kPanelRows) {
       const uint32_t panel_rows = std::min(kPanelRows, row_end - p0);
+      // The next panel's weights come from memory while this one is multiplied: without
+      // this the widening below waits on every cache miss.
+      for (uint32_t r = p0 + kPanelRows; r < std::min(row_end, p0 + 2 * kPanelRows); ++r) {
+        prefetch_bytes(static_cast<const std::byte*>(w.data) + r * row_bytes + first_byte, panel_bytes);
+      }
       dequantize_block(w, p0, p0 + panel_rows, k0, k0 + depth, panel.data());
       std::fill(panel.begin() + size_t(panel_rows) * depth, panel.begin() + size_t(kPanelRows) * depth, 0.0f);
       float* out = transposed.data() + size_t(p0 - row_begin) * padded_tokens;
@@ -123,16 +136,23 @@ void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint3
       }
     }
   }
-  for (uint32_t t = 0; t < n_tokens; ++t) {
-    float* y = Y + size_t(t) * w.rows;
-    for (uint32_t r = 0; r < n_rows; ++r) y[row_begin + r] = transposed[size_t(r) * padded_tokens + t];
+  // Into Y's columns, 8 rows at a time: 8 sequential reads and one 32-byte write per token.
+  constexpr uint32_t kRowsPerPass = 8;
+  for (uint32_t r0 = 0; r0 < n_rows; r0 += kRowsPerPass) {
+    const uint32_t r1 = std::min(n_rows, r0 + kRowsPerPass);
+    for (uint32_t t = 0; t < n_tokens; ++t) {
+      float* y = Y + size_t(t) * w.rows + row_begin;
+      for (uint32_t r = r0; r < r1; ++r) y[r] = transposed[size_t(r) * padded_tokens + t];
+    }
   }
 }
 
 const float* pack_tokens_for_matmat(const float* X, uint32_t n_tokens, uint32_t cols, std::vector<float>& buffer) {
   buffer.resize(size_t(round_up(n_tokens, kTokenBlock)) * cols);
-  pack_tokens(X, n_tokens, cols, buffer.data());
-  return buffer.data();
+  float* packed = buffer.data();
+  parallel_for(round_up(n_tokens, kTokenBlock) / kTokenBlock, 1,
+               [&](uint32_t begin, uint32_t end) { pack_tokens(X, n_tokens, cols, begin, end, packed); });
+  return packed;
 }
 
 uint32_t matmat_row_granule() { return 8 * kPanelRows; }
