@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "kernels/thread_pool.hpp"
+
 namespace rwkv::arch {
 
 Norm bind_norm(const WeightBinder& w, const std::string& prefix, uint64_t n) {
@@ -34,7 +36,17 @@ ChannelMixV4 bind_channel_mix_v4(const WeightBinder& w, uint32_t layer, uint32_t
 }
 
 void layer_norm_rows(const float* x, const Norm& norm, float* out, uint32_t T, uint32_t n) {
-  for (uint32_t t = 0; t < T; ++t) layer_norm(x + size_t(t) * n, norm.weight, norm.bias, out + size_t(t) * n, n, kLayerNormEps);
+  parallel_for(T, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
+    for (uint32_t t = t_begin; t < t_end; ++t) {
+      layer_norm(x + size_t(t) * n, norm.weight, norm.bias, out + size_t(t) * n, n, kLayerNormEps);
+    }
+  });
+}
+
+void add_rows(float* x, const float* add, uint32_t T, uint32_t n) {
+  parallel_for(T, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
+    for (size_t i = size_t(t_begin) * n; i < size_t(t_end) * n; ++i) x[i] += add[i];
+  });
 }
 
 void channel_mix_v4(const ChannelMixV4& p, const float* xx, uint32_t T, float* shift, float* x, uint32_t n_embd,

@@ -60,6 +60,13 @@ inline const float* previous_row(const float* rows, const float* shift, uint32_t
   return t == 0 ? shift : rows + size_t(t - 1) * n;
 }
 
+// Tokens per task where per-token work is spread over the thread pool (sequence mode;
+// a single token runs on the calling thread).
+inline constexpr uint32_t kTokensPerTask = 8;
+
+// x[t, :] += add[t, :] for T rows of n values.
+void add_rows(float* x, const float* add, uint32_t T, uint32_t n);
+
 // LayerNorm of each of T rows of n values.
 void layer_norm_rows(const float* x, const Norm& norm, float* out, uint32_t T, uint32_t n);
 

@@ -99,19 +99,21 @@ void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* 
   float* xv = scratch.take(TC);
   float* xa = scratch.take(TC);
   float* xg = scratch.take(TC);
-  for (uint32_t t = 0; t < T; ++t) {
-    const float* prev = previous_row(xx, shift, t, C);
-    for (uint32_t c = 0; c < C; ++c) {
-      const size_t i = size_t(t) * C + c;
-      const float delta = prev[c] - xx[i];
-      xr[i] = xx[i] + delta * p.x_r[c];
-      xw[i] = xx[i] + delta * p.x_w[c];
-      xk[i] = xx[i] + delta * p.x_k[c];
-      xv[i] = xx[i] + delta * p.x_v[c];
-      xa[i] = xx[i] + delta * p.x_a[c];
-      xg[i] = xx[i] + delta * p.x_g[c];
+  parallel_for(T, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
+    for (uint32_t t = t_begin; t < t_end; ++t) {
+      const float* prev = previous_row(xx, shift, t, C);
+      for (uint32_t c = 0; c < C; ++c) {
+        const size_t i = size_t(t) * C + c;
+        const float delta = prev[c] - xx[i];
+        xr[i] = xx[i] + delta * p.x_r[c];
+        xw[i] = xx[i] + delta * p.x_w[c];
+        xk[i] = xx[i] + delta * p.x_k[c];
+        xv[i] = xx[i] + delta * p.x_v[c];
+        xa[i] = xx[i] + delta * p.x_a[c];
+        xg[i] = xx[i] + delta * p.x_g[c];
+      }
     }
-  }
+  });
   std::copy(xx + TC - C, xx + TC, shift);
 
   float* r = scratch.take(TC);
@@ -165,7 +167,7 @@ void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* 
   });
   float* out = scratch.take(TC);
   matmat(p.output, y, out, T);
-  for (size_t i = 0; i < TC; ++i) x[i] += out[i];
+  add_rows(x, out, T, C);
 }
 
 void channel_mix(const V7Layer& p, const ModelInfo& info, const float* xx, uint32_t T, float* shift, float* x,
@@ -174,20 +176,24 @@ void channel_mix(const V7Layer& p, const ModelInfo& info, const float* xx, uint3
   const uint32_t F = p.ffn_key.rows;
   const size_t TC = size_t(T) * C;
   float* kx = scratch.take(TC);
-  for (uint32_t t = 0; t < T; ++t) {
-    const float* prev = previous_row(xx, shift, t, C);
-    for (uint32_t c = 0; c < C; ++c) {
-      const size_t i = size_t(t) * C + c;
-      kx[i] = xx[i] + (prev[c] - xx[i]) * p.ffn_x_k[c];
+  parallel_for(T, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
+    for (uint32_t t = t_begin; t < t_end; ++t) {
+      const float* prev = previous_row(xx, shift, t, C);
+      for (uint32_t c = 0; c < C; ++c) {
+        const size_t i = size_t(t) * C + c;
+        kx[i] = xx[i] + (prev[c] - xx[i]) * p.ffn_x_k[c];
+      }
     }
-  }
+  });
   std::copy(xx + TC - C, xx + TC, shift);
   float* k = scratch.take(size_t(T) * F);
   matmat(p.ffn_key, kx, k, T);
-  for (size_t i = 0; i < size_t(T) * F; ++i) k[i] = k[i] > 0.0f ? k[i] * k[i] : 0.0f;
+  parallel_for(T, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
+    for (size_t i = size_t(t_begin) * F; i < size_t(t_end) * F; ++i) k[i] = k[i] > 0.0f ? k[i] * k[i] : 0.0f;
+  });
   float* v = scratch.take(TC);
   matmat(p.ffn_value, k, v, T);
-  for (size_t i = 0; i < TC; ++i) x[i] += v[i];
+  add_rows(x, v, T, C);
 }
 
 }  // namespace
