@@ -11,16 +11,20 @@ Norm bind_norm(const WeightBinder& w, const std::string& prefix, uint64_t n) {
   return Norm{w.vec(prefix + ".weight", n), w.vec(prefix + ".bias", n)};
 }
 
-Scratch::Scratch(size_t floats) : buffer_([]() -> std::vector<float>& {
-    thread_local std::vector<float> storage;
+Scratch::Scratch(size_t floats) : storage_([]() -> Storage& {
+    thread_local Storage storage;
     return storage;
   }()) {
-  if (buffer_.size() < floats) buffer_.resize(floats);
+  if (storage_.size < floats) {
+    storage_.data.reset();
+    storage_.data.reset(new float[floats]);  // default-initialised: untouched until used
+    storage_.size = floats;
+  }
 }
 
 float* Scratch::take(size_t n) {
-  if (used_ + n > buffer_.size()) throw std::logic_error("rwkv: scratch space for a forward step undersized");
-  float* p = buffer_.data() + used_;
+  if (used_ + n > storage_.size) throw std::logic_error("rwkv: scratch space for a forward step undersized");
+  float* p = storage_.data.get() + used_;
   used_ += n;
   return p;
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,14 +27,20 @@ struct Norm {
 Norm bind_norm(const WeightBinder& w, const std::string& prefix, uint64_t n);
 
 // Per-thread scratch buffers for one forward step, reused across tokens so that
-// decoding allocates nothing after the first token.
+// decoding allocates nothing after the first token. The storage is left uninitialised:
+// pages the step never writes are never touched, so the size bound costs no memory.
 class Scratch {
  public:
   explicit Scratch(size_t floats);
   float* take(size_t n);
 
+  struct Storage {
+    std::unique_ptr<float[]> data;
+    size_t size = 0;
+  };
+
  private:
-  std::vector<float>& buffer_;
+  Storage& storage_;
   size_t used_ = 0;
 };
 
