@@ -98,22 +98,25 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, KernelMatvec, ::testing::ValuesIn(matvec_case
 class KernelMatmat : public ::testing::TestWithParam<MatvecCase> {};
 
 // Sequence mode multiplies the dequantized weights in float32: only summation order differs.
+// Token counts cross the GEMM's 8- and 16-token blocks; 257 columns cross its 256-column passes.
 TEST_P(KernelMatmat, MatchesScalarReferenceOverDequantizedWeights) {
   const auto [type, rows, cols] = GetParam();
-  constexpr uint32_t kTokens = 5;
   const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 31 + cols), rows, cols, type);
-  const std::vector<float> X = random_normal(size_t(kTokens) * cols, 99 + cols);
-  std::vector<float> Y(size_t(kTokens) * rows);
-  rwkv::matmat(w.ref, X.data(), Y.data(), kTokens);
-  for (uint32_t t = 0; t < kTokens; ++t) {
-    for (uint32_t r = 0; r < rows; ++r) {
-      double expected = 0, magnitude = 0;
-      for (uint32_t c = 0; c < cols; ++c) {
-        const double p = double(w.dequantized[size_t(r) * cols + c]) * X[size_t(t) * cols + c];
-        expected += p;
-        magnitude += std::abs(p);
+  for (uint32_t n_tokens : {2u, 5u, 17u, 40u}) {
+    const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 99 + cols + n_tokens);
+    std::vector<float> Y(size_t(n_tokens) * rows);
+    rwkv::matmat(w.ref, X.data(), Y.data(), n_tokens);
+    for (uint32_t t = 0; t < n_tokens; ++t) {
+      for (uint32_t r = 0; r < rows; ++r) {
+        double expected = 0, magnitude = 0;
+        for (uint32_t c = 0; c < cols; ++c) {
+          const double p = double(w.dequantized[size_t(r) * cols + c]) * X[size_t(t) * cols + c];
+          expected += p;
+          magnitude += std::abs(p);
+        }
+        ASSERT_NEAR(Y[size_t(t) * rows + r], expected, 1e-5 * magnitude + 1e-6)
+            << n_tokens << " tokens: token " << t << " row " << r;
       }
-      EXPECT_NEAR(Y[size_t(t) * rows + r], expected, 1e-5 * magnitude + 1e-6) << "token " << t << " row " << r;
     }
   }
 }

@@ -84,19 +84,51 @@ void micro_tile(const float* panel, uint32_t depth, const float* tokens, float* 
   }
 }
 
+// dst[c * dst_stride + r] = src[r * src_stride + c] for r < rows, c < cols: whole 8×8
+// tiles in registers, the edges one value at a time.
+void transpose(const float* src, size_t src_stride, float* dst, size_t dst_stride, uint32_t rows, uint32_t cols) {
+  uint32_t r0 = 0;
+  for (; r0 + 8 <= rows; r0 += 8) {
+    uint32_t c0 = 0;
+    for (; c0 + 8 <= cols; c0 += 8) {
+      __m256 v[8];
+      for (uint32_t i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + (r0 + i) * src_stride + c0);
+      __m256 u[8];
+      for (uint32_t i = 0; i < 8; i += 2) {
+        u[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        u[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+      }
+      __m256 q[8];
+      for (uint32_t i = 0; i < 8; i += 4) {
+        q[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44);
+        q[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xee);
+        q[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44);
+        q[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xee);
+      }
+      for (uint32_t i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(dst + (c0 + i) * dst_stride + r0, _mm256_permute2f128_ps(q[i], q[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (c0 + i + 4) * dst_stride + r0, _mm256_permute2f128_ps(q[i], q[i + 4], 0x31));
+      }
+    }
+    for (uint32_t r = r0; r < r0 + 8; ++r) {
+      for (uint32_t c = c0; c < cols; ++c) dst[c * dst_stride + r] = src[r * src_stride + c];
+    }
+  }
+  for (uint32_t r = r0; r < rows; ++r) {
+    for (uint32_t c = 0; c < cols; ++c) dst[c * dst_stride + r] = src[r * src_stride + c];
+  }
+}
+
 // packed[(b * K + k) * kTokenBlock + l] = X[b * kTokenBlock + l, k], zero for tokens past T,
 // for token blocks b in [block_begin, block_end).
 void pack_tokens(const float* X, uint32_t T, uint32_t K, uint32_t block_begin, uint32_t block_end, float* packed) {
   for (uint32_t b = block_begin; b < block_end; ++b) {
     float* dst = packed + size_t(b) * K * kTokenBlock;
-    for (uint32_t l = 0; l < kTokenBlock; ++l) {
-      const uint32_t t = b * kTokenBlock + l;
-      if (t < T) {
-        const float* src = X + size_t(t) * K;
-        for (uint32_t k = 0; k < K; ++k) dst[size_t(k) * kTokenBlock + l] = src[k];
-      } else {
-        for (uint32_t k = 0; k < K; ++k) dst[size_t(k) * kTokenBlock + l] = 0.0f;
-      }
+    const uint32_t first = b * kTokenBlock;
+    const uint32_t present = std::min(kTokenBlock, T - first);
+    transpose(X + size_t(first) * K, K, dst, kTokenBlock, present, K);
+    for (uint32_t k = 0; k < K && present < kTokenBlock; ++k) {
+      std::fill(dst + size_t(k) * kTokenBlock + present, dst + size_t(k + 1) * kTokenBlock, 0.0f);
     }
   }
 }
@@ -136,15 +168,7 @@ void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint3
       }
     }
   }
-  // Into Y's columns, 8 rows at a time: 8 sequential reads and one 32-byte write per token.
-  constexpr uint32_t kRowsPerPass = 8;
-  for (uint32_t r0 = 0; r0 < n_rows; r0 += kRowsPerPass) {
-    const uint32_t r1 = std::min(n_rows, r0 + kRowsPerPass);
-    for (uint32_t t = 0; t < n_tokens; ++t) {
-      float* y = Y + size_t(t) * w.rows + row_begin;
-      for (uint32_t r = r0; r < r1; ++r) y[r] = transposed[size_t(r) * padded_tokens + t];
-    }
-  }
+  transpose(transposed.data(), padded_tokens, Y + row_begin, w.rows, n_rows, n_tokens);
 }
 
 const float* pack_tokens_for_matmat(const float* X, uint32_t n_tokens, uint32_t cols, std::vector<float>& buffer) {
