@@ -12,6 +12,7 @@
 #include "kernels/matvec.hpp"
 #include "kernels/matvec_rows.hpp"
 #include "kernels/quant_blocks.hpp"
+#include "kernels/vector_math.hpp"
 
 namespace {
 
@@ -246,3 +247,43 @@ TEST(KernelBench, DISABLED_MatvecThroughput) {
 }
 
 }  // namespace
+
+namespace {
+
+// Odd length (vector body plus scalar tail), values across the range the blocks use.
+std::vector<float> activation_inputs() {
+  std::vector<float> x = random_normal(1003, 5, 8.0f);
+  x.insert(x.end(), {-100.0f, -87.0f, -20.0f, -1e-3f, 0.0f, 1e-3f, 20.0f, 88.0f, 100.0f});
+  return x;
+}
+
+}  // namespace
+
+TEST(KernelVectorMath, ExpMatchesLibm) {
+  std::vector<float> x = activation_inputs();
+  const std::vector<float> in = x;
+  rwkv::exp_inplace(x.data(), uint32_t(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double expected = std::exp(double(in[i]));
+    if (in[i] < -87.0f) {
+      EXPECT_LT(x[i], 1e-37) << "exp(" << in[i] << ")";
+    } else if (in[i] > 88.0f) {
+      EXPECT_GT(x[i], 1e38) << "exp(" << in[i] << ")";
+    } else {
+      EXPECT_NEAR(x[i], expected, 4e-7 * expected) << "exp(" << in[i] << ")";
+    }
+  }
+}
+
+TEST(KernelVectorMath, SigmoidAndTanhMatchLibm) {
+  std::vector<float> s = activation_inputs();
+  std::vector<float> t = s;
+  const std::vector<float> in = s;
+  rwkv::sigmoid_inplace(s.data(), uint32_t(s.size()));
+  rwkv::tanh_inplace(t.data(), uint32_t(t.size()));
+  for (size_t i = 0; i < in.size(); ++i) {
+    const double sig = 1.0 / (1.0 + std::exp(-double(in[i])));
+    EXPECT_NEAR(s[i], sig, 3e-7 * sig + 1e-38) << "sigmoid(" << in[i] << ")";
+    EXPECT_NEAR(t[i], std::tanh(double(in[i])), 3e-7) << "tanh(" << in[i] << ")";
+  }
+}

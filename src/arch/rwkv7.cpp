@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "kernels/thread_pool.hpp"
+#include "kernels/vector_math.hpp"
 #include "kernels/wkv.hpp"
 
 namespace rwkv::arch {
@@ -77,11 +78,8 @@ void lora(const MatrixRef& a, const MatrixRef& b, const float* x, uint32_t T, fl
   const size_t n = size_t(T) * a.rows;
   float* hidden = scratch.take(n);
   matmat(a, x, hidden, T);
-  if (squash == Squash::Tanh) {
-    for (size_t i = 0; i < n; ++i) hidden[i] = std::tanh(hidden[i]);
-  } else if (squash == Squash::Sigmoid) {
-    for (size_t i = 0; i < n; ++i) hidden[i] = sigmoid(hidden[i]);
-  }
+  if (squash == Squash::Tanh) tanh_inplace(hidden, uint32_t(n));
+  if (squash == Squash::Sigmoid) sigmoid_inplace(hidden, uint32_t(n));
   matmat(b, hidden, out, T);
 }
 
@@ -132,37 +130,61 @@ void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* 
   if (!first_layer) lora(p.v1, p.v2, xv, T, mix, Squash::None, scratch);
   float* kk = scratch.take(TC);
   float* y = scratch.take(TC);
-  // Everything between the input and output projections is per head: the heads run
-  // in parallel, each through the T tokens in order.
+  // Per token and head: decay, in-context learning rate, removal key, value residual.
+  parallel_for(T * H, 1, [&](uint32_t unit_begin, uint32_t unit_end) {
+    for (uint32_t unit = unit_begin; unit < unit_end; ++unit) {
+      const uint32_t o = unit % H * N;
+      const size_t at = size_t(unit / H) * C + o;  // the head's values of this token
+      float* at_a = a + at;
+      float* at_w = w + at;
+      for (uint32_t j = 0; j < N; ++j) {
+        at_a[j] += p.a0[o + j];
+        at_w[j] += p.w0[o + j];
+      }
+      sigmoid_inplace(at_a, N);
+      sigmoid_inplace(at_w, N);
+      for (uint32_t j = 0; j < N; ++j) at_w[j] *= -kDecayScale;
+      exp_inplace(at_w, N);
+      // kk: the removal key, k ⊙ k_k normalised per head.
+      float norm2 = 0.0f;
+      for (uint32_t j = 0; j < N; ++j) {
+        kk[at + j] = k[at + j] * p.k_k[o + j];
+        norm2 += kk[at + j] * kk[at + j];
+      }
+      const float inv = 1.0f / std::max(std::sqrt(norm2), kNormalizeEps);
+      for (uint32_t j = 0; j < N; ++j) {
+        kk[at + j] *= inv;
+        k[at + j] *= 1.0f + (at_a[j] - 1.0f) * p.k_a[o + j];
+      }
+      if (first_layer) {
+        std::copy_n(v + at, N, v_first + at);
+      } else {
+        float* at_mix = mix + at;
+        for (uint32_t j = 0; j < N; ++j) at_mix[j] += p.v0[o + j];
+        sigmoid_inplace(at_mix, N);
+        for (uint32_t j = 0; j < N; ++j) v[at + j] += (v_first[at + j] - v[at + j]) * at_mix[j];
+      }
+    }
+  });
+  // The recurrence: heads in parallel, each through the T tokens in order.
   parallel_for(H, 1, [&](uint32_t h_begin, uint32_t h_end) {
     for (uint32_t h = h_begin; h < h_end; ++h) {
       const uint32_t o = h * N;
       for (uint32_t t = 0; t < T; ++t) {
-        const size_t at = size_t(t) * C + o;  // this head's values of token t
-        float norm2 = 0.0f;
-        for (uint32_t j = 0; j < N; ++j) {
-          const uint32_t c = o + j;
-          const size_t i = at + j;
-          a[i] = sigmoid(p.a0[c] + a[i]);
-          w[i] = std::exp(-kDecayScale * sigmoid(p.w0[c] + w[i]));
-          // kk: the removal key, k ⊙ k_k normalised per head.
-          kk[i] = k[i] * p.k_k[c];
-          norm2 += kk[i] * kk[i];
-          k[i] *= 1.0f + (a[i] - 1.0f) * p.k_a[c];
-          if (first_layer) {
-            v_first[i] = v[i];
-          } else {
-            v[i] += (v_first[i] - v[i]) * sigmoid(p.v0[c] + mix[i]);
-          }
-        }
-        const float inv = 1.0f / std::max(std::sqrt(norm2), kNormalizeEps);
-        for (uint32_t j = 0; j < N; ++j) kk[at + j] *= inv;
+        const size_t at = size_t(t) * C + o;
         wkv7_head_step(r + at, w + at, k + at, v + at, kk + at, a + at, S + size_t(h) * N * N, y + at, N);
-        group_norm(y + at, p.ln_x.weight + o, p.ln_x.bias + o, 1, N, kGroupNormEps);
-        float bonus = 0.0f;
-        for (uint32_t j = 0; j < N; ++j) bonus += r[at + j] * k[at + j] * p.r_k[o + j];
-        for (uint32_t j = 0; j < N; ++j) y[at + j] = (y[at + j] + bonus * v[at + j]) * g[at + j];
       }
+    }
+  });
+  // Per token and head again: group norm, the r·k bonus, the gate.
+  parallel_for(T * H, 1, [&](uint32_t unit_begin, uint32_t unit_end) {
+    for (uint32_t unit = unit_begin; unit < unit_end; ++unit) {
+      const uint32_t o = unit % H * N;
+      const size_t at = size_t(unit / H) * C + o;
+      group_norm(y + at, p.ln_x.weight + o, p.ln_x.bias + o, 1, N, kGroupNormEps);
+      float bonus = 0.0f;
+      for (uint32_t j = 0; j < N; ++j) bonus += r[at + j] * k[at + j] * p.r_k[o + j];
+      for (uint32_t j = 0; j < N; ++j) y[at + j] = (y[at + j] + bonus * v[at + j]) * g[at + j];
     }
   });
   float* out = scratch.take(TC);
