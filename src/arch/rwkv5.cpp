@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "kernels/thread_pool.hpp"
+
 namespace rwkv::arch {
 
 V5Weights bind_v5(const WeightBinder& w, const ModelInfo& info) {
@@ -41,27 +43,41 @@ uint32_t state_floats_per_layer(const V5Weights&, const ModelInfo& info) {
 
 void init_state(const V5Weights&, const ModelInfo&, State& state) { std::fill(state.data.begin(), state.data.end(), 0.0f); }
 
-void wkv5_step(const float* r, const float* k, const float* v, const float* w, const float* u, float* S, float* y,
-               uint32_t n_head, uint32_t head_size) {
-  const uint32_t N = head_size;
-  for (uint32_t h = 0; h < n_head; ++h) {
-    const uint32_t base = h * N;
-    float* Sh = S + size_t(h) * N * N;
-    float* yh = y + base;
-    std::fill(yh, yh + N, 0.0f);
-    for (uint32_t i = 0; i < N; ++i) {
-      const float ki = k[base + i];
-      const float ri = r[base + i];
-      const float ui = u[base + i];
-      const float wi = w[base + i];
-      float* row = Sh + size_t(i) * N;
-      for (uint32_t j = 0; j < N; ++j) {
-        const float a = ki * v[base + j];
-        yh[j] += ri * (ui * a + row[j]);
-        row[j] = a + wi * row[j];
-      }
+namespace {
+
+void wkv5_head_step(const float* r, const float* k, const float* v, const float* w, const float* u, float* S,
+                    float* y, uint32_t N) {
+  std::fill(y, y + N, 0.0f);
+  for (uint32_t i = 0; i < N; ++i) {
+    const float ki = k[i];
+    const float ri = r[i];
+    const float ui = u[i];
+    const float wi = w[i];
+    float* row = S + size_t(i) * N;
+    for (uint32_t j = 0; j < N; ++j) {
+      const float a = ki * v[j];
+      y[j] += ri * (ui * a + row[j]);
+      row[j] = a + wi * row[j];
     }
   }
+}
+
+}  // namespace
+
+void wkv5_tokens(const float* r, const float* k, const float* v, const float* w, size_t w_token_stride,
+                 const float* u, float* S, float* y, uint32_t T, const ModelInfo& info, const Norm& ln_x) {
+  const uint32_t C = info.n_embd;
+  const uint32_t N = info.head_size;
+  parallel_for(info.n_head, 1, [&](uint32_t h_begin, uint32_t h_end) {
+    for (uint32_t h = h_begin; h < h_end; ++h) {
+      const uint32_t o = h * N;
+      for (uint32_t t = 0; t < T; ++t) {
+        const size_t at = size_t(t) * C + o;
+        wkv5_head_step(r + at, k + at, v + at, w + t * w_token_stride + o, u + o, S + size_t(h) * N * N, y + at, N);
+        group_norm(y + at, ln_x.weight + o, ln_x.bias + o, 1, N, kGroupNormEps);
+      }
+    }
+  });
 }
 
 namespace {
@@ -97,17 +113,13 @@ void time_mix(const V5Layer& p, bool has_gate, const ModelInfo& info, const floa
   matmat(p.value, vx, v, T);
   if (has_gate) matmat(p.gate, gx, g, T);
   float* y = scratch.take(TC);
-  for (uint32_t t = 0; t < T; ++t) {
-    const size_t row = size_t(t) * C;
-    wkv5_step(r + row, k + row, v + row, p.decay, p.bonus, S, y + row, info.n_head, info.head_size);
-    group_norm(y + row, p.ln_x.weight, p.ln_x.bias, info.n_head, info.head_size, kGroupNormEps);
-  }
+  wkv5_tokens(r, k, v, p.decay, 0, p.bonus, S, y, T, info, p.ln_x);
   if (has_gate) {
     for (size_t i = 0; i < TC; ++i) y[i] *= silu(g[i]);
   }
   float* out = scratch.take(TC);
   matmat(p.output, y, out, T);
-  for (size_t i = 0; i < TC; ++i) x[i] += out[i];
+  add_rows(x, out, T, C);
 }
 
 }  // namespace

@@ -34,9 +34,11 @@ void init_state(const V5Weights&, const ModelInfo& info, State& state);
 // Runs every block on the residual stream x [T, C] of T consecutive tokens.
 void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state);
 
-// The v5/v6 WKV step for one token, all heads: y = r·(u ⊙ kᵀv + S), S ← kᵀv + w ⊙ S,
-// with S [H, N(key), N(value)], w and u per key channel.
-void wkv5_step(const float* r, const float* k, const float* v, const float* w, const float* u, float* S, float* y,
-               uint32_t n_head, uint32_t head_size);
+// The v5/v6 WKV recurrence over T tokens: per token and head, y = r·(u ⊙ kᵀv + S),
+// S ← kᵀv + w ⊙ S, with S [H, N(key), N(value)], w and u per key channel; then y's group
+// norm. r, k, v, y are [T, C]; w advances by w_token_stride per token (0: one decay for
+// all tokens, as in v5). Heads run in parallel, each through the tokens in order.
+void wkv5_tokens(const float* r, const float* k, const float* v, const float* w, size_t w_token_stride,
+                 const float* u, float* S, float* y, uint32_t T, const ModelInfo& info, const Norm& ln_x);
 
 }  // namespace rwkv::arch

@@ -7,6 +7,7 @@
 
 #include "arch/rwkv5.hpp"
 #include "kernels/dtype.hpp"
+#include "kernels/vector_math.hpp"
 
 namespace rwkv::arch {
 
@@ -80,7 +81,7 @@ void time_mix(const V6Layer& p, const ModelInfo& info, const float* xx, uint32_t
   std::copy(xx + TC - C, xx + TC, shift);
   float* lora = scratch.take(size_t(T) * 5 * D);
   matmat(p.maa_w1, xxx, lora, T);
-  for (size_t i = 0; i < size_t(T) * 5 * D; ++i) lora[i] = std::tanh(lora[i]);
+  tanh_inplace(lora, uint32_t(size_t(T) * 5 * D));
   // The five data-dependent mix offsets, in the official order w, k, v, r, g.
   const float* maa[5] = {p.maa_w, p.maa_k, p.maa_v, p.maa_r, p.maa_g};
   float* mixed[5];
@@ -110,21 +111,17 @@ void time_mix(const V6Layer& p, const ModelInfo& info, const float* xx, uint32_t
 
   float* decay_lora = scratch.take(size_t(T) * p.decay_w1.rows);
   matmat(p.decay_w1, wx, decay_lora, T);
-  for (size_t i = 0; i < size_t(T) * p.decay_w1.rows; ++i) decay_lora[i] = std::tanh(decay_lora[i]);
+  tanh_inplace(decay_lora, uint32_t(size_t(T) * p.decay_w1.rows));
   float* w = scratch.take(TC);
   matmat(p.decay_w2, decay_lora, w, T);
   for (size_t i = 0; i < TC; ++i) w[i] = std::exp(-std::exp(p.time_decay[i % C] + w[i]));
 
   float* y = scratch.take(TC);
-  for (uint32_t t = 0; t < T; ++t) {
-    const size_t row = size_t(t) * C;
-    wkv5_step(r + row, k + row, v + row, w + row, p.bonus, S, y + row, info.n_head, info.head_size);
-    group_norm(y + row, p.ln_x.weight, p.ln_x.bias, info.n_head, info.head_size, kGroupNormEps);
-  }
+  wkv5_tokens(r, k, v, w, C, p.bonus, S, y, T, info, p.ln_x);
   for (size_t i = 0; i < TC; ++i) y[i] *= silu(g[i]);
   float* out = scratch.take(TC);
   matmat(p.output, y, out, T);
-  for (size_t i = 0; i < TC; ++i) x[i] += out[i];
+  add_rows(x, out, T, C);
 }
 
 void channel_mix(const V6Layer& p, const ModelInfo& info, const float* xx, uint32_t T, float* shift, float* x,
