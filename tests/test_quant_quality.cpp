@@ -22,6 +22,10 @@ struct TypeBounds {
 // 2x. These models are tiny (n_embd 64 or 128), so a row holds only 2 to 4 blocks and
 // 4-bit errors are far larger than in released models. The bf16 rows of 6v0-1m and
 // 7v0-834K are near exact because those checkpoints hold bf16-representable values.
+// 6v0-1m's q8_0 figure is ill-conditioned: rounding activations to int8 is discontinuous
+// and this model amplifies the difference, so the order of float32 sums in its f32 LoRA
+// products alone moves it (measured: Eigen's gemv 0.92 / 9.0e-4, a float64 dot 1.11 /
+// 9.9e-4, the AVX2 dot 1.72 / 2.1e-3); its bound is 2x the worst of these.
 struct ModelBounds {
   const char* model;
   TypeBounds types[4];
@@ -33,7 +37,7 @@ constexpr ModelBounds kSharedBounds[] = {
                   {DType::Q4_1M, 4.5, 0.09}}},
     {"5v2-730K", {{DType::F16, 0.03, 2e-6}, {DType::BF16, 0.2, 1e-4}, {DType::Q8_0, 0.6, 1.1e-3},
                   {DType::Q4_1M, 4.8, 0.07}}},
-    {"6v0-1m", {{DType::F16, 0.02, 2e-6}, {DType::BF16, 1e-3, 1e-8}, {DType::Q8_0, 1.8, 2e-3},
+    {"6v0-1m", {{DType::F16, 0.02, 2e-6}, {DType::BF16, 1e-3, 1e-8}, {DType::Q8_0, 3.5, 4.2e-3},
                 {DType::Q4_1M, 16, 0.09}}},
     {"6v0-3m", {{DType::F16, 0.02, 2e-6}, {DType::BF16, 0.12, 4e-6}, {DType::Q8_0, 0.5, 1.1e-4},
                 {DType::Q4_1M, 5.6, 0.01}}},

@@ -7,6 +7,7 @@
 
 #include "kernels/half.hpp"
 #include "kernels/quant_blocks.hpp"
+#include "kernels/thread_pool.hpp"
 #include "rwkv/error.hpp"
 
 namespace rwkv {
@@ -121,13 +122,23 @@ void quantize_block_q4_1m(const float* x, uint32_t n, BlockQ4_1M& block, QuantRo
 
 template <typename Block, typename QuantizeBlock>
 void quantize_blocked_rows(const float* values, uint64_t rows, uint64_t cols, std::byte* out, QuantizeBlock quantize) {
-  auto* blocks = reinterpret_cast<Block*>(out);
-  for (uint64_t r = 0; r < rows; ++r) {
+  // Rows are independent: spread over the pool (the q4_1m search makes converting a
+  // 1.5B model take minutes on one core). Each row's blocks are the same whatever the split.
+  const uint64_t blocks_per_row = (cols + kQuantBlockValues - 1) / kQuantBlockValues;
+  const auto quantize_row = [&](uint64_t r) {
+    Block* blocks = reinterpret_cast<Block*>(out) + r * blocks_per_row;
     const float* row = values + r * cols;
     for (uint64_t c = 0; c < cols; c += kQuantBlockValues) {
       quantize(row + c, static_cast<uint32_t>(std::min<uint64_t>(kQuantBlockValues, cols - c)), *blocks++);
     }
+  };
+  if (rows > UINT32_MAX) {
+    for (uint64_t r = 0; r < rows; ++r) quantize_row(r);
+    return;
   }
+  parallel_for(uint32_t(rows), 1, [&](uint32_t begin, uint32_t end) {
+    for (uint32_t r = begin; r < end; ++r) quantize_row(r);
+  });
 }
 
 }  // namespace
