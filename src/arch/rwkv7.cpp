@@ -71,18 +71,6 @@ void init_state(const V7Weights&, const ModelInfo&, State& state) { std::fill(st
 
 namespace {
 
-// out = B f(A x) for T tokens, the low-rank projections of v7.
-enum class Squash { Tanh, Sigmoid, None };
-void lora(const MatrixRef& a, const MatrixRef& b, const float* x, uint32_t T, float* out, Squash squash,
-          Scratch& scratch) {
-  const size_t n = size_t(T) * a.rows;
-  float* hidden = scratch.take(n);
-  matmat(a, x, hidden, T);
-  if (squash == Squash::Tanh) tanh_inplace(hidden, uint32_t(n));
-  if (squash == Squash::Sigmoid) sigmoid_inplace(hidden, uint32_t(n));
-  matmat(b, hidden, out, T);
-}
-
 void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* v_first, const float* xx, uint32_t T,
               float* s, float* x, Scratch& scratch) {
   const uint32_t C = info.n_embd;
@@ -120,73 +108,104 @@ void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* 
   float* w = scratch.take(TC);
   float* a = scratch.take(TC);
   float* g = scratch.take(TC);
-  matmat(p.receptance, xr, r, T);
-  matmat(p.key, xk, k, T);
-  matmat(p.value, xv, v, T);
-  lora(p.w1, p.w2, xw, T, w, Squash::Tanh, scratch);
-  lora(p.a1, p.a2, xa, T, a, Squash::None, scratch);
-  lora(p.g1, p.g2, xg, T, g, Squash::Sigmoid, scratch);
+  // r, k, v and the low-rank projections w = W2 tanh(W1 xw), a = A2 (A1 xa),
+  // g = G2 σ(G1 xg) and the value-residual mix V2 (V1 xv): each stage's products in one batch.
+  float* w_hidden = scratch.take(size_t(T) * p.w1.rows);
+  float* a_hidden = scratch.take(size_t(T) * p.a1.rows);
+  float* g_hidden = scratch.take(size_t(T) * p.g1.rows);
+  float* v_hidden = first_layer ? nullptr : scratch.take(size_t(T) * p.v1.rows);
   float* mix = first_layer ? nullptr : scratch.take(TC);
-  if (!first_layer) lora(p.v1, p.v2, xv, T, mix, Squash::None, scratch);
+  if (first_layer) {
+    matmat_each({{p.receptance, xr, r}, {p.key, xk, k}, {p.value, xv, v}, {p.w1, xw, w_hidden}, {p.a1, xa, a_hidden},
+                 {p.g1, xg, g_hidden}},
+                T);
+  } else {
+    matmat_each({{p.receptance, xr, r}, {p.key, xk, k}, {p.value, xv, v}, {p.w1, xw, w_hidden}, {p.a1, xa, a_hidden},
+                 {p.g1, xg, g_hidden}, {p.v1, xv, v_hidden}},
+                T);
+  }
+  tanh_inplace(w_hidden, T * p.w1.rows);
+  sigmoid_inplace(g_hidden, T * p.g1.rows);
+  if (first_layer) {
+    matmat_each({{p.w2, w_hidden, w}, {p.a2, a_hidden, a}, {p.g2, g_hidden, g}}, T);
+  } else {
+    matmat_each({{p.w2, w_hidden, w}, {p.a2, a_hidden, a}, {p.g2, g_hidden, g}, {p.v2, v_hidden, mix}}, T);
+  }
   float* kk = scratch.take(TC);
   float* y = scratch.take(TC);
   // Per token and head: decay, in-context learning rate, removal key, value residual.
-  parallel_for(T * H, 1, [&](uint32_t unit_begin, uint32_t unit_end) {
-    for (uint32_t unit = unit_begin; unit < unit_end; ++unit) {
-      const uint32_t o = unit % H * N;
-      const size_t at = size_t(unit / H) * C + o;  // the head's values of this token
-      float* at_a = a + at;
-      float* at_w = w + at;
-      for (uint32_t j = 0; j < N; ++j) {
-        at_a[j] += p.a0[o + j];
-        at_w[j] += p.w0[o + j];
-      }
-      sigmoid_inplace(at_a, N);
-      sigmoid_inplace(at_w, N);
-      for (uint32_t j = 0; j < N; ++j) at_w[j] *= -kDecayScale;
-      exp_inplace(at_w, N);
-      // kk: the removal key, k ⊙ k_k normalised per head.
-      float norm2 = 0.0f;
-      for (uint32_t j = 0; j < N; ++j) {
-        kk[at + j] = k[at + j] * p.k_k[o + j];
-        norm2 += kk[at + j] * kk[at + j];
-      }
-      const float inv = 1.0f / std::max(std::sqrt(norm2), kNormalizeEps);
-      for (uint32_t j = 0; j < N; ++j) {
-        kk[at + j] *= inv;
-        k[at + j] *= 1.0f + (at_a[j] - 1.0f) * p.k_a[o + j];
-      }
-      if (first_layer) {
-        std::copy_n(v + at, N, v_first + at);
-      } else {
-        float* at_mix = mix + at;
-        for (uint32_t j = 0; j < N; ++j) at_mix[j] += p.v0[o + j];
-        sigmoid_inplace(at_mix, N);
-        for (uint32_t j = 0; j < N; ++j) v[at + j] += (v_first[at + j] - v[at + j]) * at_mix[j];
-      }
+  const auto prepare = [&](uint32_t t, uint32_t h) {
+    const uint32_t o = h * N;
+    const size_t at = size_t(t) * C + o;  // the head's values of this token
+    float* at_a = a + at;
+    float* at_w = w + at;
+    for (uint32_t j = 0; j < N; ++j) {
+      at_a[j] += p.a0[o + j];
+      at_w[j] += p.w0[o + j];
     }
-  });
-  // The recurrence: heads in parallel, each through the T tokens in order.
-  parallel_for(H, 1, [&](uint32_t h_begin, uint32_t h_end) {
-    for (uint32_t h = h_begin; h < h_end; ++h) {
-      const uint32_t o = h * N;
-      for (uint32_t t = 0; t < T; ++t) {
-        const size_t at = size_t(t) * C + o;
-        wkv7_head_step(r + at, w + at, k + at, v + at, kk + at, a + at, S + size_t(h) * N * N, y + at, N);
-      }
+    sigmoid_inplace(at_a, N);
+    sigmoid_inplace(at_w, N);
+    for (uint32_t j = 0; j < N; ++j) at_w[j] *= -kDecayScale;
+    exp_inplace(at_w, N);
+    // kk: the removal key, k ⊙ k_k normalised per head.
+    float norm2 = 0.0f;
+    for (uint32_t j = 0; j < N; ++j) {
+      kk[at + j] = k[at + j] * p.k_k[o + j];
+      norm2 += kk[at + j] * kk[at + j];
     }
-  });
+    const float inv = 1.0f / std::max(std::sqrt(norm2), kNormalizeEps);
+    for (uint32_t j = 0; j < N; ++j) {
+      kk[at + j] *= inv;
+      k[at + j] *= 1.0f + (at_a[j] - 1.0f) * p.k_a[o + j];
+    }
+    if (first_layer) {
+      std::copy_n(v + at, N, v_first + at);
+    } else {
+      float* at_mix = mix + at;
+      for (uint32_t j = 0; j < N; ++j) at_mix[j] += p.v0[o + j];
+      sigmoid_inplace(at_mix, N);
+      for (uint32_t j = 0; j < N; ++j) v[at + j] += (v_first[at + j] - v[at + j]) * at_mix[j];
+    }
+  };
+  // The recurrence of head h through tokens [0, T), in order.
+  const auto recur = [&](uint32_t h) {
+    const uint32_t o = h * N;
+    for (uint32_t t = 0; t < T; ++t) {
+      const size_t at = size_t(t) * C + o;
+      wkv7_head_step(r + at, w + at, k + at, v + at, kk + at, a + at, S + size_t(h) * N * N, y + at, N);
+    }
+  };
   // Per token and head again: group norm, the r·k bonus, the gate.
-  parallel_for(T * H, 1, [&](uint32_t unit_begin, uint32_t unit_end) {
-    for (uint32_t unit = unit_begin; unit < unit_end; ++unit) {
-      const uint32_t o = unit % H * N;
-      const size_t at = size_t(unit / H) * C + o;
-      group_norm(y + at, p.ln_x.weight + o, p.ln_x.bias + o, 1, N, kGroupNormEps);
-      float bonus = 0.0f;
-      for (uint32_t j = 0; j < N; ++j) bonus += r[at + j] * k[at + j] * p.r_k[o + j];
-      for (uint32_t j = 0; j < N; ++j) y[at + j] = (y[at + j] + bonus * v[at + j]) * g[at + j];
-    }
-  });
+  const auto finish = [&](uint32_t t, uint32_t h) {
+    const uint32_t o = h * N;
+    const size_t at = size_t(t) * C + o;
+    group_norm(y + at, p.ln_x.weight + o, p.ln_x.bias + o, 1, N, kGroupNormEps);
+    float bonus = 0.0f;
+    for (uint32_t j = 0; j < N; ++j) bonus += r[at + j] * k[at + j] * p.r_k[o + j];
+    for (uint32_t j = 0; j < N; ++j) y[at + j] = (y[at + j] + bonus * v[at + j]) * g[at + j];
+  };
+  if (T == 1) {
+    // Decoding: one hand-off to the pool for all three.
+    parallel_for(H, 1, [&](uint32_t h_begin, uint32_t h_end) {
+      for (uint32_t h = h_begin; h < h_end; ++h) {
+        prepare(0, h);
+        recur(h);
+        finish(0, h);
+      }
+    });
+  } else {
+    // Sequence mode: the per-token work spread over tokens and heads, the recurrence over heads.
+    const auto each_unit = [&](const auto& fn) {
+      parallel_for(T * H, 1, [&](uint32_t begin, uint32_t end) {
+        for (uint32_t unit = begin; unit < end; ++unit) fn(unit / H, unit % H);
+      });
+    };
+    each_unit(prepare);
+    parallel_for(H, 1, [&](uint32_t h_begin, uint32_t h_end) {
+      for (uint32_t h = h_begin; h < h_end; ++h) recur(h);
+    });
+    each_unit(finish);
+  }
   float* out = scratch.take(TC);
   matmat(p.output, y, out, T);
   add_rows(x, out, T, C);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <stdexcept>
 #include <vector>
 
 #include "kernels/matvec_rows.hpp"
@@ -18,6 +19,9 @@ constexpr uint64_t kDefaultMinWeightsToSplit = 16384;
 std::atomic<uint64_t> g_min_weights_to_split{kDefaultMinWeightsToSplit};
 // Rows per task are a multiple of this, so that no two threads write the same cache line of y.
 constexpr uint32_t kRowGranule = 16;
+// Tasks per thread when products are split: more than one lets a thread that finishes
+// early (or is not preempted on a shared machine) take over the rest.
+constexpr uint32_t kTasksPerThread = 4;
 // Splits [0, rows) into contiguous ranges of whole granules and runs fn(begin, end) on
 // each, over kernel_pool(). Each row is computed by exactly one task with the same
 // code as without the split, so the result does not depend on the thread count.
@@ -35,26 +39,80 @@ void split_rows(uint32_t rows, uint32_t cols, uint32_t n_tokens, Fn&& fn) {
 uint64_t min_weights_to_split() { return g_min_weights_to_split.load(); }
 void set_min_weights_to_split(uint64_t n_weights) { g_min_weights_to_split = n_weights; }
 
-void matvec(const MatrixRef& w, const float* x, float* y) {
-  if (dtype_is_blocked(w.dtype)) {
-    thread_local Int8Activation caller_activation;
-    // A named reference: inside the lambda, `caller_activation` itself would name the
-    // worker thread's own (empty) thread_local instead of the caller's.
-    Int8Activation& x_int8 = caller_activation;
-    quantize_activation(x, w.cols, x_int8);
-    const auto rows = w.dtype == DType::Q8_0 ? matvec_rows_q8_0 : matvec_rows_q4_1m;
-    split_rows(w.rows, w.cols, 1, [&](uint32_t begin, uint32_t end) { rows(w, x_int8, y, begin, end); });
+namespace {
+
+constexpr size_t kMaxBatch = 8;
+
+// Rows [begin, end) of one product; x_int8 is x rounded for the block types.
+void product_rows(const Product& p, const Int8Activation* x_int8, uint32_t begin, uint32_t end) {
+  switch (p.w.dtype) {
+    case DType::F32: matvec_rows_f32(p.w, p.x, p.y, begin, end); return;
+    case DType::F16: matvec_rows_f16(p.w, p.x, p.y, begin, end); return;
+    case DType::BF16: matvec_rows_bf16(p.w, p.x, p.y, begin, end); return;
+    case DType::Q8_0: matvec_rows_q8_0(p.w, *x_int8, p.y, begin, end); return;
+    case DType::Q4_1M: matvec_rows_q4_1m(p.w, *x_int8, p.y, begin, end); return;
+  }
+}
+
+struct Piece {
+  uint32_t product;
+  uint32_t begin;
+  uint32_t end;
+};
+
+void matvec_batch(const Product* products, size_t n) {
+  if (n > kMaxBatch) throw std::logic_error("rwkv: too many products in one batch");
+  thread_local Int8Activation caller_activations[kMaxBatch];
+  thread_local std::vector<Piece> caller_pieces;
+  // Named pointers: inside the task lambda the thread_locals themselves would name the
+  // worker thread's own (empty) instances instead of the caller's.
+  Int8Activation* activations = caller_activations;
+  std::vector<Piece>& pieces = caller_pieces;
+  uint64_t total_weights = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (dtype_is_blocked(products[i].w.dtype)) quantize_activation(products[i].x, products[i].w.cols, activations[i]);
+    total_weights += uint64_t(products[i].w.rows) * products[i].w.cols;
+  }
+  ThreadPool& pool = kernel_pool();
+  if (pool.size() <= 1 || total_weights < g_min_weights_to_split.load(std::memory_order_relaxed)) {
+    for (size_t i = 0; i < n; ++i) product_rows(products[i], &activations[i], 0, products[i].w.rows);
     return;
   }
-  split_rows(w.rows, w.cols, 1, [&](uint32_t begin, uint32_t end) {
-    switch (w.dtype) {
-      case DType::F32: matvec_rows_f32(w, x, y, begin, end); return;
-      case DType::F16: matvec_rows_f16(w, x, y, begin, end); return;
-      case DType::BF16: matvec_rows_bf16(w, x, y, begin, end); return;
-      case DType::Q8_0:
-      case DType::Q4_1M: return;  // handled above
+  // Each product in pieces of whole granules, about kTasksPerThread pieces per thread in
+  // all, in proportion to its weights; each row is computed by exactly one piece, with
+  // the same code whatever the split.
+  const double weights_per_piece = double(total_weights) / (pool.size() * kTasksPerThread);
+  pieces.clear();
+  for (size_t i = 0; i < n; ++i) {
+    const MatrixRef& w = products[i].w;
+    const uint32_t granules = (w.rows + kRowGranule - 1) / kRowGranule;
+    const uint32_t wanted = uint32_t(double(w.rows) * w.cols / weights_per_piece + 0.5);
+    const uint32_t count = std::clamp(wanted, 1u, std::max(granules, 1u));
+    for (uint32_t k = 0; k < count; ++k) {
+      const uint32_t begin = uint32_t(uint64_t(granules) * k / count) * kRowGranule;
+      const uint32_t end = std::min(w.rows, uint32_t(uint64_t(granules) * (k + 1) / count) * kRowGranule);
+      if (begin < end) pieces.push_back({uint32_t(i), begin, end});
     }
+  }
+  pool.run(unsigned(pieces.size()), [&](unsigned task) {
+    const Piece& piece = pieces[task];
+    product_rows(products[piece.product], &activations[piece.product], piece.begin, piece.end);
   });
+}
+
+}  // namespace
+
+void matvec(const MatrixRef& w, const float* x, float* y) {
+  const Product p{w, x, y};
+  matvec_batch(&p, 1);
+}
+
+void matmat_each(std::initializer_list<Product> products, uint32_t n_tokens) {
+  if (n_tokens == 1) {
+    matvec_batch(products.begin(), products.size());
+    return;
+  }
+  for (const Product& p : products) matmat(p.w, p.x, p.y, n_tokens);
 }
 
 void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) {

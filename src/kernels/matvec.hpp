@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "kernels/dtype.hpp"
 
@@ -18,6 +19,18 @@ struct MatrixRef {
 
 // y[r] = sum_c W[r, c] * x[c], for r in [0, rows). Rows are split over kernel_pool().
 void matvec(const MatrixRef& w, const float* x, float* y);
+
+// One product of a batch: y = W x (or, for several tokens, Y = X Wᵀ as in matmat).
+struct Product {
+  MatrixRef w;
+  const float* x = nullptr;
+  float* y = nullptr;
+};
+
+// Independent products (none reads another's output) in one hand-off to the pool when
+// n_tokens is 1: decoding runs a dozen small products per layer, and each hand-off costs
+// about as much as reading 20 KiB of weights. For more tokens, matmat for each.
+void matmat_each(std::initializer_list<Product> products, uint32_t n_tokens);
 
 // Y[t, :] = W X[t, :] for n_tokens tokens at once (sequence mode): X is [n_tokens, cols],
 // Y [n_tokens, rows], both row-major. Reads W once for all tokens.
