@@ -287,3 +287,31 @@ TEST(KernelVectorMath, SigmoidAndTanhMatchLibm) {
     EXPECT_NEAR(t[i], std::tanh(double(in[i])), 3e-7) << "tanh(" << in[i] << ")";
   }
 }
+
+// The int8 form of an activation: the vector path must give the scalar definition's
+// scales, quants (round to nearest, ties to even) and sums exactly; 101 values end in a
+// partial block.
+TEST(KernelQuantActivation, MatchesScalarDefinitionExactly) {
+  std::vector<float> x = random_normal(101, 3, 2.0f);
+  x[5] = 0.5f * 127.0f / 127.0f;  // values that land on ties once scaled are rounded to even
+  rwkv::Int8Activation a;
+  rwkv::quantize_activation(x.data(), uint32_t(x.size()), a);
+  ASSERT_EQ(a.n_blocks, 4u);
+  for (uint32_t b = 0; b < a.n_blocks; ++b) {
+    const uint32_t begin = b * 32, end = std::min<uint32_t>(uint32_t(x.size()), begin + 32);
+    float amax = 0;
+    for (uint32_t i = begin; i < end; ++i) amax = std::max(amax, std::abs(x[i]));
+    const float scale = amax / 127.0f;
+    const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
+    int32_t sum = 0;
+    for (uint32_t i = begin; i < begin + 32; ++i) {
+      const int expected = i < end ? int(std::nearbyint(x[i] * inverse)) : 0;
+      EXPECT_EQ(int(a.quants[i]), expected) << "value " << i;
+      sum += expected;
+    }
+    EXPECT_EQ(a.scales[b], scale);
+    EXPECT_EQ(a.sums[b], scale * float(sum));
+    EXPECT_EQ(a.scale_sum_pairs[2 * b], scale);
+    EXPECT_EQ(a.scale_sum_pairs[2 * b + 1], a.sums[b]);
+  }
+}

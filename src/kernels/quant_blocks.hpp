@@ -46,6 +46,10 @@ struct Int8Activation {
   std::vector<int8_t> quants;  // [n_blocks * 32]
   std::vector<float> scales;   // [n_blocks]
   std::vector<float> sums;     // [n_blocks]: scale * sum of the block's quants (for q4_1m's minimum)
+  // scales[b] and sums[b] side by side, [2 * n_blocks] plus 2 floats of padding, so that
+  // one 16-byte load gives both (the AVX2 q4_1m kernel multiplies them with a block's
+  // scale and minimum, also adjacent).
+  std::vector<float> scale_sum_pairs;
 };
 void quantize_activation(const float* x, uint32_t n, Int8Activation& out);
 
