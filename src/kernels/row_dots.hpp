@@ -1,5 +1,6 @@
 // Loops the per-type kernels share: a dot product applied to each row of a range, the
-// dot product of 16-bit floats with float32, and block sums over two accumulators.
+// dot product of 16-bit floats with float32, and block sums over two accumulators
+// (one block a step in AVX2, a pair of blocks a step in AVX-512).
 #pragma once
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/matvec.hpp"
+#include "kernels/quant_blocks.hpp"
 #include "kernels/simd.hpp"
 
 namespace rwkv {
@@ -44,13 +46,33 @@ void dot_each_row(const MatrixRef& w, size_t stride, const Input& x, float* y, u
   }
 }
 
-// Sum of w[i] * x[i] for 16-bit floats w; Half::widen converts one value and, in AVX2
-// builds, Half::widen8 eight.
+// Sum of w[i] * x[i] for 16-bit floats w; Half::widen converts one value and, in SIMD
+// builds, Half::widen8 eight and Half::widen16 sixteen.
 template <typename Half>
 float dot_half_f32(const uint16_t* w, const float* x, uint32_t n) {
   uint32_t i = 0;
   float sum = 0.0f;
-#ifdef RWKV_HAVE_AVX2
+#if defined(RWKV_HAVE_AVX512)
+  const auto load16 = [w](uint32_t at) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + at)); };
+  __m512 acc0 = _mm512_setzero_ps();
+  __m512 acc1 = _mm512_setzero_ps();
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm512_fmadd_ps(Half::widen16(load16(i)), _mm512_loadu_ps(x + i), acc0);
+    acc1 = _mm512_fmadd_ps(Half::widen16(load16(i + 16)), _mm512_loadu_ps(x + i + 16), acc1);
+  }
+  if (i + 16 <= n) {
+    acc0 = _mm512_fmadd_ps(Half::widen16(load16(i)), _mm512_loadu_ps(x + i), acc0);
+    i += 16;
+  }
+  if (i < n) {
+    // The last n - i < 16 values: masked loads read nothing past the row and give zeros.
+    const auto tail = static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512 wv = Half::widen16(_mm256_maskz_loadu_epi16(tail, w + i));
+    acc1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, x + i), acc1);
+    i = n;
+  }
+  sum = horizontal_sum(_mm512_add_ps(acc0, acc1));
+#elif defined(RWKV_HAVE_AVX2)
   __m256 acc0 = _mm256_setzero_ps();
   __m256 acc1 = _mm256_setzero_ps();
   for (; i + 16 <= n; i += 16) {
@@ -77,6 +99,49 @@ float sum_blocks(uint32_t n, Block block) {
   }
   if (b < n) acc0 = block(b, acc0);
   return horizontal_sum(_mm256_add_ps(acc0, acc1));
+}
+#endif
+
+#ifdef RWKV_HAVE_AVX512
+// The same over pairs of blocks, one 512-bit register a pair: pair(b, second, acc) ->
+// acc takes block b in its low 256 bits and, when `second`, block b + 1 in its high
+// 256 bits (zeros otherwise, for the last block of an odd count).
+template <typename Pair>
+float sum_block_pairs(uint32_t n, Pair pair) {
+  __m512 acc0 = _mm512_setzero_ps();
+  __m512 acc1 = _mm512_setzero_ps();
+  uint32_t b = 0;
+  for (; b + 4 <= n; b += 4) {
+    acc0 = pair(b, true, acc0);
+    acc1 = pair(b + 2, true, acc1);
+  }
+  if (b + 2 <= n) {
+    acc0 = pair(b, true, acc0);
+    b += 2;
+  }
+  if (b < n) acc1 = pair(b, false, acc1);
+  return horizontal_sum(_mm512_add_ps(acc0, acc1));
+}
+
+// A float32 vector of `low` in its 8 low lanes and `high` in its 8 high lanes: the
+// scales of the two blocks of a pair.
+inline __m512 split_scales(float low, float high) {
+  return _mm512_mask_blend_ps(static_cast<__mmask16>(0xff00), _mm512_set1_ps(low), _mm512_set1_ps(high));
+}
+
+// load(b) in the low 256 bits and, when `second`, load(b + 1) in the high 256 bits
+// (zeros otherwise: block b + 1 may lie past the row, so it is not read).
+template <typename Load>
+__m512i join_halves(uint32_t b, bool second, Load load) {
+  if (second) return _mm512_inserti64x4(_mm512_castsi256_si512(load(b)), load(b + 1), 1);
+  return _mm512_zextsi256_si512(load(b));
+}
+
+// The int8 activation quants xq of block b and, when `second`, of block b + 1 (zeros otherwise).
+inline __m512i activation_pair(const int8_t* xq, uint32_t b, bool second) {
+  const int8_t* at = xq + size_t(b) * kQuantBlockValues;
+  if (second) return _mm512_loadu_si512(at);
+  return _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(at)));
 }
 #endif
 
