@@ -57,8 +57,9 @@ struct MatvecCase {
 std::vector<MatvecCase> matvec_cases() {
   std::vector<MatvecCase> out;
   for (DType type : kAllTypes) {
-    // 90 = 2 * 32 + 16 + 10 float16 values and 3 blocks: every step of the 512-bit loops.
-    for (uint32_t cols : {1u, 7u, 33u, 90u, 100u, 257u}) {
+    // 90 = 2 * 32 + 16 + 10 float16 values and 3 blocks, 600 = 19 blocks (two groups of
+    // 8, a pair and one more): every step of the 512-bit loops.
+    for (uint32_t cols : {1u, 7u, 33u, 90u, 100u, 257u, 600u}) {
       for (uint32_t rows : {1u, 13u, 130u}) out.push_back({type, rows, cols});
     }
   }

@@ -12,7 +12,6 @@ float dot_q4_1m(const BlockQ4_1M* w, const Int8Activation& x) {
   const int8_t* xq = x.quants.data();
   const float* xs = x.scales.data();
   const float* xsum = x.sums.data();
-  float min_terms = 0.0f;
 #if defined(RWKV_HAVE_AVX512)
   // A block's 16 bytes fill two 128-bit lanes; shifting the first by 0 and the second
   // by 4 before the mask gives values 0..15, then 16..31, the order of x's quants.
@@ -21,23 +20,28 @@ float dot_q4_1m(const BlockQ4_1M* w, const Int8Activation& x) {
   };
   const __m512i nibble_shifts = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
   const __m512i low_nibbles = _mm512_set1_epi8(0x0f);
-  // The minimum terms of a pair's two blocks go to two sums: one chain of dependent
-  // scalar adds would take longer per block than the vector work.
-  float second_min_terms = 0.0f;
-  const float products = sum_block_pairs(x.n_blocks, [&](uint32_t b, bool second, __m512 acc) {
-    const __m512i packed = join_halves(b, second, nibbles_twice);
-    const __m512i q = _mm512_and_si512(_mm512_srlv_epi64(packed, nibble_shifts), low_nibbles);
-    const __m512i dot = dot_u8_i8(q, activation_pair(xq, b, second));
-    min_terms += _cvtsh_ss(w[b].min) * xsum[b];
-    float high = 0.0f;
-    if (second) {
-      second_min_terms += _cvtsh_ss(w[b + 1].min) * xsum[b + 1];
-      high = _cvtsh_ss(w[b + 1].scale) * xs[b + 1];
-    }
-    return _mm512_fmadd_ps(split_scales(_cvtsh_ss(w[b].scale) * xs[b], high), _mm512_cvtepi32_ps(dot), acc);
-  });
-  return products + (min_terms + second_min_terms);
+  // Lane 2j takes x's scale of block j, lane 2j + 1 its sum (index 16 + j of the second source).
+  const __m512i interleave = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  __m512 min_products = _mm512_setzero_ps();
+  const float products = sum_block_groups(
+      x.n_blocks,
+      [&](uint32_t b, uint32_t count) {
+        // Lane 2j holds block j's scale, lane 2j + 1 its minimum.
+        const __m512 scales_and_mins = _mm512_cvtph_ps(block_heads(w + b, count));
+        const __m512 x_terms = _mm512_permutex2var_ps(_mm512_zextps256_ps512(first_floats(xs + b, count)), interleave,
+                                                      _mm512_zextps256_ps512(first_floats(xsum + b, count)));
+        const __m512 terms = _mm512_mul_ps(scales_and_mins, x_terms);
+        min_products = _mm512_mask_add_ps(min_products, static_cast<__mmask16>(0xaaaa), min_products, terms);
+        return terms;
+      },
+      [&](uint32_t b, bool second) {
+        const __m512i packed = join_halves(b, second, nibbles_twice);
+        const __m512i q = _mm512_and_si512(_mm512_srlv_epi64(packed, nibble_shifts), low_nibbles);
+        return dot_u8_i8(q, activation_pair(xq, b, second));
+      });
+  return products + horizontal_sum(min_products);
 #elif defined(RWKV_HAVE_AVX2)
+  float min_terms = 0.0f;
   const __m256i low_nibbles = _mm256_set1_epi8(0x0f);
   const float products = sum_blocks(x.n_blocks, [&](uint32_t b, __m256 acc) {
     const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].nibbles));
@@ -49,6 +53,7 @@ float dot_q4_1m(const BlockQ4_1M* w, const Int8Activation& x) {
   });
   return products + min_terms;
 #else
+  float min_terms = 0.0f;
   float products = 0.0f;
   constexpr uint32_t kHalf = kQuantBlockValues / 2;
   for (uint32_t b = 0; b < x.n_blocks; ++b) {

@@ -1,11 +1,12 @@
 // Loops the per-type kernels share: a dot product applied to each row of a range, the
 // dot product of 16-bit floats with float32, and block sums over two accumulators
-// (one block a step in AVX2, a pair of blocks a step in AVX-512).
+// (one block a step in AVX2, two blocks a step in groups of 8 in AVX-512).
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/matvec.hpp"
 #include "kernels/quant_blocks.hpp"
@@ -103,30 +104,53 @@ float sum_blocks(uint32_t n, Block block) {
 #endif
 
 #ifdef RWKV_HAVE_AVX512
-// The same over pairs of blocks, one 512-bit register a pair: pair(b, second, acc) ->
-// acc takes block b in its low 256 bits and, when `second`, block b + 1 in its high
-// 256 bits (zeros otherwise, for the last block of an odd count).
-template <typename Pair>
-float sum_block_pairs(uint32_t n, Pair pair) {
-  __m512 acc0 = _mm512_setzero_ps();
-  __m512 acc1 = _mm512_setzero_ps();
-  uint32_t b = 0;
-  for (; b + 4 <= n; b += 4) {
-    acc0 = pair(b, true, acc0);
-    acc1 = pair(b + 2, true, acc1);
-  }
-  if (b + 2 <= n) {
-    acc0 = pair(b, true, acc0);
-    b += 2;
-  }
-  if (b < n) acc1 = pair(b, false, acc1);
-  return horizontal_sum(_mm512_add_ps(acc0, acc1));
+// The first 4 bytes of blocks w[0], ..., w[count - 1] (count <= 8) in 32-bit lanes,
+// zeros past count: every block type begins with its binary16 scale, and q4_1m
+// then its minimum, so that one conversion widens all of a group's.
+template <typename Block>
+__m256i block_heads(const Block* w, uint32_t count) {
+  const auto head = [w](uint32_t j) {
+    int32_t bits;
+    std::memcpy(&bits, &w[j], sizeof bits);
+    return bits;
+  };
+  if (count == 8) return _mm256_setr_epi32(head(0), head(1), head(2), head(3), head(4), head(5), head(6), head(7));
+  alignas(32) int32_t heads[8] = {};
+  for (uint32_t j = 0; j < count; ++j) heads[j] = head(j);
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(heads));
 }
 
-// A float32 vector of `low` in its 8 low lanes and `high` in its 8 high lanes: the
-// scales of the two blocks of a pair.
-inline __m512 split_scales(float low, float high) {
-  return _mm512_mask_blend_ps(static_cast<__mmask16>(0xff00), _mm512_set1_ps(low), _mm512_set1_ps(high));
+// xs[0], ..., xs[count - 1] (count <= 8), zeros past count.
+inline __m256 first_floats(const float* xs, uint32_t count) {
+  return _mm256_maskz_loadu_ps(static_cast<__mmask8>((1u << count) - 1), xs);
+}
+
+// Sum over blocks b < n of scale(b) * dot(b), two blocks a 512-bit register and up to 8
+// a group. group(b, count) gives, for blocks b + j with j < count <= 8, the product of
+// their weight and activation scales in lane 2j (odd lanes are ignored); pair(b, second)
+// gives the int32 dot-product lanes of block b in the low 256 bits and, when `second`,
+// of block b + 1 in the high 256 bits (zeros otherwise).
+// Why groups: converting and broadcasting each block's scale on its own cost more
+// vector instructions than the dot product itself.
+template <typename Group, typename Pair>
+float sum_block_groups(uint32_t n, Group group, Pair pair) {
+  __m512 acc0 = _mm512_setzero_ps();
+  __m512 acc1 = _mm512_setzero_ps();
+  const auto step = [&](uint32_t b, uint32_t count) {
+    const __m512 scales = group(b, count);
+    for (uint32_t k = 0; 2 * k < count; ++k) {
+      // Lanes 0-7 take the scale of block b + 2k, lanes 8-15 that of block b + 2k + 1.
+      const __m512i pick = _mm512_set_epi32(4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2,
+                                            4 * k + 2, 4 * k, 4 * k, 4 * k, 4 * k, 4 * k, 4 * k, 4 * k, 4 * k);
+      const __m512 products = _mm512_cvtepi32_ps(pair(b + 2 * k, 2 * k + 1 < count));
+      __m512& acc = k % 2 == 0 ? acc0 : acc1;
+      acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(pick, scales), products, acc);
+    }
+  };
+  uint32_t b = 0;
+  for (; b + 8 <= n; b += 8) step(b, 8);
+  if (b < n) step(b, n - b);
+  return horizontal_sum(_mm512_add_ps(acc0, acc1));
 }
 
 // load(b) in the low 256 bits and, when `second`, load(b + 1) in the high 256 bits
