@@ -47,6 +47,31 @@ void dot_each_row(const MatrixRef& w, size_t stride, const Input& x, float* y, u
   }
 }
 
+#ifdef RWKV_HAVE_AVX512
+// Sum of w[i] * x[i] for i < n, 16 values a step: load(i) gives w[i..i+16) as float32
+// and load_tail(i, mask) the lanes of `mask` of them (zeros elsewhere) for the last
+// n - i < 16 values, so that nothing past the row is read.
+template <typename Load, typename LoadTail>
+float dot_f32_by16(const float* x, uint32_t n, Load load, LoadTail load_tail) {
+  uint32_t i = 0;
+  __m512 acc0 = _mm512_setzero_ps();
+  __m512 acc1 = _mm512_setzero_ps();
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm512_fmadd_ps(load(i), _mm512_loadu_ps(x + i), acc0);
+    acc1 = _mm512_fmadd_ps(load(i + 16), _mm512_loadu_ps(x + i + 16), acc1);
+  }
+  if (i + 16 <= n) {
+    acc0 = _mm512_fmadd_ps(load(i), _mm512_loadu_ps(x + i), acc0);
+    i += 16;
+  }
+  if (i < n) {
+    const auto tail = static_cast<__mmask16>((1u << (n - i)) - 1);
+    acc1 = _mm512_fmadd_ps(load_tail(i, tail), _mm512_maskz_loadu_ps(tail, x + i), acc1);
+  }
+  return horizontal_sum(_mm512_add_ps(acc0, acc1));
+}
+#endif
+
 // Sum of w[i] * x[i] for 16-bit floats w; Half::widen converts one value and, in SIMD
 // builds, Half::widen8 eight and Half::widen16 sixteen.
 template <typename Half>
@@ -54,25 +79,10 @@ float dot_half_f32(const uint16_t* w, const float* x, uint32_t n) {
   uint32_t i = 0;
   float sum = 0.0f;
 #if defined(RWKV_HAVE_AVX512)
-  const auto load16 = [w](uint32_t at) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + at)); };
-  __m512 acc0 = _mm512_setzero_ps();
-  __m512 acc1 = _mm512_setzero_ps();
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm512_fmadd_ps(Half::widen16(load16(i)), _mm512_loadu_ps(x + i), acc0);
-    acc1 = _mm512_fmadd_ps(Half::widen16(load16(i + 16)), _mm512_loadu_ps(x + i + 16), acc1);
-  }
-  if (i + 16 <= n) {
-    acc0 = _mm512_fmadd_ps(Half::widen16(load16(i)), _mm512_loadu_ps(x + i), acc0);
-    i += 16;
-  }
-  if (i < n) {
-    // The last n - i < 16 values: masked loads read nothing past the row and give zeros.
-    const auto tail = static_cast<__mmask16>((1u << (n - i)) - 1);
-    const __m512 wv = Half::widen16(_mm256_maskz_loadu_epi16(tail, w + i));
-    acc1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(tail, x + i), acc1);
-    i = n;
-  }
-  sum = horizontal_sum(_mm512_add_ps(acc0, acc1));
+  sum = dot_f32_by16(
+      x, n, [w](uint32_t at) { return Half::widen16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + at))); },
+      [w](uint32_t at, __mmask16 mask) { return Half::widen16(_mm256_maskz_loadu_epi16(mask, w + at)); });
+  i = n;
 #elif defined(RWKV_HAVE_AVX2)
   __m256 acc0 = _mm256_setzero_ps();
   __m256 acc1 = _mm256_setzero_ps();
