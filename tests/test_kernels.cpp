@@ -57,7 +57,9 @@ struct MatvecCase {
 std::vector<MatvecCase> matvec_cases() {
   std::vector<MatvecCase> out;
   for (DType type : kAllTypes) {
-    for (uint32_t cols : {1u, 7u, 33u, 100u, 257u}) {
+    // 90 = 2 * 32 + 16 + 10 float16 values and 3 blocks, 600 = 19 blocks (two groups of
+    // 8, a pair and one more): every step of the 512-bit loops.
+    for (uint32_t cols : {1u, 7u, 33u, 90u, 100u, 257u, 600u}) {
       for (uint32_t rows : {1u, 13u, 130u}) out.push_back({type, rows, cols});
     }
   }
@@ -209,7 +211,9 @@ TEST(KernelQuantError, PaddingIsZeroAndDroppedOnDequantize) {
 // Single-threaded matvec throughput in GB/s of weight bytes read (the x quantization of
 // the block types included). Run with --gtest_also_run_disabled_tests on a Release build.
 TEST(KernelBench, DISABLED_MatvecThroughput) {
-  for (auto [rows, cols] : {std::pair{2048u, 2048u}, std::pair{768u, 3072u}}) {
+  // The last size fits in L2 cache: it measures the arithmetic rather than memory.
+  for (auto [rows, cols] :
+       {std::pair{2048u, 2048u}, std::pair{768u, 3072u}, std::pair{4096u, 4096u}, std::pair{256u, 1024u}}) {
     for (DType type : kAllTypes) {
       const auto values = random_normal(size_t(rows) * cols, 1, 0.02f);
       const auto bytes = rwkv::quantize_rows(values.data(), rows, cols, type);

@@ -15,6 +15,11 @@ struct BFloat16 {
     return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
   }
 #endif
+#ifdef RWKV_HAVE_AVX512
+  static __m512 widen16(__m256i halves) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+  }
+#endif
 };
 
 }  // namespace

@@ -11,6 +11,9 @@ struct Binary16 {
 #ifdef RWKV_HAVE_AVX2
   static __m256 widen8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 #endif
+#ifdef RWKV_HAVE_AVX512
+  static __m512 widen16(__m256i halves) { return _mm512_cvtph_ps(halves); }
+#endif
 };
 
 }  // namespace

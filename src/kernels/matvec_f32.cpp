@@ -8,7 +8,12 @@ namespace {
 float dot_f32(const float* w, const float* x, uint32_t n) {
   uint32_t i = 0;
   float sum = 0.0f;
-#ifdef RWKV_HAVE_AVX2
+#if defined(RWKV_HAVE_AVX512)
+  sum = dot_f32_by16(
+      x, n, [w](uint32_t at) { return _mm512_loadu_ps(w + at); },
+      [w](uint32_t at, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, w + at); });
+  i = n;
+#elif defined(RWKV_HAVE_AVX2)
   __m256 acc0 = _mm256_setzero_ps();
   __m256 acc1 = _mm256_setzero_ps();
   for (; i + 16 <= n; i += 16) {
