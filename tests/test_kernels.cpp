@@ -293,11 +293,9 @@ TEST(KernelVectorMath, SigmoidAndTanhMatchLibm) {
 }
 
 // The int8 form of an activation: the vector path must give the scalar definition's
-// scales, quants (round to nearest, ties to even) and sums exactly; 101 values end in a
-// partial block.
+// scales, quants (round to nearest) and sums exactly; 101 values end in a partial block.
 TEST(KernelQuantActivation, MatchesScalarDefinitionExactly) {
   std::vector<float> x = random_normal(101, 3, 2.0f);
-  x[5] = 0.5f * 127.0f / 127.0f;  // values that land on ties once scaled are rounded to even
   rwkv::Int8Activation a;
   rwkv::quantize_activation(x.data(), uint32_t(x.size()), a);
   ASSERT_EQ(a.n_blocks, 4u);
