@@ -1,3 +1,5 @@
+#include <cstring>
+
 #include "kernels/half.hpp"
 #include "kernels/matvec_rows.hpp"
 #include "kernels/row_dots.hpp"
@@ -10,8 +12,8 @@ namespace {
 // the integer dot product per block, plus the minimum times the block's precomputed sum.
 float dot_q4_1m(const BlockQ4_1M* w, const Int8Activation& x) {
   const int8_t* xq = x.quants.data();
-  const float* xs = x.scales.data();
-  const float* xsum = x.sums.data();
+  [[maybe_unused]] const float* xs = x.scales.data();
+  [[maybe_unused]] const float* xsum = x.sums.data();
 #if defined(RWKV_HAVE_AVX512)
   // A block's 16 bytes fill two 128-bit lanes; shifting the first by 0 and the second
   // by 4 before the mask gives values 0..15, then 16..31, the order of x's quants.
@@ -41,17 +43,32 @@ float dot_q4_1m(const BlockQ4_1M* w, const Int8Activation& x) {
       });
   return products + horizontal_sum(min_products);
 #elif defined(RWKV_HAVE_AVX2)
-  float min_terms = 0.0f;
+  // Per block, one conversion gives the weights' [scale, min] and one multiply with x's
+  // [scale, sum] gives both terms: lane 0 scales the integer dot product, lane 1 is the
+  // minimum's term (x.scale_sum_pairs is padded so the 4-float load stays inside).
+  const float* pairs = x.scale_sum_pairs.data();
   const __m256i low_nibbles = _mm256_set1_epi8(0x0f);
-  const float products = sum_blocks(x.n_blocks, [&](uint32_t b, __m256 acc) {
+  const auto block = [&](uint32_t b, __m256& acc, __m128& minimums) {
+    uint32_t scale_and_min;
+    std::memcpy(&scale_and_min, &w[b].scale, sizeof(scale_and_min));
+    const __m128 terms = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(int(scale_and_min))), _mm_loadu_ps(pairs + 2 * b));
+    minimums = _mm_add_ps(minimums, terms);
     const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].nibbles));
     // Low nibbles are values 0..15 of the block, high nibbles 16..31.
     const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), low_nibbles);
     const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlockValues));
-    min_terms += _cvtsh_ss(w[b].min) * xsum[b];
-    return _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[b].scale) * xs[b]), _mm256_cvtepi32_ps(dot_u8_i8(q, xv)), acc);
-  });
-  return products + min_terms;
+    acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(terms), _mm256_cvtepi32_ps(dot_u8_i8(q, xv)), acc);
+  };
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m128 minimums0 = _mm_setzero_ps(), minimums1 = _mm_setzero_ps();
+  uint32_t b = 0;
+  for (; b + 2 <= x.n_blocks; b += 2) {
+    block(b, acc0, minimums0);
+    block(b + 1, acc1, minimums1);
+  }
+  if (b < x.n_blocks) block(b, acc0, minimums0);
+  const __m128 minimums = _mm_add_ps(minimums0, minimums1);
+  return horizontal_sum(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_movehdup_ps(minimums));
 #else
   float min_terms = 0.0f;
   float products = 0.0f;
