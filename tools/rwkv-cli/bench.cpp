@@ -34,8 +34,8 @@ double median(std::vector<double> values) {
 // scratch buffers.
 constexpr int kWarmupTokens = 4;
 constexpr int kLoadRuns = 5;
-constexpr int kBandwidthPasses = 5;
-constexpr int kFmaPasses = 5;
+// Prefill runs, each followed by an FMA-peak pass (the median of each is reported).
+constexpr int kPrefillRuns = 3;
 
 // Deterministic token ids spread over the vocabulary (a fixed linear congruential sequence).
 std::vector<int32_t> bench_tokens(size_t count, uint32_t n_vocab) {
@@ -58,21 +58,27 @@ double time_prefill(const rwkv::Model& model, const std::vector<int32_t>& tokens
   return seconds_since(start);
 }
 
-// Seconds per decoded token, one per token: each step feeds the previous step's
-// most likely token, as greedy generation does (the argmax is not timed).
-std::vector<double> time_decode(const rwkv::Model& model, int n_tokens) {
-  rwkv::State state = model.new_state();
-  std::vector<float> logits(model.info().n_vocab);
-  int32_t token = 0;
-  std::vector<double> seconds;
-  for (int i = 0; i < kWarmupTokens + n_tokens; ++i) {
+// Greedy decoding, as generation does: each step feeds the previous step's most likely
+// token (the argmax is not timed). `between` runs after every timed step, untimed.
+class Decoder {
+ public:
+  explicit Decoder(const rwkv::Model& model)
+      : model_(model), state_(model.new_state()), logits_(model.info().n_vocab) {}
+
+  double timed_step() {
     const auto start = Clock::now();
-    model.forward(token, state, logits);
-    if (i >= kWarmupTokens) seconds.push_back(seconds_since(start));
-    token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    model_.forward(token_, state_, logits_);
+    const double seconds = seconds_since(start);
+    token_ = static_cast<int32_t>(std::max_element(logits_.begin(), logits_.end()) - logits_.begin());
+    return seconds;
   }
-  return seconds;
-}
+
+ private:
+  const rwkv::Model& model_;
+  rwkv::State state_;
+  std::vector<float> logits_;
+  int32_t token_ = 0;
+};
 
 double median_load_seconds(const std::string& path) {
   rwkv::Model::load(path);  // warms the page cache; not timed
@@ -97,7 +103,8 @@ uint64_t peak_rss_bytes() {
 
 struct WeightTraffic {
   uint64_t bytes_per_token = 0;  // every tensor once, the embedding one row only
-  uint64_t matrix_params = 0;    // elements of the matrices multiplied per token
+  uint64_t matrix_params = 0;    // elements of the matrices multiplied per decoded token
+  uint64_t head_params = 0;      // of which the head's, which prompt tokens but the last skip
 };
 
 WeightTraffic weight_traffic(const rwkv::Model& model) {
@@ -109,6 +116,7 @@ WeightTraffic weight_traffic(const rwkv::Model& model) {
       uint64_t elements = 1;
       for (uint64_t d : t.shape) elements *= d;
       out.matrix_params += elements;
+      if (t.name == "head.weight") out.head_params = elements;
     }
   }
   return out;
@@ -136,11 +144,14 @@ int run_bench(int argc, char** argv) {
   ArgParser args("bench", "[--model M] [--threads N] [--decode N] [--prefill N] [--json]",
                  "Measures a model's load time, decode and prefill speed and peak memory, and the machine's\n"
                  "memory bandwidth and FMA peak with the same threads, to say how close decode comes to\n"
-                 "the bandwidth limit (weights read per token) and prefill to the FMA peak.");
+                 "the bandwidth limit (weights read per token) and prefill to the FMA peak. Each limit is\n"
+                 "measured interleaved with what it is compared with (a bandwidth pass after every decoded\n"
+                 "token, an FMA pass after every prefill run), so that both see the same machine.");
   args.option("model", "M", "native model file (default: the shipped default model)")
       .option("decode", "N", "decoded tokens timed (after a few untimed ones); the median is reported", "128")
-      .option("prefill", "N", "prompt tokens fed for the prefill speed", "512")
-      .option("bandwidth-mib", "N", "buffer streamed for the memory bandwidth, in MiB", "1024")
+      .option("prefill", "N", "prompt tokens fed for the prefill speed (median of 3 runs)", "512")
+      .option("bandwidth-mib", "N", "buffer streamed for the memory bandwidth, in MiB (a pass after every decoded token)",
+              "256")
       .flag("json", "print one JSON object");
   declare_threads_flag(args);
   if (!args.parse(argc, argv)) return 0;
@@ -153,18 +164,33 @@ int run_bench(int argc, char** argv) {
   const double load_seconds = median_load_seconds(path);
   auto model = rwkv::Model::load(path);
   const rwkv::ModelInfo& info = model->info();
-  const std::vector<double> decode_seconds = time_decode(*model, static_cast<int>(decode_tokens));
-  const double decode_seconds_per_token = median(decode_seconds);
-  const double prefill_seconds = time_prefill(*model, bench_tokens(static_cast<size_t>(prefill_tokens), info.n_vocab));
-  // Before the bandwidth buffer, which would otherwise be the peak.
-  const uint64_t peak_rss = peak_rss_bytes();
-
   const WeightTraffic traffic = weight_traffic(*model);
-  const double bandwidth = measure_read_bandwidth(static_cast<size_t>(bandwidth_mib) << 20, kBandwidthPasses);
-  const double fma_peak = measure_fma_peak(kFmaPasses);
+  const std::vector<int32_t> prompt = bench_tokens(static_cast<size_t>(prefill_tokens), info.n_vocab);
+  // Each measurement next to the limit it is compared with: on a shared machine both
+  // drift, and a limit measured a minute apart can be off by a fifth.
+  std::vector<double> prefill_runs, fma_runs;
+  for (int run = 0; run < kPrefillRuns; ++run) {
+    prefill_runs.push_back(time_prefill(*model, prompt));
+    fma_runs.push_back(measure_fma_peak_once());
+  }
+  const double prefill_seconds = median(prefill_runs);
+  const double fma_peak = median(fma_runs);
+  Decoder decoder(*model);
+  for (int i = 0; i < kWarmupTokens; ++i) decoder.timed_step();
+  // Every buffer has grown by now; before the bandwidth buffer, which would be the peak.
+  const uint64_t peak_rss = peak_rss_bytes();
+  BandwidthProbe probe(static_cast<size_t>(bandwidth_mib) << 20);
+  std::vector<double> decode_seconds, bandwidth_passes;
+  for (int64_t i = 0; i < decode_tokens; ++i) {
+    decode_seconds.push_back(decoder.timed_step());
+    bandwidth_passes.push_back(probe.pass());
+  }
+  const double decode_seconds_per_token = median(decode_seconds);
+  const double bandwidth = median(bandwidth_passes);
   const double prefill_tps = double(prefill_tokens) / prefill_seconds;
   const double decode_fraction = double(traffic.bytes_per_token) / decode_seconds_per_token / bandwidth;
-  const double prefill_fraction = 2.0 * double(traffic.matrix_params) * prefill_tps / fma_peak;
+  // Prompt tokens skip the head (all but the last): 2 FLOPs per other matrix parameter.
+  const double prefill_fraction = 2.0 * double(traffic.matrix_params - traffic.head_params) * prefill_tps / fma_peak;
   const unsigned threads = rwkv::thread_count();
 
   if (args.has("json")) {
@@ -206,7 +232,7 @@ int run_bench(int argc, char** argv) {
              double(traffic.bytes_per_token) / 1e6, double(traffic.matrix_params) / 1e6);
   fmt::print("memory read bandwidth: {:.1f} GB/s ({} MiB buffer); decode reaches {:.1f}% of it\n", bandwidth / 1e9,
              bandwidth_mib, decode_fraction * 100);
-  fmt::print("FP32 FMA peak: {:.1f} GFLOP/s; prefill reaches {:.2f}% of it\n", fma_peak / 1e9,
+  fmt::print("FP32 FMA peak: {:.1f} GFLOP/s; prefill reaches {:.1f}% of it\n", fma_peak / 1e9,
              prefill_fraction * 100);
   return 0;
 }

@@ -21,11 +21,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
-
 // Seconds for every thread of the pool to run body(thread) once, started together.
 template <typename Body>
 double time_on_every_thread(Body&& body) {
@@ -92,42 +87,41 @@ double fma_loop(std::atomic<float>& sink) {
 
 }  // namespace
 
-double measure_read_bandwidth(size_t buffer_bytes, int passes) {
-  const size_t n_words = std::max<size_t>(buffer_bytes / sizeof(uint64_t), 1);
-  std::unique_ptr<uint64_t[]> buffer(new uint64_t[n_words]);
+BandwidthProbe::BandwidthProbe(size_t buffer_bytes)
+    : buffer_(new uint64_t[std::max<size_t>(buffer_bytes / sizeof(uint64_t), 1)]),
+      n_words_(std::max<size_t>(buffer_bytes / sizeof(uint64_t), 1)) {
   const unsigned n_threads = rwkv::kernel_pool().size();
   // Each thread first writes the part it will read, so that its pages are mapped
   // (and, on NUMA machines, local to it) before the timed passes.
   time_on_every_thread([&](unsigned t) {
-    const size_t begin = n_words * t / n_threads, end = n_words * (t + 1) / n_threads;
-    for (size_t i = begin; i < end; ++i) buffer[i] = i;
+    const size_t begin = n_words_ * t / n_threads, end = n_words_ * (t + 1) / n_threads;
+    for (size_t i = begin; i < end; ++i) buffer_[i] = i;
   });
-  std::atomic<uint64_t> sink{0};
-  std::vector<double> seconds;
-  for (int pass = 0; pass <= passes; ++pass) {
-    const double s = time_on_every_thread([&](unsigned t) {
-      const size_t begin = n_words * t / n_threads, end = n_words * (t + 1) / n_threads;
-      sink.fetch_add(sum_words(buffer.get() + begin, end - begin), std::memory_order_relaxed);
-    });
-    if (pass > 0) seconds.push_back(s);
-  }
-  return double(n_words * sizeof(uint64_t)) / median(seconds);
+  pass();
 }
 
-double measure_fma_peak(int passes) {
+BandwidthProbe::~BandwidthProbe() = default;
+
+double BandwidthProbe::pass() {
+  const unsigned n_threads = rwkv::kernel_pool().size();
+  std::atomic<uint64_t> sink{0};
+  const double seconds = time_on_every_thread([&](unsigned t) {
+    const size_t begin = n_words_ * t / n_threads, end = n_words_ * (t + 1) / n_threads;
+    sink.fetch_add(sum_words(buffer_.get() + begin, end - begin), std::memory_order_relaxed);
+  });
+  return double(n_words_ * sizeof(uint64_t)) / seconds;
+}
+
+double measure_fma_peak_once() {
   std::atomic<float> sink{0};
-  std::vector<double> flops_per_second;
-  for (int pass = 0; pass <= passes; ++pass) {
-    std::atomic<double> flops{0};
-    const double s = time_on_every_thread([&](unsigned) {
-      const double f = fma_loop(sink);
-      double expected = flops.load();
-      while (!flops.compare_exchange_weak(expected, expected + f)) {
-      }
-    });
-    if (pass > 0) flops_per_second.push_back(flops.load() / s);
-  }
-  return median(flops_per_second);
+  std::atomic<double> flops{0};
+  const double seconds = time_on_every_thread([&](unsigned) {
+    const double f = fma_loop(sink);
+    double expected = flops.load();
+    while (!flops.compare_exchange_weak(expected, expected + f)) {
+    }
+  });
+  return flops.load() / seconds;
 }
 
 }  // namespace rwkv_cli

@@ -3,16 +3,32 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 
 namespace rwkv_cli {
 
-// Bytes per second read from memory by every thread of the kernel pool streaming
-// through its share of a `buffer_bytes` buffer (much larger than the caches); the
-// median of `passes` passes after one untimed pass.
-double measure_read_bandwidth(size_t buffer_bytes, int passes);
+// Memory read bandwidth: every thread of the kernel pool streams through its share of
+// a buffer much larger than the caches. Passes can be interleaved with the work they
+// are compared with, so that both see the same state of a shared, noisy machine.
+class BandwidthProbe {
+ public:
+  // Allocates the buffer and writes it once (mapping its pages); one untimed pass.
+  explicit BandwidthProbe(size_t buffer_bytes);
+  ~BandwidthProbe();
+  BandwidthProbe(const BandwidthProbe&) = delete;
+  BandwidthProbe& operator=(const BandwidthProbe&) = delete;
+
+  // One timed pass: bytes per second.
+  double pass();
+
+ private:
+  std::unique_ptr<uint64_t[]> buffer_;
+  size_t n_words_;
+};
 
 // Float32 FLOP/s of the kernel pool's threads each running independent fused
-// multiply-adds on registers (AVX2 FMA where compiled in); median of `passes`.
-double measure_fma_peak(int passes);
+// multiply-adds on registers (AVX2 FMA where compiled in), one timed pass.
+double measure_fma_peak_once();
 
 }  // namespace rwkv_cli
