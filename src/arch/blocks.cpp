@@ -72,8 +72,7 @@ void channel_mix_v4(const ChannelMixV4& p, const float* xx, uint32_t T, float* s
   float* k = scratch.take(size_t(T) * F);
   float* v = scratch.take(size_t(T) * C);
   matmat(p.receptance, rx, r, T);
-  matmat(p.key, kx, k, T);
-  for (size_t i = 0; i < size_t(T) * F; ++i) k[i] = k[i] > 0.0f ? k[i] * k[i] : 0.0f;
+  matmat_squared_relu(p.key, kx, k, T);
   matmat(p.value, k, v, T);
   for (size_t i = 0; i < size_t(T) * C; ++i) x[i] += sigmoid(r[i]) * v[i];
 }

@@ -145,8 +145,7 @@ void channel_mix(const V6Layer& p, const ModelInfo& info, const float* xx, uint3
   float* k = scratch.take(size_t(T) * F);
   float* v = scratch.take(TC);
   matmat(p.ffn_receptance, rx, r, T);
-  matmat(p.ffn_key, kx, k, T);
-  for (size_t i = 0; i < size_t(T) * F; ++i) k[i] = k[i] > 0.0f ? k[i] * k[i] : 0.0f;
+  matmat_squared_relu(p.ffn_key, kx, k, T);
   matmat(p.ffn_value, k, v, T);
   for (size_t i = 0; i < TC; ++i) x[i] += sigmoid(r[i]) * v[i];
 }

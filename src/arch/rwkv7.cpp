@@ -228,10 +228,7 @@ void channel_mix(const V7Layer& p, const ModelInfo& info, const float* xx, uint3
   });
   std::copy(xx + TC - C, xx + TC, shift);
   float* k = scratch.take(size_t(T) * F);
-  matmat(p.ffn_key, kx, k, T);
-  parallel_for(T, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
-    for (size_t i = size_t(t_begin) * F; i < size_t(t_end) * F; ++i) k[i] = k[i] > 0.0f ? k[i] * k[i] : 0.0f;
-  });
+  matmat_squared_relu(p.ffn_key, kx, k, T);
   float* v = scratch.take(TC);
   matmat(p.ffn_value, k, v, T);
   add_rows(x, v, T, C);

@@ -136,7 +136,7 @@ void pack_tokens(const float* X, uint32_t T, uint32_t K, uint32_t block_begin, u
 }  // namespace
 
 void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint32_t n_tokens, uint32_t row_begin,
-                 uint32_t row_end) {
+                 uint32_t row_end, bool squared_relu) {
   const uint32_t K = w.cols;
   const uint32_t padded_tokens = round_up(n_tokens, kTokenBlock);
   const uint32_t n_rows = row_end - row_begin;
@@ -168,6 +168,7 @@ void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint3
       }
     }
   }
+  if (squared_relu) square_relu(transposed.data(), size_t(n_rows) * padded_tokens);
   transpose(transposed.data(), padded_tokens, Y + row_begin, w.rows, n_rows, n_tokens);
 }
 

@@ -115,15 +115,20 @@ void matmat_each(std::initializer_list<Product> products, uint32_t n_tokens) {
   for (const Product& p : products) matmat(p.w, p.x, p.y, n_tokens);
 }
 
-void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) {
+namespace {
+
+void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, bool squared_relu) {
   if (n_tokens == 1) {
     matvec(w, X, Y);  // one token: the bandwidth-bound kernel, not a GEMM
+    if (squared_relu) square_relu(Y, w.rows);
     return;
   }
 #ifdef RWKV_HAVE_AVX2
   thread_local std::vector<float> caller_packing;
   const float* packed = pack_tokens_for_matmat(X, n_tokens, w.cols, caller_packing);
-  const auto rows = [&](uint32_t begin, uint32_t end) { matmat_rows(w, packed, Y, n_tokens, begin, end); };
+  const auto rows = [&](uint32_t begin, uint32_t end) {
+    matmat_rows(w, packed, Y, n_tokens, begin, end, squared_relu);
+  };
   if (uint64_t(w.rows) * w.cols * n_tokens < g_min_weights_to_split.load(std::memory_order_relaxed)) {
     rows(0, w.rows);
   } else {
@@ -136,8 +141,19 @@ void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) {
     } else {
       matmat_rows_dequantized(w, X, Y, n_tokens, begin, end);
     }
+    if (squared_relu) {
+      for (uint32_t t = 0; t < n_tokens; ++t) square_relu(Y + size_t(t) * w.rows + begin, end - begin);
+    }
   });
 #endif
+}
+
+}  // namespace
+
+void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) { matmat_with(w, X, Y, n_tokens, false); }
+
+void matmat_squared_relu(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) {
+  matmat_with(w, X, Y, n_tokens, true);
 }
 
 void copy_row(const MatrixRef& w, uint32_t index, float* out) { dequantize_rows(w, index, index + 1, out); }

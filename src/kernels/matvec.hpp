@@ -35,6 +35,9 @@ void matmat_each(std::initializer_list<Product> products, uint32_t n_tokens);
 // Y[t, :] = W X[t, :] for n_tokens tokens at once (sequence mode): X is [n_tokens, cols],
 // Y [n_tokens, rows], both row-major. Reads W once for all tokens.
 void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens);
+// The same followed by Y ← max(Y, 0)², the channel mix's activation, applied while each
+// part of Y is still in cache.
+void matmat_squared_relu(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens);
 
 // Products with fewer weights (rows × cols × tokens) run on the calling thread, where
 // handing them to the pool would cost more than it saves. Tests lower it so that even

@@ -26,8 +26,9 @@ void matvec_rows_q4_1m(const MatrixRef& w, const Int8Activation& x, float* y, ui
 // The blocked GEMM of matmat.cpp: X packed once per product by pack_tokens_for_matmat
 // (into `buffer`, returned), then any range of rows, best a multiple of matmat_row_granule().
 const float* pack_tokens_for_matmat(const float* X, uint32_t n_tokens, uint32_t cols, std::vector<float>& buffer);
+// With squared_relu, each output y becomes max(y, 0)².
 void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint32_t n_tokens, uint32_t row_begin,
-                 uint32_t row_end);
+                 uint32_t row_end, bool squared_relu);
 uint32_t matmat_row_granule();
 #else
 // Without AVX2: Eigen's GEMM, on float32 weights directly or on blocks of rows widened to float32.
@@ -41,6 +42,11 @@ void matmat_rows_dequantized(const MatrixRef& w, const float* X, float* Y, uint3
 // Converts rows [row_begin, row_end) of W to float32, row-major, into out (cols values
 // per row: the padding of block types is dropped).
 void dequantize_rows(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, float* out);
+
+// x[i] ← max(x[i], 0)² for i < n.
+inline void square_relu(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] * x[i] : 0.0f;
+}
 // The same for columns [col_begin, col_end) of those rows (out: row-major, col_end -
 // col_begin values per row). For block types col_begin is a multiple of the block size.
 void dequantize_block(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, uint32_t col_begin, uint32_t col_end,
