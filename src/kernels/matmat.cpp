@@ -34,6 +34,9 @@ constexpr uint32_t kTokenBlock = 16;
 // in L2 while every panel of the task goes over them. A multiple of the quant block.
 constexpr uint32_t kDepth = 256;
 
+// Panels ahead of the one being multiplied whose weights are prefetched.
+constexpr uint32_t kPrefetchPanels = 2;
+
 uint32_t round_up(uint32_t n, uint32_t m) { return (n + m - 1) / m * m; }
 
 // out[r][l] (+)= sum_k panel[r * depth + k] * tokens[k * kTokenBlock + l], r < kPanelRows,
@@ -152,13 +155,17 @@ void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint3
     const uint32_t depth = std::min(kDepth, K - k0);
     const size_t first_byte = size_t(k0) / block_values * block_bytes;
     const size_t panel_bytes = (size_t(depth) + block_values - 1) / block_values * block_bytes;
-    for (uint32_t p0 = row_begin; p0 < row_end; p0 += kPanelRows) {
-      const uint32_t panel_rows = std::min(kPanelRows, row_end - p0);
-      // The next panel's weights come from memory while this one is multiplied: without
-      // this the widening below waits on every cache miss.
-      for (uint32_t r = p0 + kPanelRows; r < std::min(row_end, p0 + 2 * kPanelRows); ++r) {
+    const auto prefetch_rows = [&](uint32_t begin, uint32_t end) {
+      for (uint32_t r = begin; r < std::min(row_end, end); ++r) {
         prefetch_bytes(static_cast<const std::byte*>(w.data) + r * row_bytes + first_byte, panel_bytes);
       }
+    };
+    prefetch_rows(row_begin, row_begin + kPrefetchPanels * kPanelRows);
+    for (uint32_t p0 = row_begin; p0 < row_end; p0 += kPanelRows) {
+      const uint32_t panel_rows = std::min(kPanelRows, row_end - p0);
+      // Later panels' weights come from memory while this one is multiplied: without
+      // this the widening below waits on every cache miss.
+      prefetch_rows(p0 + kPrefetchPanels * kPanelRows, p0 + (kPrefetchPanels + 1) * kPanelRows);
       dequantize_block(w, p0, p0 + panel_rows, k0, k0 + depth, panel.data());
       std::fill(panel.begin() + size_t(panel_rows) * depth, panel.begin() + size_t(kPanelRows) * depth, 0.0f);
       float* out = transposed.data() + size_t(p0 - row_begin) * padded_tokens;
