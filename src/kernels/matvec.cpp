@@ -22,6 +22,8 @@ constexpr uint32_t kRowGranule = 16;
 // Tasks per thread when products are split: more than one lets a thread that finishes
 // early (or is not preempted on a shared machine) take over the rest.
 constexpr uint32_t kTasksPerThread = 4;
+// About 256 KiB of float16 weights: a task of some tens of microseconds.
+constexpr uint64_t kMaxPieceWeights = 128 * 1024;
 // Splits [0, rows) into contiguous ranges of whole granules and runs fn(begin, end) on
 // each, over kernel_pool(). Each row is computed by exactly one task with the same
 // code as without the split, so the result does not depend on the thread count.
@@ -81,7 +83,10 @@ void matvec_batch(const Product* products, size_t n) {
   // Each product in pieces of whole granules, about kTasksPerThread pieces per thread in
   // all, in proportion to its weights; each row is computed by exactly one piece, with
   // the same code whatever the split.
-  const double weights_per_piece = double(total_weights) / (pool.size() * kTasksPerThread);
+  // Large products are cut finer still (at most kMaxPieceWeights a piece): the last
+  // piece still running while the other thread waits costs less.
+  const double weights_per_piece =
+      std::min(double(total_weights) / (pool.size() * kTasksPerThread), double(kMaxPieceWeights));
   pieces.clear();
   for (size_t i = 0; i < n; ++i) {
     const MatrixRef& w = products[i].w;
