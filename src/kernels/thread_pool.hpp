@@ -39,6 +39,7 @@ unsigned thread_count();
 // part a whole number of `grain`s. Every index is handled by exactly one call, so work
 // whose parts are independent gives the same result whatever the thread count.
 void parallel_for(uint32_t n, uint32_t grain, const std::function<void(uint32_t begin, uint32_t end)>& fn);
+
 // Physical cores this process may run on (SMT siblings counted once), from
 // /sys/devices/system/cpu; hardware_concurrency() where that is unreadable.
 unsigned physical_core_count();
