@@ -13,6 +13,7 @@
 #include "kernels/matvec_rows.hpp"
 #include "kernels/quant_blocks.hpp"
 #include "kernels/vector_math.hpp"
+#include "kernels/wkv.hpp"
 
 namespace {
 
@@ -315,5 +316,43 @@ TEST(KernelQuantActivation, MatchesScalarDefinitionExactly) {
     EXPECT_EQ(a.sums[b], scale * float(sum));
     EXPECT_EQ(a.scale_sum_pairs[2 * b], scale);
     EXPECT_EQ(a.scale_sum_pairs[2 * b + 1], a.sums[b]);
+  }
+}
+
+// One RWKV-7 head step against the definition in float64, for a head size the vector
+// path takes (64) and one it leaves to the scalar loop (12), over a few steps.
+TEST(KernelWkv7, HeadStepMatchesDefinition) {
+  for (uint32_t N : {64u, 12u}) {
+    std::vector<float> S = random_normal(size_t(N) * N, 11 + N, 0.5f);
+    std::vector<double> S_ref(S.begin(), S.end());
+    for (int step = 0; step < 3; ++step) {
+      const auto r = random_normal(N, 100 + step), k = random_normal(N, 200 + step), v = random_normal(N, 300 + step);
+      auto w = random_normal(N, 400 + step), a = random_normal(N, 500 + step), kk = random_normal(N, 600 + step);
+      for (float& x : w) x = 1.0f / (1.0f + std::exp(-x));  // decays in (0, 1)
+      for (float& x : a) x = 1.0f / (1.0f + std::exp(-x));
+      std::vector<float> y(N);
+      rwkv::wkv7_head_step(r.data(), w.data(), k.data(), v.data(), kk.data(), a.data(), S.data(), y.data(), N);
+      // Error scale of each state row: its removal term sums N products.
+      std::vector<double> row_scale(N);
+      for (uint32_t i = 0; i < N; ++i) {
+        double* row = S_ref.data() + size_t(i) * N;
+        double sa = 0, sa_magnitude = 0;
+        for (uint32_t j = 0; j < N; ++j) {
+          sa += row[j] * kk[j];
+          sa_magnitude += std::abs(row[j] * kk[j]);
+        }
+        row_scale[i] = 1 + sa_magnitude;
+        double yi = 0, magnitude = 0;
+        for (uint32_t j = 0; j < N; ++j) {
+          row[j] = row[j] * w[j] - sa * kk[j] * a[j] + double(v[i]) * k[j];
+          yi += row[j] * r[j];
+          magnitude += std::abs(row[j] * r[j]);
+        }
+        EXPECT_NEAR(y[i], yi, 1e-5 * magnitude + 1e-6) << "N " << N << " step " << step << " row " << i;
+      }
+      for (size_t i = 0; i < S.size(); ++i) {
+        ASSERT_NEAR(S[i], S_ref[i], 1e-5 * (row_scale[i / N] + std::abs(S_ref[i]))) << "N " << N << " state " << i;
+      }
+    }
   }
 }
