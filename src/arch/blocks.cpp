@@ -47,6 +47,13 @@ void layer_norm_rows(const float* x, const Norm& norm, float* out, uint32_t T, u
   });
 }
 
+void each_token(const float* rows, const float* shift, uint32_t T, uint32_t n,
+                const std::function<void(uint32_t t, const float* cur, const float* prev)>& fn) {
+  parallel_for(T, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
+    for (uint32_t t = t_begin; t < t_end; ++t) fn(t, rows + size_t(t) * n, previous_row(rows, shift, t, n));
+  });
+}
+
 void add_rows(float* x, const float* add, uint32_t T, uint32_t n) {
   parallel_for(T, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
     for (size_t i = size_t(t_begin) * n; i < size_t(t_end) * n; ++i) x[i] += add[i];
@@ -59,14 +66,12 @@ void channel_mix_v4(const ChannelMixV4& p, const float* xx, uint32_t T, float* s
   const uint32_t F = p.key.rows;
   float* kx = scratch.take(size_t(T) * C);
   float* rx = scratch.take(size_t(T) * C);
-  for (uint32_t t = 0; t < T; ++t) {
-    const float* prev = previous_row(xx, shift, t, C);
-    const float* cur = xx + size_t(t) * C;
+  each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       kx[t * C + c] = cur[c] * p.time_mix_k[c] + prev[c] * (1.0f - p.time_mix_k[c]);
       rx[t * C + c] = cur[c] * p.time_mix_r[c] + prev[c] * (1.0f - p.time_mix_r[c]);
     }
-  }
+  });
   std::copy(xx + size_t(T - 1) * C, xx + size_t(T) * C, shift);
   float* r = scratch.take(size_t(T) * C);
   float* k = scratch.take(size_t(T) * F);

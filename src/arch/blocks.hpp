@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -70,6 +71,11 @@ inline const float* previous_row(const float* rows, const float* shift, uint32_t
 // Tokens per task where per-token work is spread over the thread pool (sequence mode;
 // a single token runs on the calling thread).
 inline constexpr uint32_t kTokensPerTask = 8;
+
+// fn(t, row t, the row before it) for each of T rows of n values, where the row before
+// row 0 is `shift` (kept in the state): the token-shift mixes. Spread over the pool.
+void each_token(const float* rows, const float* shift, uint32_t T, uint32_t n,
+                const std::function<void(uint32_t t, const float* cur, const float* prev)>& fn);
 
 // x[t, :] += add[t, :] for T rows of n values.
 void add_rows(float* x, const float* add, uint32_t T, uint32_t n);

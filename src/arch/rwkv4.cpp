@@ -53,15 +53,13 @@ void time_mix(const V4Layer& p, const float* xx, uint32_t T, float* s, float* x,
   float* kx = scratch.take(TC);
   float* vx = scratch.take(TC);
   float* rx = scratch.take(TC);
-  for (uint32_t t = 0; t < T; ++t) {
-    const float* prev = previous_row(xx, shift, t, C);
-    const float* cur = xx + size_t(t) * C;
+  each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       kx[t * C + c] = cur[c] * p.time_mix_k[c] + prev[c] * (1.0f - p.time_mix_k[c]);
       vx[t * C + c] = cur[c] * p.time_mix_v[c] + prev[c] * (1.0f - p.time_mix_v[c]);
       rx[t * C + c] = cur[c] * p.time_mix_r[c] + prev[c] * (1.0f - p.time_mix_r[c]);
     }
-  }
+  });
   std::copy(xx + TC - C, xx + TC, shift);
   float* r = scratch.take(TC);
   float* k = scratch.take(TC);

@@ -92,9 +92,7 @@ void time_mix(const V5Layer& p, bool has_gate, const ModelInfo& info, const floa
   float* vx = scratch.take(TC);
   float* rx = scratch.take(TC);
   float* gx = scratch.take(TC);
-  for (uint32_t t = 0; t < T; ++t) {
-    const float* prev = previous_row(xx, shift, t, C);
-    const float* cur = xx + size_t(t) * C;
+  each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       const size_t i = size_t(t) * C + c;
       kx[i] = cur[c] * p.time_mix_k[c] + prev[c] * (1.0f - p.time_mix_k[c]);
@@ -102,7 +100,7 @@ void time_mix(const V5Layer& p, bool has_gate, const ModelInfo& info, const floa
       rx[i] = cur[c] * p.time_mix_r[c] + prev[c] * (1.0f - p.time_mix_r[c]);
       if (has_gate) gx[i] = cur[c] * p.time_mix_g[c] + prev[c] * (1.0f - p.time_mix_g[c]);
     }
-  }
+  });
   std::copy(xx + TC - C, xx + TC, shift);
   float* r = scratch.take(TC);
   float* k = scratch.take(TC);

@@ -70,14 +70,13 @@ void time_mix(const V6Layer& p, const ModelInfo& info, const float* xx, uint32_t
   float* S = s + C;
   float* delta = scratch.take(TC);
   float* xxx = scratch.take(TC);
-  for (uint32_t t = 0; t < T; ++t) {
-    const float* prev = previous_row(xx, shift, t, C);
+  each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       const size_t i = size_t(t) * C + c;
-      delta[i] = prev[c] - xx[i];
-      xxx[i] = xx[i] + delta[i] * p.maa_x[c];
+      delta[i] = prev[c] - cur[c];
+      xxx[i] = cur[c] + delta[i] * p.maa_x[c];
     }
-  }
+  });
   std::copy(xx + TC - C, xx + TC, shift);
   float* lora = scratch.take(size_t(T) * 5 * D);
   matmat(p.maa_w1, xxx, lora, T);
@@ -131,15 +130,14 @@ void channel_mix(const V6Layer& p, const ModelInfo& info, const float* xx, uint3
   const size_t TC = size_t(T) * C;
   float* kx = scratch.take(TC);
   float* rx = scratch.take(TC);
-  for (uint32_t t = 0; t < T; ++t) {
-    const float* prev = previous_row(xx, shift, t, C);
+  each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       const size_t i = size_t(t) * C + c;
-      const float delta = prev[c] - xx[i];
-      kx[i] = xx[i] + delta * p.ffn_maa_k[c];
-      rx[i] = xx[i] + delta * p.ffn_maa_r[c];
+      const float delta = prev[c] - cur[c];
+      kx[i] = cur[c] + delta * p.ffn_maa_k[c];
+      rx[i] = cur[c] + delta * p.ffn_maa_r[c];
     }
-  }
+  });
   std::copy(xx + TC - C, xx + TC, shift);
   float* r = scratch.take(TC);
   float* k = scratch.take(size_t(T) * F);

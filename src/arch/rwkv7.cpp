@@ -85,19 +85,16 @@ void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* 
   float* xv = scratch.take(TC);
   float* xa = scratch.take(TC);
   float* xg = scratch.take(TC);
-  parallel_for(T, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
-    for (uint32_t t = t_begin; t < t_end; ++t) {
-      const float* prev = previous_row(xx, shift, t, C);
-      for (uint32_t c = 0; c < C; ++c) {
-        const size_t i = size_t(t) * C + c;
-        const float delta = prev[c] - xx[i];
-        xr[i] = xx[i] + delta * p.x_r[c];
-        xw[i] = xx[i] + delta * p.x_w[c];
-        xk[i] = xx[i] + delta * p.x_k[c];
-        xv[i] = xx[i] + delta * p.x_v[c];
-        xa[i] = xx[i] + delta * p.x_a[c];
-        xg[i] = xx[i] + delta * p.x_g[c];
-      }
+  each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
+    for (uint32_t c = 0; c < C; ++c) {
+      const size_t i = size_t(t) * C + c;
+      const float delta = prev[c] - cur[c];
+      xr[i] = cur[c] + delta * p.x_r[c];
+      xw[i] = cur[c] + delta * p.x_w[c];
+      xk[i] = cur[c] + delta * p.x_k[c];
+      xv[i] = cur[c] + delta * p.x_v[c];
+      xa[i] = cur[c] + delta * p.x_a[c];
+      xg[i] = cur[c] + delta * p.x_g[c];
     }
   });
   std::copy(xx + TC - C, xx + TC, shift);
@@ -217,13 +214,10 @@ void channel_mix(const V7Layer& p, const ModelInfo& info, const float* xx, uint3
   const uint32_t F = p.ffn_key.rows;
   const size_t TC = size_t(T) * C;
   float* kx = scratch.take(TC);
-  parallel_for(T, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
-    for (uint32_t t = t_begin; t < t_end; ++t) {
-      const float* prev = previous_row(xx, shift, t, C);
-      for (uint32_t c = 0; c < C; ++c) {
-        const size_t i = size_t(t) * C + c;
-        kx[i] = xx[i] + (prev[c] - xx[i]) * p.ffn_x_k[c];
-      }
+  each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
+    for (uint32_t c = 0; c < C; ++c) {
+      const size_t i = size_t(t) * C + c;
+      kx[i] = cur[c] + (prev[c] - cur[c]) * p.ffn_x_k[c];
     }
   });
   std::copy(xx + TC - C, xx + TC, shift);
