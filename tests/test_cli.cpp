@@ -106,13 +106,13 @@ TEST(Cli, QuantizeMatchesConvertAndRefusesRequantizing) {
   EXPECT_THAT(tensors, testing::ContainsRegex("blocks.0.att.key.weight +q8_0"));
   EXPECT_THAT(tensors, testing::ContainsRegex("blocks.0.att.w1 +f32"));
 
-  CliRun refused = run_cli("quantize '" + q8 + "' '" + q4 + "' --type q4_1m");
+  CliRun refused = run_cli("quantize '" + q8 + "' '" + q4 + "' --type q4_s");
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_THAT(refused.output, HasSubstr("--allow-requantize"));
   EXPECT_FALSE(std::filesystem::exists(q4));
-  CliRun allowed = run_cli("quantize '" + q8 + "' '" + q4 + "' --type q4_1m --allow-requantize --head-type q8_0");
+  CliRun allowed = run_cli("quantize '" + q8 + "' '" + q4 + "' --type q4_s --allow-requantize --head-type q8_0");
   EXPECT_EQ(allowed.exit_code, 0) << allowed.output;
-  EXPECT_THAT(run_cli("info --model '" + q4 + "' --tensors").output, testing::ContainsRegex("ffn.key.weight +q4_1m"));
+  EXPECT_THAT(run_cli("info --model '" + q4 + "' --tensors").output, testing::ContainsRegex("ffn.key.weight +q4_s"));
   EXPECT_EQ(run_cli("quantize '" + q8 + "' '" + q4 + "'").exit_code, 2);  // --type is required
   EXPECT_EQ(run_cli("quantize '" + q8 + "' '" + q4 + "' --type q5").exit_code, 2);
   EXPECT_EQ(run_cli("quantize '" + q8 + "' '" + (dir / "wide.rwkv").string() + "' --type f32 --embedding-type f32")

@@ -14,12 +14,13 @@
 #include "kernels/quant_blocks.hpp"
 #include "kernels/vector_math.hpp"
 #include "kernels/wkv.hpp"
+#include "rwkv/error.hpp"
 
 namespace {
 
 using rwkv::DType;
 
-constexpr DType kAllTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_1M};
+constexpr DType kAllTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_S};
 
 std::vector<float> random_normal(size_t n, uint32_t seed, float stddev = 1.0f) {
   std::mt19937 rng(seed);
@@ -59,8 +60,9 @@ std::vector<MatvecCase> matvec_cases() {
   std::vector<MatvecCase> out;
   for (DType type : kAllTypes) {
     // 90 = 2 * 32 + 16 + 10 float16 values and 3 blocks, 600 = 19 blocks (two groups of
-    // 8, a pair and one more): every step of the 512-bit loops.
-    for (uint32_t cols : {1u, 7u, 33u, 90u, 100u, 257u, 600u}) {
+    // 8, a pair and one more): every step of the 512-bit loops. For q4_s, 257 and 600
+    // end in a padded super-block after one and two whole ones, 1024 is four whole ones.
+    for (uint32_t cols : {1u, 7u, 33u, 90u, 100u, 257u, 600u, 1024u}) {
       for (uint32_t rows : {1u, 13u, 130u}) out.push_back({type, rows, cols});
     }
   }
@@ -71,7 +73,7 @@ class KernelMatvec : public ::testing::TestWithParam<MatvecCase> {};
 
 // Error allowed per output: float32 summation in another order (1e-5 of sum |w x|),
 // plus, for the block types, the rounding of x to int8, at most half a step
-// (max |x| in the block / 127 / 2) per element.
+// (max |x| in the activation's group / 127 / 2) per element.
 TEST_P(KernelMatvec, MatchesScalarReferenceOverDequantizedWeights) {
   const auto [type, rows, cols] = GetParam();
   const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 1000 + cols), rows, cols, type);
@@ -85,7 +87,8 @@ TEST_P(KernelMatvec, MatchesScalarReferenceOverDequantizedWeights) {
       expected += wv * x[c];
       magnitude += std::abs(wv * x[c]);
       if (rwkv::dtype_is_blocked(type)) {
-        const uint32_t begin = c / 32 * 32, end = std::min(cols, begin + 32);
+        const uint32_t group = rwkv::activation_group_values(type);
+        const uint32_t begin = c / group * group, end = std::min(cols, begin + group);
         float amax = 0;
         for (uint32_t i = begin; i < end; ++i) amax = std::max(amax, std::abs(x[i]));
         x_rounding += std::abs(wv) * amax / 127.0 / 2.0;
@@ -135,14 +138,25 @@ TEST(KernelDType, CodesNamesAndRowSizes) {
   EXPECT_EQ(static_cast<int>(DType::F16), 1);
   EXPECT_EQ(static_cast<int>(DType::BF16), 2);
   EXPECT_EQ(static_cast<int>(DType::Q8_0), 3);
-  EXPECT_EQ(static_cast<int>(DType::Q4_1M), 4);
+  EXPECT_EQ(static_cast<int>(DType::Q4_S), 5);
+  for (DType t : kAllTypes) EXPECT_EQ(rwkv::dtype_from_code(static_cast<uint8_t>(t), "tensor"), t);
+  // Code 4 was q4_1m, replaced by q4_s: a file holding it is refused with a clear message.
+  try {
+    rwkv::dtype_from_code(4, "model.rwkv: tensor 'x'");
+    ADD_FAILURE() << "code 4 was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("model.rwkv: tensor 'x' has weight type 4 (q4_1m)"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(rwkv::dtype_from_code(6, "tensor"), std::exception);
   for (DType t : kAllTypes) EXPECT_EQ(rwkv::parse_dtype(rwkv::dtype_name(t)), t);
   EXPECT_THROW(rwkv::parse_dtype("q4_0"), std::exception);
   EXPECT_EQ(rwkv::dtype_row_bytes(DType::F32, 33), 132u);
   EXPECT_EQ(rwkv::dtype_row_bytes(DType::BF16, 33), 66u);
   EXPECT_EQ(rwkv::dtype_row_bytes(DType::Q8_0, 33), 68u);   // two blocks, the second holding one value
-  EXPECT_EQ(rwkv::dtype_row_bytes(DType::Q4_1M, 64), 40u);
-  EXPECT_EQ(rwkv::dtype_tensor_bytes(DType::Q4_1M, {3, 33}), 120u);
+  EXPECT_EQ(rwkv::dtype_row_bytes(DType::Q4_S, 64), 152u);  // one super-block, mostly padding
+  EXPECT_EQ(rwkv::dtype_row_bytes(DType::Q4_S, 768), 3 * 152u);
+  EXPECT_EQ(rwkv::dtype_tensor_bytes(DType::Q4_S, {3, 300}), 3 * 2 * 152u);
 }
 
 double relative_rms_error(const std::vector<float>& values, uint32_t rows, uint32_t cols, DType type,
@@ -164,7 +178,7 @@ TEST(KernelQuantError, RoundTripErrorPerTypeOnGaussianData) {
   constexpr uint32_t kRows = 200, kCols = 257;
   const auto values = random_normal(size_t(kRows) * kCols, 42, 0.02f);
   const std::pair<DType, double> bounds[] = {
-      {DType::F32, 0.0}, {DType::F16, 3e-4}, {DType::BF16, 2.5e-3}, {DType::Q8_0, 6e-3}, {DType::Q4_1M, 0.085}};
+      {DType::F32, 0.0}, {DType::F16, 3e-4}, {DType::BF16, 2.5e-3}, {DType::Q8_0, 6e-3}, {DType::Q4_S, 0.085}};
   for (auto [type, bound] : bounds) {
     const double err = relative_rms_error(values, kRows, kCols, type);
     std::printf("[ measured ] %s relative RMS round-trip error %.4f%%\n", rwkv::dtype_name(type), 100 * err);
@@ -182,9 +196,9 @@ TEST(KernelQuantError, Q4SearchBeatsRoundToNearest) {
   std::student_t_distribution<float> t(3.0f);
   for (float& v : heavy) v = t(rng);
   for (const auto& [name, values] : {std::pair{"gaussian", &gaussian}, std::pair{"student-t(3)", &heavy}}) {
-    const double searched = relative_rms_error(*values, kRows, kCols, DType::Q4_1M);
-    const double nearest = relative_rms_error(*values, kRows, kCols, DType::Q4_1M, rwkv::QuantRounding::Nearest);
-    std::printf("[ measured ] q4_1m on %s: search %.4f%%, round to nearest %.4f%%\n", name, 100 * searched,
+    const double searched = relative_rms_error(*values, kRows, kCols, DType::Q4_S);
+    const double nearest = relative_rms_error(*values, kRows, kCols, DType::Q4_S, rwkv::QuantRounding::Nearest);
+    std::printf("[ measured ] q4_s on %s: search %.4f%%, round to nearest %.4f%%\n", name, 100 * searched,
                 100 * nearest);
     EXPECT_LT(searched, 0.93 * nearest) << name;
   }
@@ -201,12 +215,34 @@ TEST(KernelQuantError, PaddingIsZeroAndDroppedOnDequantize) {
   std::vector<float> back(3);
   rwkv::dequantize_rows(rwkv::MatrixRef{DType::Q8_0, 1, 3, bytes.data()}, 0, 1, back.data());
   EXPECT_NEAR(back[1], -2.0f, 1e-3);
-  // A constant row is exact in q4_1m (scale 0, minimum = the value when it fits binary16).
+  // Values q4_s cannot store are refused, not rounded to garbage.
+  for (float bad : {std::nanf(""), INFINITY}) {
+    std::vector<float> with_bad(40, 0.5f);
+    with_bad[37] = bad;
+    EXPECT_THROW(rwkv::quantize_rows(with_bad.data(), 1, 40, DType::Q4_S), rwkv::Error) << bad;
+  }
+  const std::vector<float> huge = {-3e38f, 3e38f};
+  EXPECT_THROW(rwkv::quantize_rows(huge.data(), 1, 2, DType::Q4_S), rwkv::Error);
+  // A constant row is exact in q4_s up to float32 rounding (scale 0, minimum 127 steps
+  // of value / 127).
   const std::vector<float> constant(40, 0.75f);
-  const auto q4 = rwkv::quantize_rows(constant.data(), 1, 40, DType::Q4_1M);
+  const auto q4 = rwkv::quantize_rows(constant.data(), 1, 40, DType::Q4_S);
+  ASSERT_EQ(q4.size(), sizeof(rwkv::BlockQ4_S));
   std::vector<float> q4_back(40);
-  rwkv::dequantize_rows(rwkv::MatrixRef{DType::Q4_1M, 1, 40, q4.data()}, 0, 1, q4_back.data());
-  for (float v : q4_back) EXPECT_EQ(v, 0.75f);
+  rwkv::dequantize_rows(rwkv::MatrixRef{DType::Q4_S, 1, 40, q4.data()}, 0, 1, q4_back.data());
+  for (float v : q4_back) EXPECT_NEAR(v, 0.75f, 1e-7f);
+  // The padding of a 40-value row: sub-block 1 past its 8 values, sub-blocks 2 to 7 whole.
+  const std::vector<float> varied = random_normal(40, 9);
+  const auto q4_varied = rwkv::quantize_rows(varied.data(), 1, 40, DType::Q4_S);
+  rwkv::BlockQ4_S block4;
+  std::memcpy(&block4, q4_varied.data(), sizeof(block4));
+  EXPECT_NE(block4.scales[1], 0);
+  for (uint32_t j = 2; j < rwkv::kSubBlocks; ++j) EXPECT_EQ(block4.scales[j] | block4.mins[j], 0) << j;
+  for (uint32_t i = 0; i < sizeof(block4.nibbles); ++i) {
+    const bool holds_values = i < 32 || (i >= 32 && i < 40);  // sub-block 0, then sub-block 1's 8 values
+    if (!holds_values) EXPECT_EQ(block4.nibbles[i], 0) << "byte " << i;
+    if (holds_values) EXPECT_EQ(block4.nibbles[i] >> 4, 0) << "byte " << i;  // sub-blocks 2 and 3 are padding
+  }
 }
 
 // Single-threaded matvec throughput in GB/s of weight bytes read (the x quantization of
@@ -228,12 +264,12 @@ TEST(KernelBench, DISABLED_MatvecThroughput) {
           case DType::F16: rwkv::matvec_rows_f16(w, x.data(), y.data(), 0, rows); break;
           case DType::BF16: rwkv::matvec_rows_bf16(w, x.data(), y.data(), 0, rows); break;
           case DType::Q8_0:
-            rwkv::quantize_activation(x.data(), cols, x_int8);
+            rwkv::quantize_activation(x.data(), cols, rwkv::activation_group_values(type), x_int8);
             rwkv::matvec_rows_q8_0(w, x_int8, y.data(), 0, rows);
             break;
-          case DType::Q4_1M:
-            rwkv::quantize_activation(x.data(), cols, x_int8);
-            rwkv::matvec_rows_q4_1m(w, x_int8, y.data(), 0, rows);
+          case DType::Q4_S:
+            rwkv::quantize_activation(x.data(), cols, rwkv::activation_group_values(type), x_int8);
+            rwkv::matvec_rows_q4_s(w, x_int8, y.data(), 0, rows);
             break;
         }
       };
@@ -294,28 +330,36 @@ TEST(KernelVectorMath, SigmoidAndTanhMatchLibm) {
 }
 
 // The int8 form of an activation: the vector path must give the scalar definition's
-// scales, quants (round to nearest) and sums exactly; 101 values end in a partial block.
+// scales, quants (round to nearest) and sums exactly, for q8_0's groups of 32 and q4_s's
+// of 256; 101 and 600 values end in a partial group.
 TEST(KernelQuantActivation, MatchesScalarDefinitionExactly) {
-  std::vector<float> x = random_normal(101, 3, 2.0f);
-  rwkv::Int8Activation a;
-  rwkv::quantize_activation(x.data(), uint32_t(x.size()), a);
-  ASSERT_EQ(a.n_blocks, 4u);
-  for (uint32_t b = 0; b < a.n_blocks; ++b) {
-    const uint32_t begin = b * 32, end = std::min<uint32_t>(uint32_t(x.size()), begin + 32);
-    float amax = 0;
-    for (uint32_t i = begin; i < end; ++i) amax = std::max(amax, std::abs(x[i]));
-    const float scale = amax / 127.0f;
-    const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
-    int32_t sum = 0;
-    for (uint32_t i = begin; i < begin + 32; ++i) {
-      const int expected = i < end ? int(std::nearbyint(x[i] * inverse)) : 0;
-      EXPECT_EQ(int(a.quants[i]), expected) << "value " << i;
-      sum += expected;
+  for (uint32_t group : {32u, 256u}) {
+    for (uint32_t n : {101u, 600u}) {
+      std::vector<float> x = random_normal(n, 3 + n, 2.0f);
+      rwkv::Int8Activation a;
+      rwkv::quantize_activation(x.data(), n, group, a);
+      const uint32_t groups = (n + group - 1) / group;
+      ASSERT_EQ(a.n_groups, groups);
+      ASSERT_EQ(a.quants.size(), size_t(groups) * group);
+      ASSERT_EQ(a.block_sums.size(), size_t(groups) * group / 32);
+      for (uint32_t g = 0; g < groups; ++g) {
+        const uint32_t begin = g * group, end = std::min(n, begin + group);
+        float amax = 0;
+        for (uint32_t i = begin; i < end; ++i) amax = std::max(amax, std::abs(x[i]));
+        const float scale = amax / 127.0f;
+        const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
+        EXPECT_EQ(a.scales[g], scale) << "group " << g;
+        for (uint32_t c = begin; c < begin + group; c += 32) {
+          int32_t sum = 0;
+          for (uint32_t i = c; i < c + 32; ++i) {
+            const int expected = i < end ? int(std::nearbyint(x[i] * inverse)) : 0;
+            EXPECT_EQ(int(a.quants[i]), expected) << "group size " << group << ", value " << i;
+            sum += expected;
+          }
+          EXPECT_EQ(a.block_sums[c / 32], sum) << "group size " << group << ", block " << c / 32;
+        }
+      }
     }
-    EXPECT_EQ(a.scales[b], scale);
-    EXPECT_EQ(a.sums[b], scale * float(sum));
-    EXPECT_EQ(a.scale_sum_pairs[2 * b], scale);
-    EXPECT_EQ(a.scale_sum_pairs[2 * b + 1], a.sums[b]);
   }
 }
 

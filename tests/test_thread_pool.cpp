@@ -169,7 +169,7 @@ void expect_same_products_for_any_pool(rwkv::DType dtype, uint32_t rows, uint32_
 TEST(RowSplit, SameResultsForAnyThreadCount) {
   ASSERT_GT(768u * 768u, rwkv::min_weights_to_split()) << "the matrices below must be large enough to be split";
   for (rwkv::DType dtype :
-       {rwkv::DType::F32, rwkv::DType::F16, rwkv::DType::BF16, rwkv::DType::Q8_0, rwkv::DType::Q4_1M}) {
+       {rwkv::DType::F32, rwkv::DType::F16, rwkv::DType::BF16, rwkv::DType::Q8_0, rwkv::DType::Q4_S}) {
     for (auto [rows, cols] : {std::pair{768u, 768u}, {1000u, 333u}, {64u, 768u}, {3072u, 64u}, {17u, 5000u}}) {
       expect_same_products_for_any_pool(dtype, rows, cols);
     }
@@ -193,7 +193,7 @@ TEST(RowSplit, FixtureModelLogitsDoNotDependOnThreadCount) {
     ~Restore() { rwkv::set_min_weights_to_split(value); }
   } restore{saved_threshold};
   for (const rwkv::DType type :
-       {rwkv::DType::F32, rwkv::DType::F16, rwkv::DType::BF16, rwkv::DType::Q8_0, rwkv::DType::Q4_1M})
+       {rwkv::DType::F32, rwkv::DType::F16, rwkv::DType::BF16, rwkv::DType::Q8_0, rwkv::DType::Q4_S})
   for (const auto& f : fixture_models()) {
     const std::string path = (dir / (f["name"].get<std::string>() + ".rwkv")).string();
     rwkv::convert::ConvertOptions options;

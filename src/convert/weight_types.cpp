@@ -6,7 +6,7 @@ WeightTypes WeightTypes::for_type(DType matrices, std::optional<DType> embedding
   WeightTypes types;
   types.matrices = matrices;
   types.embedding = embedding.value_or(dtype_is_blocked(matrices) ? DType::F16 : matrices);
-  types.head = head.value_or(matrices == DType::Q4_1M ? DType::Q8_0 : matrices);
+  types.head = head.value_or(matrices == DType::Q4_S ? DType::Q8_0 : matrices);
   return types;
 }
 

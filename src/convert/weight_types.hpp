@@ -17,7 +17,7 @@ struct WeightTypes {
 
   // The defaults for a --type: a block-quantized type keeps the embedding f16 (one row
   // is read per token, so its type costs file size, not speed, and f16 is near exact)
-  // and gives q4_1m a q8_0 head (the logits come straight out of it, and small models
+  // and gives q4_s a q8_0 head (the logits come straight out of it, and small models
   // spend a large share of their weights there). Otherwise both follow `matrices`.
   static WeightTypes for_type(DType matrices, std::optional<DType> embedding = std::nullopt,
                               std::optional<DType> head = std::nullopt);

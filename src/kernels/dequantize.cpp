@@ -9,18 +9,22 @@ namespace rwkv {
 
 namespace {
 
-template <typename Block, typename DecodeBlock>
+// Columns [col_begin, col_end) of rows [row_begin, row_end), decoding each block they
+// touch (col_begin need not fall on a block boundary).
+template <typename Block, uint32_t values_per_block, typename DecodeBlock>
 void dequantize_blocked(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, uint32_t col_begin,
                         uint32_t col_end, float* out, DecodeBlock decode) {
-  const uint32_t blocks_per_row = (w.cols + kQuantBlockValues - 1) / kQuantBlockValues;
-  float values[kQuantBlockValues];
+  const uint32_t blocks_per_row = (w.cols + values_per_block - 1) / values_per_block;
+  float values[values_per_block];
   for (uint32_t r = row_begin; r < row_end; ++r) {
     const Block* blocks = static_cast<const Block*>(w.data) + size_t(r) * blocks_per_row;
-    for (uint32_t c = col_begin; c < col_end; c += kQuantBlockValues) {
-      decode(blocks[c / kQuantBlockValues], values);
-      const uint32_t n = std::min(kQuantBlockValues, col_end - c);
-      std::memcpy(out, values, n * sizeof(float));
+    for (uint32_t c = col_begin; c < col_end;) {
+      decode(blocks[c / values_per_block], values);
+      const uint32_t first = c % values_per_block;
+      const uint32_t n = std::min(values_per_block - first, col_end - c);
+      std::memcpy(out, values + first, n * sizeof(float));
       out += n;
+      c += n;
     }
   }
 }
@@ -30,13 +34,27 @@ void decode_q8_0(const BlockQ8_0& block, float* out) {
   for (uint32_t i = 0; i < kQuantBlockValues; ++i) out[i] = scale * block.quants[i];
 }
 
-void decode_q4_1m(const BlockQ4_1M& block, float* out) {
-  const float scale = fp16_to_fp32(block.scale);
-  const float min = fp16_to_fp32(block.min);
-  constexpr uint32_t kHalf = kQuantBlockValues / 2;
-  for (uint32_t j = 0; j < kHalf; ++j) {
-    out[j] = scale * static_cast<float>(block.nibbles[j] & 0x0f) + min;
-    out[j + kHalf] = scale * static_cast<float>(block.nibbles[j] >> 4) + min;
+void decode_q4_s(const BlockQ4_S& block, float* out) {
+  for (uint32_t j = 0; j < kSubBlocks; ++j) {
+    const float scale = block.scale_step * float(block.scales[j]);
+    const float min = block.min_step * float(block.mins[j]);
+    const uint8_t* bytes = block.nibbles + q4_s_first_byte(j);
+    const int shift = q4_s_shift(j);
+    float* values = out + j * kQuantBlockValues;
+#ifdef RWKV_HAVE_AVX2
+    // Sequence mode widens every weight once per pass: eight levels a step.
+    const __m256 scale8 = _mm256_set1_ps(scale), min8 = _mm256_set1_ps(min);
+    for (uint32_t i = 0; i < kQuantBlockValues; i += 8) {
+      const __m128i packed = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(bytes + i));
+      const __m128i levels = _mm_and_si128(_mm_srli_epi16(packed, shift), _mm_set1_epi8(0x0f));
+      const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(levels));
+      _mm256_storeu_ps(values + i, _mm256_fmadd_ps(scale8, q, min8));
+    }
+#else
+    for (uint32_t i = 0; i < kQuantBlockValues; ++i) {
+      values[i] = scale * static_cast<float>((bytes[i] >> shift) & 0x0f) + min;
+    }
+#endif
   }
 }
 
@@ -59,11 +77,11 @@ void widen_bf16(const uint16_t* src, size_t n, float* out) {
 void dequantize_block(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, uint32_t col_begin, uint32_t col_end,
                       float* out) {
   if (w.dtype == DType::Q8_0) {
-    dequantize_blocked<BlockQ8_0>(w, row_begin, row_end, col_begin, col_end, out, decode_q8_0);
+    dequantize_blocked<BlockQ8_0, kQuantBlockValues>(w, row_begin, row_end, col_begin, col_end, out, decode_q8_0);
     return;
   }
-  if (w.dtype == DType::Q4_1M) {
-    dequantize_blocked<BlockQ4_1M>(w, row_begin, row_end, col_begin, col_end, out, decode_q4_1m);
+  if (w.dtype == DType::Q4_S) {
+    dequantize_blocked<BlockQ4_S, kSuperBlockValues>(w, row_begin, row_end, col_begin, col_end, out, decode_q4_s);
     return;
   }
   const uint32_t n = col_end - col_begin;

@@ -10,7 +10,7 @@
 namespace rwkv {
 
 namespace {
-constexpr DType kAllTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_1M};
+constexpr DType kAllTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_S};
 }
 
 const char* dtype_name(DType t) {
@@ -19,7 +19,7 @@ const char* dtype_name(DType t) {
     case DType::F16: return "f16";
     case DType::BF16: return "bf16";
     case DType::Q8_0: return "q8_0";
-    case DType::Q4_1M: return "q4_1m";
+    case DType::Q4_S: return "q4_s";
   }
   return "unknown";
 }
@@ -40,7 +40,23 @@ DType parse_dtype(const std::string& name) {
   throw Error(fmt::format("unknown weight type '{}': expected {}", name, dtype_names()));
 }
 
-uint32_t dtype_block_values(DType t) { return dtype_is_blocked(t) ? kQuantBlockValues : 1; }
+DType dtype_from_code(uint8_t code, const std::string& what) {
+  for (DType t : kAllTypes) {
+    if (code == static_cast<uint8_t>(t)) return t;
+  }
+  if (code == 4) {
+    throw Error(fmt::format("{} has weight type 4 (q4_1m), which this version no longer reads: convert the checkpoint "
+                            "again (q4_s replaces it)",
+                            what));
+  }
+  throw Error(fmt::format("{} has unknown data type {}: expected one of {}", what, code, dtype_names()));
+}
+
+uint32_t dtype_block_values(DType t) {
+  if (t == DType::Q8_0) return kQuantBlockValues;
+  if (t == DType::Q4_S) return kSuperBlockValues;
+  return 1;
+}
 
 size_t dtype_block_bytes(DType t) {
   switch (t) {
@@ -48,12 +64,12 @@ size_t dtype_block_bytes(DType t) {
     case DType::F16:
     case DType::BF16: return 2;
     case DType::Q8_0: return sizeof(BlockQ8_0);
-    case DType::Q4_1M: return sizeof(BlockQ4_1M);
+    case DType::Q4_S: return sizeof(BlockQ4_S);
   }
   return 0;
 }
 
-bool dtype_is_blocked(DType t) { return t == DType::Q8_0 || t == DType::Q4_1M; }
+bool dtype_is_blocked(DType t) { return t == DType::Q8_0 || t == DType::Q4_S; }
 
 uint64_t dtype_row_bytes(DType t, uint64_t cols) {
   const uint64_t per_block = dtype_block_values(t);

@@ -1,5 +1,5 @@
 // Types of stored weights: element types (one value per element) and block types
-// (groups of kQuantBlockValues values sharing a scale; see kernels/quant_blocks.hpp).
+// (groups of values sharing scales; see kernels/quant_blocks.hpp).
 #pragma once
 
 #include <cstddef>
@@ -9,15 +9,17 @@
 
 namespace rwkv {
 
-// Codes are stored in model files: append new types, never renumber.
-enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2, Q8_0 = 3, Q4_1M = 4 };
+// Codes are stored in model files: append new types, never renumber. Code 4 was q4_1m
+// (blocks of 32 with binary16 scale and minimum), replaced by q4_s before any release.
+enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2, Q8_0 = 3, Q4_S = 5 };
 
-inline constexpr uint8_t kLastDTypeCode = static_cast<uint8_t>(DType::Q4_1M);
+// The type of a stored code; throws rwkv::Error (naming `what`) for an unknown code.
+DType dtype_from_code(uint8_t code, const std::string& what);
 
-const char* dtype_name(DType t);  // "f32", "f16", "bf16", "q8_0", "q4_1m"
+const char* dtype_name(DType t);  // "f32", "f16", "bf16", "q8_0", "q4_s"
 // Inverse of dtype_name; throws rwkv::Error for an unknown name.
 DType parse_dtype(const std::string& name);
-// "f32, f16, bf16, q8_0 or q4_1m", for messages and --help.
+// "f32, f16, bf16, q8_0 or q4_s", for messages and --help.
 std::string dtype_names();
 
 // Values that share one block (1 for element types) and the bytes of one block.

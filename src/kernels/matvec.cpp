@@ -52,7 +52,7 @@ void product_rows(const Product& p, const Int8Activation* x_int8, uint32_t begin
     case DType::F16: matvec_rows_f16(p.w, p.x, p.y, begin, end); return;
     case DType::BF16: matvec_rows_bf16(p.w, p.x, p.y, begin, end); return;
     case DType::Q8_0: matvec_rows_q8_0(p.w, *x_int8, p.y, begin, end); return;
-    case DType::Q4_1M: matvec_rows_q4_1m(p.w, *x_int8, p.y, begin, end); return;
+    case DType::Q4_S: matvec_rows_q4_s(p.w, *x_int8, p.y, begin, end); return;
   }
 }
 
@@ -72,7 +72,10 @@ void matvec_batch(const Product* products, size_t n) {
   std::vector<Piece>& pieces = caller_pieces;
   uint64_t total_weights = 0;
   for (size_t i = 0; i < n; ++i) {
-    if (dtype_is_blocked(products[i].w.dtype)) quantize_activation(products[i].x, products[i].w.cols, activations[i]);
+    const DType type = products[i].w.dtype;
+    if (dtype_is_blocked(type)) {
+      quantize_activation(products[i].x, products[i].w.cols, activation_group_values(type), activations[i]);
+    }
     total_weights += uint64_t(products[i].w.rows) * products[i].w.cols;
   }
   ThreadPool& pool = kernel_pool();

@@ -16,7 +16,7 @@ float dot_q8_0(const BlockQ8_0* w, const Int8Activation& x) {
   // Lane 2j and 2j + 1 take x's scale of block j.
   const __m512i spread = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
   return sum_block_groups(
-      x.n_blocks,
+      x.n_groups,
       [&](uint32_t b, uint32_t count) {
         // Lane 2j holds block j's scale; odd lanes the first two quants read as binary16, unused.
         const __m512 scales = _mm512_cvtph_ps(block_heads(w + b, count));
@@ -32,7 +32,7 @@ float dot_q8_0(const BlockQ8_0* w, const Int8Activation& x) {
         return dot_u8_i8(_mm512_abs_epi8(wq), signed_x);
       });
 #elif defined(RWKV_HAVE_AVX2)
-  return sum_blocks(x.n_blocks, [&](uint32_t b, __m256 acc) {
+  return sum_blocks(x.n_groups, [&](uint32_t b, __m256 acc) {
     const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].quants));
     const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlockValues));
     // int8 × int8 has no multiply-add: move the weight's sign onto x so that the
@@ -42,7 +42,7 @@ float dot_q8_0(const BlockQ8_0* w, const Int8Activation& x) {
   });
 #else
   float sum = 0.0f;
-  for (uint32_t b = 0; b < x.n_blocks; ++b) {
+  for (uint32_t b = 0; b < x.n_groups; ++b) {
     int32_t dot = 0;
     for (uint32_t i = 0; i < kQuantBlockValues; ++i) dot += int32_t(w[b].quants[i]) * xq[b * kQuantBlockValues + i];
     sum += fp16_to_fp32(w[b].scale) * xs[b] * static_cast<float>(dot);
@@ -54,7 +54,7 @@ float dot_q8_0(const BlockQ8_0* w, const Int8Activation& x) {
 }  // namespace
 
 void matvec_rows_q8_0(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin, uint32_t row_end) {
-  dot_each_row<BlockQ8_0>(w, x.n_blocks, x, y, row_begin, row_end, dot_q8_0);
+  dot_each_row<BlockQ8_0>(w, x.n_groups, x, y, row_begin, row_end, dot_q8_0);
 }
 
 }  // namespace rwkv

@@ -18,7 +18,7 @@ void matvec_rows_bf16(const MatrixRef& w, const float* x, float* y, uint32_t row
 // The block types take x already rounded to int8 blocks (once per matvec, shared by
 // every row and thread) and multiply in integers.
 void matvec_rows_q8_0(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin, uint32_t row_end);
-void matvec_rows_q4_1m(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin, uint32_t row_end);
+void matvec_rows_q4_s(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin, uint32_t row_end);
 
 // Y[t, r] = W[r, :] · X[t, :] for every token t < n_tokens and r in [row_begin, row_end);
 // X is [n_tokens, cols] and Y [n_tokens, rows], both row-major.

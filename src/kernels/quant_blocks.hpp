@@ -20,17 +20,31 @@ struct BlockQ8_0 {
 };
 static_assert(sizeof(BlockQ8_0) == 34);
 
-// value[i] = scale * q[i] + min, q[i] in [0, 15]; scale and min are binary16.
-// Byte j holds q[j] in its low nibble and q[j + 16] in its high nibble, so that one
-// mask and one shift unpack the two halves of the block in SIMD registers.
-struct BlockQ4_1M {
-  uint16_t scale;
-  uint16_t min;
-  uint8_t nibbles[kQuantBlockValues / 2];
+// q4_s: a super-block of 256 values in 8 sub-blocks of 32. Sub-block j has
+// scale = scale_step * scales[j] and min = min_step * mins[j], and its value i is
+// scale * q + min with q in [0, 15]. The sub-blocks' scales are integers so that the
+// kernel applies them with integer multiply-adds and converts to float once per 256
+// values instead of once per 32 (docs/format.md has the reasons and the measurements).
+// The levels are packed so that a mask and a shift of one load unpack sub-blocks whose
+// activations are adjacent: each 64-byte half h holds sub-blocks 4h and 4h + 1 (32 bytes
+// each) in its low nibbles and 4h + 2 and 4h + 3 in its high nibbles. A 512-bit load
+// takes a half, a 256-bit load a quarter (two sub-blocks).
+inline constexpr uint32_t kSuperBlockValues = 256;
+inline constexpr uint32_t kSubBlocks = kSuperBlockValues / kQuantBlockValues;
+struct BlockQ4_S {
+  float scale_step;
+  float min_step;
+  uint8_t scales[kSubBlocks];
+  int8_t mins[kSubBlocks];
+  uint8_t nibbles[kSuperBlockValues / 2];
 };
-static_assert(sizeof(BlockQ4_1M) == 20);
+static_assert(sizeof(BlockQ4_S) == 152);
+// Where sub-block j's levels are: 32 bytes of `nibbles` from q4_s_first_byte(j), in the
+// bits from q4_s_shift(j) (0: low nibble, 4: high nibble).
+constexpr uint32_t q4_s_first_byte(uint32_t j) { return 64 * (j / 4) + 32 * (j % 2); }
+constexpr int q4_s_shift(uint32_t j) { return j % 4 < 2 ? 0 : 4; }
 
-// How q4_1m picks its scale, minimum and quants. Nearest (plain min/max range and
+// How q4_s picks its scales, minimums and levels. Nearest (plain min/max range and
 // round to nearest) exists so that tests can show what the search gains.
 enum class QuantRounding { MinimizeError, Nearest };
 
@@ -38,19 +52,19 @@ enum class QuantRounding { MinimizeError, Nearest };
 std::vector<std::byte> quantize_rows(const float* values, uint64_t rows, uint64_t cols, DType type,
                                      QuantRounding rounding = QuantRounding::MinimizeError);
 
-// An activation vector rounded to int8 in blocks of kQuantBlockValues, one float scale
-// per block, zero-padded to whole blocks: the integer kernels multiply int8 weights (or
-// 4-bit ones) with it and scale once per block.
+// An activation vector rounded to int8 for the integer kernels: one float scale per
+// group of `group_values` values (32 for q8_0, one per block; 256 for q4_s, one per
+// super-block), zero-padded to whole groups, and the sum of every 32 quants (q4_s's
+// minimums multiply them).
 struct Int8Activation {
-  uint32_t n_blocks = 0;
-  std::vector<int8_t> quants;  // [n_blocks * 32]
-  std::vector<float> scales;   // [n_blocks]
-  std::vector<float> sums;     // [n_blocks]: scale * sum of the block's quants (for q4_1m's minimum)
-  // scales[b] and sums[b] side by side, [2 * n_blocks] plus 2 floats of padding, so that
-  // one 16-byte load gives both (the AVX2 q4_1m kernel multiplies them with a block's
-  // scale and minimum, also adjacent).
-  std::vector<float> scale_sum_pairs;
+  uint32_t group_values = kQuantBlockValues;
+  uint32_t n_groups = 0;
+  std::vector<int8_t> quants;       // [n_groups * group_values]
+  std::vector<float> scales;        // [n_groups]
+  std::vector<int16_t> block_sums;  // [n_groups * group_values / 32]
 };
-void quantize_activation(const float* x, uint32_t n, Int8Activation& out);
+// The group size the kernels of weight type `t` (a block type) read.
+uint32_t activation_group_values(DType t);
+void quantize_activation(const float* x, uint32_t n, uint32_t group_values, Int8Activation& out);
 
 }  // namespace rwkv

@@ -37,20 +37,19 @@ void quantize_block_q8_0(const float* x, uint32_t n, BlockQ8_0& block) {
   }
 }
 
+// A sub-block's scale and minimum (as floats, before the super-block's 8-bit grid),
+// its levels for that pair, and the squared error of the result.
 struct Q4Candidate {
   float scale = 0.0f;
   float min = 0.0f;
-  uint16_t scale_bits = 0;
-  uint16_t min_bits = 0;
   uint8_t q[kQuantBlockValues] = {};
   double error = std::numeric_limits<double>::infinity();
 };
 
-// Stores (scale, min) as binary16, picks each value's nearest level for the stored
-// pair, and measures the squared error of the result.
+// Picks each value's nearest level for (scale, min) and measures the squared error.
 void finish_q4(const float* x, uint32_t n, float scale, float min, Q4Candidate& c) {
-  c.min = stored_half(min, c.min_bits);
-  c.scale = stored_half(std::max(scale, 0.0f), c.scale_bits);
+  c.min = min;
+  c.scale = std::max(scale, 0.0f);
   const float inverse = c.scale > 0.0f ? 1.0f / c.scale : 0.0f;
   c.error = 0.0;
   for (uint32_t i = 0; i < n; ++i) {
@@ -76,13 +75,13 @@ bool fit_scale_min(const float* x, const uint8_t* q, uint32_t n, float& scale, f
   return scale > 0.0f;
 }
 
-// Round to nearest over the block's [min, max] range, then (for MinimizeError) a
-// search in the spirit of llama.cpp's k-quants: the range is divided into slightly
-// more or fewer than 15 steps, each candidate's levels get the least-squares scale
-// and minimum, the levels are re-rounded once for that pair, and the candidate with
-// the smallest squared error after binary16 rounding wins. Round to nearest is one
-// of the candidates, so the search is never worse than it.
-void quantize_block_q4_1m(const float* x, uint32_t n, BlockQ4_1M& block, QuantRounding rounding) {
+// A sub-block's scale and minimum: round to nearest over its [min, max] range, then
+// (for MinimizeError) a search in the spirit of llama.cpp's k-quants: the range is
+// divided into slightly more or fewer than 15 steps, each candidate's levels get the
+// least-squares scale and minimum, the levels are re-rounded once for that pair, and
+// the candidate with the smallest squared error wins. Round to nearest is one of the
+// candidates, so the search is never worse than it.
+Q4Candidate search_q4_sub_block(const float* x, uint32_t n, QuantRounding rounding) {
   float lo = x[0], hi = x[0];
   for (uint32_t i = 1; i < n; ++i) {
     lo = std::min(lo, x[i]);
@@ -111,26 +110,76 @@ void quantize_block_q4_1m(const float* x, uint32_t n, BlockQ4_1M& block, QuantRo
       if (c.error < best.error) best = c;
     }
   }
-  block.scale = best.scale_bits;
-  block.min = best.min_bits;
-  // Padding levels stay 0: they meet zero activations (the padded tail of x).
-  for (uint32_t j = 0; j < kQuantBlockValues / 2; ++j) {
-    const uint8_t low = j < n ? best.q[j] : 0;
-    const uint8_t high = j + kQuantBlockValues / 2 < n ? best.q[j + kQuantBlockValues / 2] : 0;
-    block.nibbles[j] = static_cast<uint8_t>(low | (high << 4));
+  return best;
+}
+
+// The super-block: each sub-block's (scale, min) from the search, then the grid that
+// stores them (scale_step = largest scale / 255, min_step = largest |min| / 127), each
+// sub-block's integers rounded to that grid, and (for MinimizeError) the neighbouring
+// integers tried as well, keeping the pair whose re-rounded levels err least.
+void quantize_block_q4_s(const float* x, uint32_t n, BlockQ4_S& block, QuantRounding rounding) {
+  for (uint32_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) throw Error(fmt::format("a value to be stored as q4_s is not finite ({})", x[i]));
+  }
+  Q4Candidate sub[kSubBlocks];
+  float largest_scale = 0.0f, largest_min = 0.0f;
+  for (uint32_t j = 0; j < kSubBlocks && j * kQuantBlockValues < n; ++j) {
+    sub[j] = search_q4_sub_block(x + j * kQuantBlockValues, std::min(kQuantBlockValues, n - j * kQuantBlockValues),
+                                 rounding);
+    largest_scale = std::max(largest_scale, sub[j].scale);
+    largest_min = std::max(largest_min, std::abs(sub[j].min));
+  }
+  if (!std::isfinite(largest_scale) || !std::isfinite(largest_min)) {
+    throw Error(fmt::format("q4_s cannot store a block whose values span more than float32's range (scale {}, minimum {})",
+                            largest_scale, largest_min));
+  }
+  block.scale_step = largest_scale / 255.0f;
+  block.min_step = largest_min / 127.0f;
+  const float inverse_scale_step = block.scale_step > 0.0f ? 1.0f / block.scale_step : 0.0f;
+  const float inverse_min_step = block.min_step > 0.0f ? 1.0f / block.min_step : 0.0f;
+  std::memset(block.nibbles, 0, sizeof(block.nibbles));
+  for (uint32_t j = 0; j < kSubBlocks; ++j) {
+    // Padding sub-blocks (past n) keep scale, min and levels 0: they meet zero activations.
+    block.scales[j] = 0;
+    block.mins[j] = 0;
+    if (j * kQuantBlockValues >= n) continue;
+    const float* xs = x + j * kQuantBlockValues;
+    const uint32_t count = std::min(kQuantBlockValues, n - j * kQuantBlockValues);
+    const int scale_units = int(std::clamp(std::nearbyint(sub[j].scale * inverse_scale_step), 0.0f, 255.0f));
+    const int min_units = int(std::clamp(std::nearbyint(sub[j].min * inverse_min_step), -127.0f, 127.0f));
+    const int reach = rounding == QuantRounding::MinimizeError ? 1 : 0;
+    Q4Candidate best;
+    int best_scale = 0, best_min = 0;
+    for (int s = std::max(0, scale_units - reach); s <= std::min(255, scale_units + reach); ++s) {
+      for (int m = std::max(-127, min_units - reach); m <= std::min(127, min_units + reach); ++m) {
+        Q4Candidate c;
+        finish_q4(xs, count, block.scale_step * float(s), block.min_step * float(m), c);
+        if (c.error < best.error) {
+          best = c;
+          best_scale = s;
+          best_min = m;
+        }
+      }
+    }
+    block.scales[j] = static_cast<uint8_t>(best_scale);
+    block.mins[j] = static_cast<int8_t>(best_min);
+    uint8_t* bytes = block.nibbles + q4_s_first_byte(j);
+    const int shift = q4_s_shift(j);
+    for (uint32_t i = 0; i < count; ++i) bytes[i] = static_cast<uint8_t>(bytes[i] | (best.q[i] << shift));
   }
 }
 
-template <typename Block, typename QuantizeBlock>
+template <typename Block, uint32_t values_per_block, typename QuantizeBlock>
 void quantize_blocked_rows(const float* values, uint64_t rows, uint64_t cols, std::byte* out, QuantizeBlock quantize) {
-  // Rows are independent: spread over the pool (the q4_1m search makes converting a
+  // Rows are independent: spread over the pool (the q4_s search makes converting a
   // 1.5B model take minutes on one core). Each row's blocks are the same whatever the split.
-  const uint64_t blocks_per_row = (cols + kQuantBlockValues - 1) / kQuantBlockValues;
+  const uint64_t block_values = values_per_block;
+  const uint64_t blocks_per_row = (cols + block_values - 1) / block_values;
   const auto quantize_row = [&](uint64_t r) {
     Block* blocks = reinterpret_cast<Block*>(out) + r * blocks_per_row;
     const float* row = values + r * cols;
-    for (uint64_t c = 0; c < cols; c += kQuantBlockValues) {
-      quantize(row + c, static_cast<uint32_t>(std::min<uint64_t>(kQuantBlockValues, cols - c)), *blocks++);
+    for (uint64_t c = 0; c < cols; c += block_values) {
+      quantize(row + c, static_cast<uint32_t>(std::min<uint64_t>(block_values, cols - c)), *blocks++);
     }
   };
   if (rows > UINT32_MAX) {
@@ -160,57 +209,58 @@ std::vector<std::byte> quantize_rows(const float* values, uint64_t rows, uint64_
       for (size_t i = 0; i < n; ++i) dst[i] = fp32_to_bf16(values[i]);
       break;
     }
-    case DType::Q8_0: quantize_blocked_rows<BlockQ8_0>(values, rows, cols, out.data(), quantize_block_q8_0); break;
-    case DType::Q4_1M:
-      quantize_blocked_rows<BlockQ4_1M>(values, rows, cols, out.data(),
-                                        [rounding](const float* x, uint32_t count, BlockQ4_1M& block) {
-                                          quantize_block_q4_1m(x, count, block, rounding);
-                                        });
+    case DType::Q8_0:
+      quantize_blocked_rows<BlockQ8_0, kQuantBlockValues>(values, rows, cols, out.data(), quantize_block_q8_0);
+      break;
+    case DType::Q4_S:
+      quantize_blocked_rows<BlockQ4_S, kSuperBlockValues>(values, rows, cols, out.data(),
+                                                          [rounding](const float* x, uint32_t count, BlockQ4_S& block) {
+                                                            quantize_block_q4_s(x, count, block, rounding);
+                                                          });
       break;
   }
   return out;
 }
 
-void quantize_activation(const float* x, uint32_t n, Int8Activation& out) {
-  out.n_blocks = (n + kQuantBlockValues - 1) / kQuantBlockValues;
-  out.quants.resize(size_t(out.n_blocks) * kQuantBlockValues);
-  out.scales.resize(out.n_blocks);
-  out.sums.resize(out.n_blocks);
-  out.scale_sum_pairs.resize(2 * size_t(out.n_blocks) + 2);
-  for (uint32_t b = 0; b < out.n_blocks; ++b) {
-    const uint32_t begin = b * kQuantBlockValues;
-    const uint32_t end = std::min(n, begin + kQuantBlockValues);
-    int8_t* quants = out.quants.data() + begin;
+uint32_t activation_group_values(DType t) { return t == DType::Q4_S ? kSuperBlockValues : kQuantBlockValues; }
+
+void quantize_activation(const float* x, uint32_t n, uint32_t group_values, Int8Activation& out) {
+  out.group_values = group_values;
+  out.n_groups = (n + group_values - 1) / group_values;
+  out.quants.resize(size_t(out.n_groups) * group_values);
+  out.scales.resize(out.n_groups);
+  out.block_sums.resize(out.quants.size() / kQuantBlockValues);
+  for (uint32_t g = 0; g < out.n_groups; ++g) {
+    const uint32_t begin = g * group_values;
+    const uint32_t end = std::min(n, begin + group_values);
     float scale;
-    int32_t sum = 0;
 #ifdef RWKV_HAVE_AVX2
-    if (end - begin == kQuantBlockValues) {
+    if (end - begin == group_values) {
       // The scalar loop below, eight values a step: the same amax, the same rounding
       // (the default round-to-nearest-even of cvtps, as nearbyint), the same quants.
-      __m256 v[4];
       __m256 amax8 = _mm256_setzero_ps();
       const __m256 sign_bit = _mm256_set1_ps(-0.0f);
-      for (int i = 0; i < 4; ++i) {
-        v[i] = _mm256_loadu_ps(x + begin + 8 * i);
-        amax8 = _mm256_max_ps(amax8, _mm256_andnot_ps(sign_bit, v[i]));
-      }
+      for (uint32_t i = begin; i < end; i += 8) amax8 = _mm256_max_ps(amax8, _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(x + i)));
       __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax8), _mm256_extractf128_ps(amax8, 1));
       m = _mm_max_ps(m, _mm_movehl_ps(m, m));
       m = _mm_max_ss(m, _mm_movehdup_ps(m));
       scale = _mm_cvtss_f32(m) / 127.0f;
       const __m256 inverse = _mm256_set1_ps(scale > 0.0f ? 1.0f / scale : 0.0f);
-      __m256i q[4];
-      for (int i = 0; i < 4; ++i) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], inverse));
-      // Pack 32 int32 to 32 int8 in order: packs interleave 128-bit lanes, the permute undoes it.
-      const __m256i q16 = _mm256_packs_epi32(q[0], q[1]);
-      const __m256i q16b = _mm256_packs_epi32(q[2], q[3]);
-      const __m256i q8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16, q16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(quants), q8);
-      const __m256i sum8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-      __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum8), _mm256_extracti128_si256(sum8, 1));
-      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-      s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-      sum = _mm_cvtsi128_si32(s4);
+      for (uint32_t c = begin; c < end; c += kQuantBlockValues) {
+        __m256i q[4];
+        for (int i = 0; i < 4; ++i) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + c + 8 * i), inverse));
+        // Pack 32 int32 to 32 int8 in order: packs interleave 128-bit lanes, the permute undoes it.
+        const __m256i q16 = _mm256_packs_epi32(q[0], q[1]);
+        const __m256i q16b = _mm256_packs_epi32(q[2], q[3]);
+        const __m256i q8 =
+            _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16, q16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.quants.data() + c), q8);
+        const __m256i sum8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum8), _mm256_extracti128_si256(sum8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        out.block_sums[c / kQuantBlockValues] = static_cast<int16_t>(_mm_cvtsi128_si32(s4));
+      }
     } else
 #endif
     {
@@ -218,16 +268,17 @@ void quantize_activation(const float* x, uint32_t n, Int8Activation& out) {
       for (uint32_t i = begin; i < end; ++i) amax = std::max(amax, std::abs(x[i]));
       scale = amax / 127.0f;
       const float inverse = scale > 0.0f ? 1.0f / scale : 0.0f;
-      for (uint32_t i = begin; i < begin + kQuantBlockValues; ++i) {
-        const auto q = i < end ? static_cast<int8_t>(std::nearbyint(x[i] * inverse)) : int8_t{0};
-        quants[i - begin] = q;
-        sum += q;
+      for (uint32_t c = begin; c < begin + group_values; c += kQuantBlockValues) {
+        int32_t sum = 0;
+        for (uint32_t i = c; i < c + kQuantBlockValues; ++i) {
+          const auto q = i < end ? static_cast<int8_t>(std::nearbyint(x[i] * inverse)) : int8_t{0};
+          out.quants[i] = q;
+          sum += q;
+        }
+        out.block_sums[c / kQuantBlockValues] = static_cast<int16_t>(sum);
       }
     }
-    out.scales[b] = scale;
-    out.sums[b] = scale * static_cast<float>(sum);
-    out.scale_sum_pairs[2 * b] = scale;
-    out.scale_sum_pairs[2 * b + 1] = out.sums[b];
+    out.scales[g] = scale;
   }
 }
 

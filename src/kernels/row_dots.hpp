@@ -115,8 +115,8 @@ float sum_blocks(uint32_t n, Block block) {
 
 #ifdef RWKV_HAVE_AVX512
 // The first 4 bytes of blocks w[0], ..., w[count - 1] (count <= 8) in 32-bit lanes,
-// zeros past count: every block type begins with its binary16 scale, and q4_1m
-// then its minimum, so that one conversion widens all of a group's.
+// zeros past count: q8_0 blocks begin with their binary16 scale, so that one
+// conversion widens all of a group's.
 template <typename Block>
 __m256i block_heads(const Block* w, uint32_t count) {
   const auto head = [w](uint32_t j) {

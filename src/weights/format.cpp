@@ -164,10 +164,7 @@ NativeFile read_native_file(const std::string& path) {
     const auto name_len = reader.read<uint16_t>("a tensor name length");
     t.name = reader.read_string(name_len, "a tensor name");
     const auto dtype = reader.read<uint8_t>("a tensor type");
-    if (dtype > kLastDTypeCode) {
-      throw Error(fmt::format("{}: tensor '{}' has unknown data type {}", path, t.name, dtype));
-    }
-    t.dtype = static_cast<DType>(dtype);
+    t.dtype = dtype_from_code(dtype, fmt::format("{}: tensor '{}'", path, t.name));
     const auto ndim = reader.read<uint8_t>("a tensor rank");
     if (ndim == 0 || ndim > 4) throw Error(fmt::format("{}: tensor '{}' has rank {}", path, t.name, ndim));
     uint64_t numel = 1;

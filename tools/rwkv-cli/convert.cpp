@@ -11,7 +11,7 @@ namespace rwkv_cli {
 
 int run_convert(int argc, char** argv) {
   ArgParser args("convert",
-                 "INPUT.pth OUTPUT [--type f32|f16|bf16|q8_0|q4_1m] [--embedding-type T] [--head-type T] "
+                 "INPUT.pth OUTPUT [--type f32|f16|bf16|q8_0|q4_s] [--embedding-type T] [--head-type T] "
                  "[--tokenizer bytes|world|neox]",
                  "Converts an official RWKV PyTorch checkpoint (v4, v5.x, v6, v7) to the native format.\n"
                  "Matrices are stored in --type; vectors, decays, norms and LoRA matrices stay float32.");

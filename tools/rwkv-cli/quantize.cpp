@@ -9,7 +9,7 @@
 namespace rwkv_cli {
 
 int run_quantize(int argc, char** argv) {
-  ArgParser args("quantize", "IN OUT --type f32|f16|bf16|q8_0|q4_1m [--embedding-type T] [--head-type T] "
+  ArgParser args("quantize", "IN OUT --type f32|f16|bf16|q8_0|q4_s [--embedding-type T] [--head-type T] "
                              "[--allow-requantize]",
                  "Stores a native model's large matrices in another weight type: each is widened to float32\n"
                  "and encoded again. Vectors, decays, norms and LoRA matrices stay float32.");
@@ -17,7 +17,7 @@ int run_quantize(int argc, char** argv) {
       .positional("OUT", "the native model file to write (written to a temporary name, then renamed)");
   declare_weight_type_flags(args, nullptr);
   args.flag("allow-requantize",
-            "allow going from one lossy type (f16, bf16, q8_0, q4_1m) to a different one: the values are rounded "
+            "allow going from one lossy type (f16, bf16, q8_0, q4_s) to a different one: the values are rounded "
             "twice and both errors add up, so converting the original checkpoint is better");
   if (!args.parse(argc, argv)) return 0;
 

@@ -12,8 +12,8 @@ void declare_weight_type_flags(ArgParser& args, const char* default_type) {
     args.option("type", "TYPE", "weight type of the large matrices: " + names + " (required)");
   }
   args.option("embedding-type", "TYPE",
-              "type of emb.weight (default: f16 for q8_0 and q4_1m, since one row is read per token; else --type)")
-      .option("head-type", "TYPE", "type of head.weight (default: q8_0 for q4_1m, which keeps the logits close; "
+              "type of emb.weight (default: f16 for q8_0 and q4_s, since one row is read per token; else --type)")
+      .option("head-type", "TYPE", "type of head.weight (default: q8_0 for q4_s, which keeps the logits close; "
                                    "else --type)");
 }
 
