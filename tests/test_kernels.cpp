@@ -102,6 +102,28 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, KernelMatvec, ::testing::ValuesIn(matvec_case
   return type_and_size_name(info.param.type, info.param.rows, info.param.cols);
 });
 
+// The largest sums the q4_s kernel's integer lanes can meet: every level 15, every
+// sub-block scale 255, every activation quant ±127 (the int16 pair sums and the int32
+// lanes must not overflow). Each sub-block holds one 0 and 31 ones, so its levels are
+// 0 and 15 and its scale is the super-block's largest.
+TEST(KernelMatvec, Q4SLargestIntegerSumsDoNotOverflow) {
+  constexpr uint32_t kCols = 1024;
+  std::vector<float> row(kCols, 1.0f);
+  for (uint32_t c = 0; c < kCols; c += 32) row[c] = 0.0f;
+  const StoredMatrix w = store(row, 1, kCols, DType::Q4_S);
+  rwkv::BlockQ4_S first;
+  std::memcpy(&first, w.bytes.data(), sizeof(first));
+  for (uint32_t j = 0; j < rwkv::kSubBlocks; ++j) ASSERT_EQ(first.scales[j], 255) << j;
+  for (float sign : {1.0f, -1.0f}) {
+    const std::vector<float> x(kCols, sign);
+    float y = 0;
+    rwkv::matvec(w.ref, x.data(), &y);
+    double expected = 0;
+    for (float v : w.dequantized) expected += double(v) * sign;
+    EXPECT_NEAR(y, expected, 1e-5 * std::abs(expected)) << "sign " << sign;
+  }
+}
+
 class KernelMatmat : public ::testing::TestWithParam<MatvecCase> {};
 
 // Sequence mode multiplies the dequantized weights in float32: only summation order differs.

@@ -32,13 +32,13 @@ struct ModelBounds {
 };
 constexpr ModelBounds kSharedBounds[] = {
     {"4v0-660K", {{DType::F16, 0.02, 2e-6}, {DType::BF16, 0.06, 5e-5}, {DType::Q8_0, 0.15, 1.5e-4},
-                  {DType::Q4_S, 0.8, 2.5e-3}}},
+                  {DType::Q4_S, 0.8, 2e-3}}},
     {"5v1-730K", {{DType::F16, 0.02, 2e-6}, {DType::BF16, 0.2, 1e-4}, {DType::Q8_0, 0.7, 1.5e-3},
                   {DType::Q4_S, 4.5, 0.09}}},
     {"5v2-730K", {{DType::F16, 0.03, 2e-6}, {DType::BF16, 0.2, 1e-4}, {DType::Q8_0, 0.6, 1.1e-3},
                   {DType::Q4_S, 4.8, 0.07}}},
     {"6v0-1m", {{DType::F16, 0.02, 2e-6}, {DType::BF16, 1e-3, 1e-8}, {DType::Q8_0, 3.5, 4.2e-3},
-                {DType::Q4_S, 16, 0.09}}},
+                {DType::Q4_S, 16, 0.065}}},
     {"6v0-3m", {{DType::F16, 0.02, 2e-6}, {DType::BF16, 0.12, 4e-6}, {DType::Q8_0, 0.5, 1.1e-4},
                 {DType::Q4_S, 5.6, 0.01}}},
     {"7v0-834K", {{DType::F16, 0.02, 2e-6}, {DType::BF16, 1e-3, 1e-8}, {DType::Q8_0, 0.04, 1.3e-5},
