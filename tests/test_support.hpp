@@ -32,6 +32,14 @@ inline std::optional<std::filesystem::path> shared_dir() {
   return std::nullopt;
 }
 
+// Why shared_dir() found nothing, for the skip message.
+inline std::string shared_dir_missing_reason() {
+  if (const char* env = std::getenv("RWKV_SHARED_DIR"); env != nullptr && *env != '\0') {
+    return std::string("RWKV_SHARED_DIR=") + env + " is not a directory";
+  }
+  return "../shared not found next to the source tree and RWKV_SHARED_DIR not set";
+}
+
 inline std::filesystem::path source_dir() { return std::filesystem::path(RWKV_SOURCE_DIR); }
 inline std::filesystem::path fixtures_dir() { return source_dir() / "tests" / "fixtures"; }
 inline std::string cli_path() { return RWKV_CLI_PATH; }
@@ -117,7 +125,7 @@ inline void write_file(const std::filesystem::path& path, const std::string& byt
 #define RWKV_SKIP_WITHOUT_SHARED()                                                         \
   do {                                                                                     \
     if (!rwkv_test::shared_dir()) {                                                        \
-      GTEST_SKIP() << "../shared not found next to the source tree and RWKV_SHARED_DIR "   \
-                      "not set: skipping the test against the shared reference data";      \
+      GTEST_SKIP() << rwkv_test::shared_dir_missing_reason()                               \
+                   << ": skipping the test against the shared reference data";            \
     }                                                                                      \
   } while (0)
