@@ -9,6 +9,7 @@
 #include "arch/rwkv5.hpp"
 #include "arch/rwkv6.hpp"
 #include "arch/rwkv7.hpp"
+#include "io/printable.hpp"
 #include "rwkv/error.hpp"
 #include "weights/binder.hpp"
 #include "weights/format.hpp"
@@ -31,7 +32,7 @@ Arch parse_arch(std::string_view name) {
   for (Arch a : {Arch::V4, Arch::V5_0, Arch::V5_1, Arch::V5_2, Arch::V6_0, Arch::V7_0}) {
     if (name == arch_name(a)) return a;
   }
-  throw Error(fmt::format("unknown architecture '{}': expected one of 4, 5.0, 5.1, 5.2, 6.0, 7.0", name));
+  throw Error(fmt::format("unknown architecture '{}': expected one of 4, 5.0, 5.1, 5.2, 6.0, 7.0", io::printable(name)));
 }
 
 using ArchWeights = std::variant<arch::V4Weights, arch::V5Weights, arch::V6Weights, arch::V7Weights>;
@@ -72,6 +73,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
   impl->ln_out = arch::bind_norm(w, "ln_out", info.n_embd);
   impl->head = w.matrix("head.weight", info.n_vocab, info.n_embd);
   impl->blocks = bind_blocks(w, info);
+  w.require_all_bound();
   impl->state_floats_per_layer =
       std::visit([&](const auto& b) { return arch::state_floats_per_layer(b, info); }, impl->blocks);
   return std::shared_ptr<const Model>(new Model(std::move(impl)));

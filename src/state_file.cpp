@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "convert/pth_checkpoint.hpp"
+#include "io/files.hpp"
+#include "io/printable.hpp"
 #include "rwkv/error.hpp"
 
 namespace rwkv {
@@ -20,6 +20,8 @@ namespace {
 constexpr char kMagic[8] = {'R', 'W', 'K', 'V', 'S', 'T', 'A', 'T'};
 constexpr uint32_t kVersion = 1;
 constexpr size_t kHeaderBytes = 64;
+// States of released models are at most about 100 MB (14B RWKV-7: 82 MB).
+constexpr uint64_t kMaxStateFileBytes = uint64_t(1) << 30;
 
 // FNV-1a: enough to notice a damaged file; this is not a security boundary.
 uint64_t checksum(const void* data, size_t n) {
@@ -72,28 +74,11 @@ void save_state(const std::string& path, const Model& model, const State& state)
   std::memcpy(bytes.data() + 48, &sum, 8);
   bytes.append(reinterpret_cast<const char*>(state.data.data()), n * sizeof(float));
 
-  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw Error(fmt::format("{}: cannot write the state file", path));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw Error(fmt::format("{}: cannot rename into place: {}", path, ec.message()));
-  }
+  io::write_file_replacing(path, "the state file", bytes);
 }
 
 State load_state(const std::string& path, const Model& model) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("{}: cannot open the state file: {}", path, std::strerror(errno)));
-  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  const std::string bytes = io::read_regular_file(path, "the state file", kMaxStateFileBytes);
   if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, 8) != 0) {
     throw Error(fmt::format("{}: not an rwkv state file", path));
   }
@@ -118,7 +103,7 @@ State load_state(const std::string& path, const Model& model) {
       got.n_head != want.n_head || got.head_size != want.head_size || got.floats_per_layer != want.floats_per_layer) {
     throw Error(fmt::format("{}: the state was saved for another model (RWKV {}, {} layers, n_embd {}, {} heads); "
                             "{} is RWKV {}, {} layers, n_embd {}, {} heads",
-                            path, std::string(got.arch, strnlen(got.arch, 8)), got.n_layer, got.n_embd, got.n_head,
+                            path, io::printable(std::string_view(got.arch, strnlen(got.arch, 8))), got.n_layer, got.n_embd, got.n_head,
                             model.path(), want.arch, want.n_layer, want.n_embd, want.n_head));
   }
   uint64_t n, sum;

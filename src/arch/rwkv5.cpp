@@ -21,8 +21,8 @@ V5Weights bind_v5(const WeightBinder& w, const ModelInfo& info) {
     l.time_mix_k = w.vec(layer_tensor(i, "att.time_mix_k"), C);
     l.time_mix_v = w.vec(layer_tensor(i, "att.time_mix_v"), C);
     l.time_mix_r = w.vec(layer_tensor(i, "att.time_mix_r"), C);
-    l.decay = w.vec(layer_tensor(i, "att.decay"), C);
-    l.bonus = w.vec(layer_tensor(i, "att.bonus"), C);
+    l.decay = w.f32(layer_tensor(i, "att.decay"), {info.n_head, info.head_size});
+    l.bonus = w.f32(layer_tensor(i, "att.bonus"), {info.n_head, info.head_size});
     l.key = w.matrix(layer_tensor(i, "att.key.weight"), C, C);
     l.value = w.matrix(layer_tensor(i, "att.value.weight"), C, C);
     l.receptance = w.matrix(layer_tensor(i, "att.receptance.weight"), C, C);

@@ -37,7 +37,7 @@ V6Weights bind_v6(const WeightBinder& w, const ModelInfo& info) {
     l.time_decay = w.vec(layer_tensor(i, "att.time_decay"), C);
     l.decay_w1 = w.matrix(layer_tensor(i, "att.time_decay_w1"), 0, C);
     l.decay_w2 = w.matrix(layer_tensor(i, "att.time_decay_w2"), C, l.decay_w1.rows);
-    l.bonus = w.vec(layer_tensor(i, "att.bonus"), C);
+    l.bonus = w.f32(layer_tensor(i, "att.bonus"), {info.n_head, info.head_size});
     l.key = w.matrix(layer_tensor(i, "att.key.weight"), C, C);
     l.value = w.matrix(layer_tensor(i, "att.value.weight"), C, C);
     l.receptance = w.matrix(layer_tensor(i, "att.receptance.weight"), C, C);

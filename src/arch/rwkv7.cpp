@@ -50,7 +50,7 @@ V7Weights bind_v7(const WeightBinder& w, const ModelInfo& info) {
     l.g2 = w.matrix(layer_tensor(i, "att.g2"), C, l.g1.rows);
     l.k_k = w.vec(layer_tensor(i, "att.k_k"), C);
     l.k_a = w.vec(layer_tensor(i, "att.k_a"), C);
-    l.r_k = w.vec(layer_tensor(i, "att.r_k"), C);
+    l.r_k = w.f32(layer_tensor(i, "att.r_k"), {info.n_head, info.head_size});
     l.key = w.matrix(layer_tensor(i, "att.key.weight"), C, C);
     l.value = w.matrix(layer_tensor(i, "att.value.weight"), C, C);
     l.receptance = w.matrix(layer_tensor(i, "att.receptance.weight"), C, C);

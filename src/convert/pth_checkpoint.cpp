@@ -368,7 +368,7 @@ const ZipEntry& find_data_pickle(const ZipReader& zip, const std::string& label)
 
 PthCheckpoint PthCheckpoint::open(const std::string& path) {
   PthCheckpoint checkpoint;
-  checkpoint.file_ = MappedFile(path);
+  checkpoint.file_ = MappedFile(path, "the checkpoint");
   const std::span<const std::byte> bytes = checkpoint.file_.bytes();
   if (bytes.empty()) throw Error(fmt::format("{}: empty file, not a PyTorch zip checkpoint", path));
   if (is_legacy_pickle(bytes)) {

@@ -164,6 +164,12 @@ class Plan {
     });
   }
   void same_vector(const std::string& name, const std::vector<int64_t>& expected) { vector(name, name, expected); }
+  // A float32 [H, N] tensor of per-head values, stored with its head shape so that a
+  // header whose n_head and head_size disagree with the weights is refused at load.
+  void head_vector(const std::string& out, const std::string& in, const ModelInfo& info) {
+    const PthTensor& t = source(in, {info.n_head, info.head_size});
+    add(out, {uint64_t(info.n_head), uint64_t(info.head_size)}, [&t] { return t.to_float(); });
+  }
 
   // A [rows, cols] matrix stored as is (PyTorch Linear weights are already [out, in]).
   void matrix(const std::string& name, int64_t rows, int64_t cols) {
@@ -223,14 +229,15 @@ float neg_exp(float x) { return -std::exp(x); }
 float exp_neg_exp(float x) { return std::exp(-std::exp(x)); }
 float exp_f(float x) { return std::exp(x); }
 
-// Per-head values [H] (or per-channel [H, N]) broadcast to one value per channel [C].
+// Per-head values [H] (or per-channel [H, N]) broadcast to one value per channel, stored
+// as [H, N] so that the head split is part of the tensor's shape.
 void per_channel(Plan& p, const std::string& out, const std::string& in, const ModelInfo& info, float (*f)(float)) {
-  const int64_t C = info.n_embd, H = info.n_head, N = info.head_size;
+  const int64_t H = info.n_head, N = info.head_size;
   const PthTensor& t = require(p.ckpt(), in);
   const auto shape = squeezed(t.shape);
   const bool per_head = shape == std::vector<int64_t>{H} || (H == 1 && shape.empty());
   const PthTensor& src = per_head ? p.source(in, {H}) : p.source(in, {H, N});
-  p.add(out, {uint64_t(C)}, [&src, f, per_head, H, N] {
+  p.add(out, {uint64_t(H), uint64_t(N)}, [&src, f, per_head, H, N] {
     std::vector<float> v = src.to_float(), out(H * N);
     for (int64_t h = 0; h < H; ++h) {
       for (int64_t n = 0; n < N; ++n) out[h * N + n] = v[per_head ? h : h * N + n];
@@ -303,7 +310,7 @@ void plan_v5(Plan& p, const ModelInfo& info) {
 }
 
 void plan_v6(Plan& p, const ModelInfo& info) {
-  const int64_t C = info.n_embd, F = info.n_ffn, H = info.n_head, N = info.head_size;
+  const int64_t C = info.n_embd, F = info.n_ffn;
   for (uint32_t i = 0; i < info.n_layer; ++i) {
     plan_layer_norms(p, i, C);
     for (const char* n : {"att.time_maa_x", "att.time_maa_w", "att.time_maa_k", "att.time_maa_v", "att.time_maa_r",
@@ -330,7 +337,7 @@ void plan_v6(Plan& p, const ModelInfo& info) {
     p.transposed(dw1, C);
     p.source(dw2, {d_decay, C});
     p.transposed(dw2, d_decay);
-    p.vector(blk(i, "att.bonus"), blk(i, "att.time_faaaa"), {H, N});
+    p.head_vector(blk(i, "att.bonus"), blk(i, "att.time_faaaa"), info);
     for (const char* n : {"att.key.weight", "att.value.weight", "att.receptance.weight", "att.gate.weight",
                           "att.output.weight"}) {
       p.matrix(blk(i, n), C, C);
@@ -346,7 +353,7 @@ void plan_v6(Plan& p, const ModelInfo& info) {
 }
 
 void plan_v7(Plan& p, const ModelInfo& info) {
-  const int64_t C = info.n_embd, F = info.n_ffn, H = info.n_head, N = info.head_size;
+  const int64_t C = info.n_embd, F = info.n_ffn;
   for (uint32_t i = 0; i < info.n_layer; ++i) {
     plan_layer_norms(p, i, C);
     for (const char* n : {"att.x_r", "att.x_w", "att.x_k", "att.x_v", "att.x_a", "att.x_g", "att.w0", "att.a0",
@@ -367,7 +374,7 @@ void plan_v7(Plan& p, const ModelInfo& info) {
       p.source(blk(i, up), {d, C});
       p.transposed(blk(i, up), d);
     }
-    p.vector(blk(i, "att.r_k"), blk(i, "att.r_k"), {H, N});
+    p.head_vector(blk(i, "att.r_k"), blk(i, "att.r_k"), info);
     for (const char* n : {"att.key.weight", "att.value.weight", "att.receptance.weight", "att.output.weight"}) {
       p.matrix(blk(i, n), C, C);
     }

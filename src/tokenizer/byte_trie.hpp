@@ -56,9 +56,6 @@ class ByteTrie {
     return 0;
   }
 
-  void build_children(uint32_t node, const std::vector<std::string_view>& keys, const std::vector<int32_t>& ids,
-                      size_t lo, size_t hi, size_t depth);
-
   std::vector<Node> nodes_;
   std::vector<unsigned char> labels_;  // label of each node (the byte leading to it)
   std::vector<uint32_t> dense_;

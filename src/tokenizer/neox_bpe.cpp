@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "io/printable.hpp"
 #include "rwkv/error.hpp"
 #include "tokenizer/byte_trie.hpp"
 #include "tokenizer/gpt2_split.hpp"
@@ -22,6 +23,10 @@
 
 namespace rwkv::detail {
 namespace {
+
+// Token ids index dense tables, so an id sets their size; released vocabularies stay
+// far below this (NeoX has 50277 ids, the largest Hugging Face ones about 260K).
+constexpr int64_t kMaxId = int64_t(1) << 21;
 
 using nlohmann::json;
 
@@ -221,6 +226,17 @@ class NeoxTokenizer final : public Tokenizer {
   throw Error(fmt::format("{}: {}", path, what));
 }
 
+// The member `key` of `object` by reference, or null: copying a subtree would recurse
+// once per level of nesting.
+const json& member(const json& object, const char* key) {
+  static const json null_value;
+  auto it = object.find(key);
+  return it == object.end() ? null_value : *it;
+}
+
+// A JSON value echoed in a message: short, one line, no control characters.
+std::string shown(const json& value) { return io::printable(value.dump(), 120); }
+
 bool flag_or(const json& object, const char* key, bool fallback) {
   auto it = object.find(key);
   if (it == object.end() || it->is_null()) return fallback;
@@ -232,23 +248,23 @@ NeoxTokenizer::NeoxTokenizer(const std::string& path) : path_(path) {
   const json& root = file.root;
   try {
     if (!root.is_object()) fail(path, "expected a JSON object");
-    const json& normalizer = root.value("normalizer", json());
+    const json& normalizer = member(root, "normalizer");
     if (!normalizer.is_null()) {
       if (normalizer.value("type", "") != "NFC") {
-        fail(path, fmt::format("normalizer {} is not supported (only NFC or null)", normalizer.dump()));
+        fail(path, fmt::format("normalizer {} is not supported (only NFC or null)", shown(normalizer)));
       }
       nfc_ = true;
     }
-    const json& pre = root.value("pre_tokenizer", json());
+    const json& pre = member(root, "pre_tokenizer");
     if (!pre.is_object() || pre.value("type", "") != "ByteLevel") {
-      fail(path, fmt::format("pre_tokenizer {} is not supported (only ByteLevel)", pre.dump()));
+      fail(path, fmt::format("pre_tokenizer {} is not supported (only ByteLevel)", shown(pre)));
     }
     if (flag_or(pre, "add_prefix_space", false)) fail(path, "pre_tokenizer.add_prefix_space=true is not supported");
     use_regex_ = flag_or(pre, "use_regex", true);
     for (const char* part : {"decoder", "post_processor"}) {
-      const json& p = root.value(part, json());
+      const json& p = member(root, part);
       if (!p.is_null() && p.value("type", "") != "ByteLevel") {
-        fail(path, fmt::format("{} {} is not supported (only ByteLevel or null)", part, p.dump()));
+        fail(path, fmt::format("{} {} is not supported (only ByteLevel or null)", part, shown(p)));
       }
     }
     if (!root.contains("model") || !root["model"].is_object()) fail(path, "no \"model\" object");
@@ -256,14 +272,15 @@ NeoxTokenizer::NeoxTokenizer(const std::string& path) : path_(path) {
     if (!file.has_vocab || file.vocab.empty()) fail(path_, "model.vocab must be a non-empty object");
     if (!file.has_merges) fail(path_, "model.merges is missing");
     load_vocab_and_merges(file);
-    load_added_tokens(root.value("added_tokens", json::array()));
+    const json& added = member(root, "added_tokens");
+    load_added_tokens(added.is_null() ? json::array() : added);
   } catch (const json::exception& e) {
     fail(path, fmt::format("unexpected structure: {}", e.what()));
   }
 }
 
 void NeoxTokenizer::check_model(const json& model) {
-  if (model.value("type", "BPE") != "BPE") fail(path_, fmt::format("model.type '{}' is not BPE", model["type"].dump()));
+  if (model.value("type", "BPE") != "BPE") fail(path_, fmt::format("model.type {} is not BPE", shown(model["type"])));
   if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"].get<double>() != 0.0) {
     fail(path_, "model.dropout is not supported");
   }
@@ -282,9 +299,11 @@ void NeoxTokenizer::load_vocab_and_merges(TokenizerJson& file) {
   int64_t max_id = -1;
   for (size_t k = 0; k < file.vocab.size(); ++k) {
     const auto& [token, id] = file.vocab[k];
-    if (id < 0 || id > (1 << 24)) fail(path_, fmt::format("model.vocab \"{}\": bad id {}", token, id));
+    if (id < 0 || id > kMaxId) {
+      fail(path_, fmt::format("model.vocab \"{}\": bad id {} (expected 0..{})", io::printable(token), id, kMaxId));
+    }
     if (id_of.insert(static_cast<int32_t>(k)) >= 0) {
-      fail(path_, fmt::format("model.vocab: token \"{}\" appears twice", token));
+      fail(path_, fmt::format("model.vocab: token \"{}\" appears twice", io::printable(token)));
     }
     max_id = std::max(max_id, id);
   }
@@ -321,8 +340,8 @@ void NeoxTokenizer::load_vocab_and_merges(TokenizerJson& file) {
     for (auto [id, name] : {std::pair{l, std::string_view(left)}, std::pair{r, std::string_view(right)},
                             std::pair{t, std::string_view(merged)}}) {
       if (id < 0) {
-        fail(path_, fmt::format("model.merges[{}] \"{} {}\": token \"{}\" is not in model.vocab", rank, left, right,
-                                name));
+        fail(path_, fmt::format("model.merges[{}] \"{} {}\": token \"{}\" is not in model.vocab", rank,
+                                io::printable(left), io::printable(right), io::printable(name)));
       }
     }
     merges_.insert(l, r, {static_cast<uint32_t>(rank), t});
@@ -334,9 +353,17 @@ void NeoxTokenizer::load_added_tokens(const json& added) {
   std::vector<std::pair<std::string, int32_t>> raw, normalized;
   for (size_t k = 0; k < added.size(); ++k) {
     const json& t = added[k];
-    int64_t id = t.at("id").get<int64_t>();
+    const json& id_value = t.at("id");
+    if (!id_value.is_number_integer() || (id_value.is_number_unsigned() && id_value.get<uint64_t>() > kMaxId) ||
+        (!id_value.is_number_unsigned() && (id_value.get<int64_t>() < 0 || id_value.get<int64_t>() > kMaxId))) {
+      fail(path_, fmt::format("added_tokens[{}]: bad id {} (expected 0..{})", k, shown(id_value), kMaxId));
+    }
+    const int64_t id = id_value.get<int64_t>();
     const std::string& content = t.at("content").get_ref<const std::string&>();
-    if (id < 0 || id > (1 << 24)) fail(path_, fmt::format("added_tokens[{}]: bad id {}", k, id));
+    if (content.size() > kMaxTokenBytes) {
+      fail(path_, fmt::format("added_tokens[{}] (id {}): content is {} bytes, more than the {} a token may have", k,
+                              id, content.size(), kMaxTokenBytes));
+    }
     if (content.empty()) fail(path_, fmt::format("added_tokens[{}] (id {}): empty content", k, id));
     if (utf8::first_invalid(content) != content.size()) {
       fail(path_, fmt::format("added_tokens[{}] (id {}): content is not valid UTF-8", k, id));

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "io/printable.hpp"
 #include "rwkv/error.hpp"
 #include "tokenizer/utf8.hpp"
 
@@ -37,15 +38,15 @@ std::string parse_python_literal(std::string_view lit) {
     char c = static_cast<char>(lit[i] | 0x20);
     bool& seen = c == 'b' ? is_bytes : c == 'r' ? is_raw : is_unicode;
     if ((c != 'b' && c != 'r' && c != 'u') || seen) {
-      throw Error(fmt::format("not a Python string or bytes literal: {}", lit));
+      throw Error(fmt::format("not a Python string or bytes literal: {}", io::printable(lit)));
     }
     seen = true;
   }
   if (i >= lit.size() || (is_bytes && is_unicode)) {
-    throw Error(fmt::format("not a Python string or bytes literal: {}", lit));
+    throw Error(fmt::format("not a Python string or bytes literal: {}", io::printable(lit)));
   }
   const char quote = lit[i];
-  if (lit.size() < i + 2 || lit.back() != quote) throw Error(fmt::format("unterminated literal: {}", lit));
+  if (lit.size() < i + 2 || lit.back() != quote) throw Error(fmt::format("unterminated literal: {}", io::printable(lit)));
   if (lit.substr(i).starts_with(std::string(3, quote)) && lit.size() >= i + 6) {
     throw Error("triple-quoted literals are not supported");
   }
@@ -67,7 +68,7 @@ std::string parse_python_literal(std::string_view lit) {
   };
   for (size_t k = 0; k < body.size();) {
     char c = body[k];
-    if (c == quote) throw Error(fmt::format("unescaped {} inside the literal: {}", quote, lit));
+    if (c == quote) throw Error(fmt::format("unescaped {} inside the literal: {}", quote, io::printable(lit)));
     if (static_cast<unsigned char>(c) >= 0x80) {
       if (is_bytes) throw Error("bytes literals can only contain ASCII characters");
       utf8::Step st = utf8::step(body.substr(k));

@@ -2,8 +2,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 
+#include "io/files.hpp"
 #include "rwkv/error.hpp"
 #include "rwkv/tokenizer.hpp"
 #include "tokenizer/tokenizer_impl.hpp"
@@ -38,16 +38,7 @@ std::string utf8_replace_invalid(std::string_view bytes) {
 namespace detail {
 
 std::string read_whole_file(const std::string& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("cannot open {} '{}': {}", what, path, std::strerror(errno)));
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  in.seekg(0, std::ios::beg);
-  if (size < 0) throw Error(fmt::format("cannot read {} '{}'", what, path));
-  std::string data(static_cast<size_t>(size), '\0');
-  in.read(data.data(), size);
-  if (in.gcount() != size) throw Error(fmt::format("cannot read {} '{}'", what, path));
-  return data;
+  return io::read_regular_file(path, what, kMaxVocabFileBytes);
 }
 
 void throw_bad_id(TokenizerKind kind, int64_t id, std::string_view valid) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "io/printable.hpp"
 #include "rwkv/error.hpp"
 
 namespace rwkv::detail {
@@ -17,17 +18,22 @@ class Reader final : public nlohmann::json_sax<json> {
   bool boolean(bool v) override { return value(json(v)); }
   bool number_integer(number_integer_t v) override { return integer(v); }
   bool number_unsigned(number_unsigned_t v) override {
-    return integer(v > static_cast<number_unsigned_t>(INT64_MAX) ? -1 : static_cast<int64_t>(v));
+    if (v <= static_cast<number_unsigned_t>(INT64_MAX)) return integer(static_cast<int64_t>(v));
+    if (mode_ == Mode::Vocab) fail(fmt::format("model.vocab \"{}\": bad id {}", io::printable(key_), v));
+    return value(json(v));
   }
   bool number_float(number_float_t v, const string_t&) override {
-    if (mode_ == Mode::Vocab) fail(fmt::format("model.vocab \"{}\": the id {} is not an integer", key_, v));
+    if (mode_ == Mode::Vocab) {
+      fail(fmt::format("model.vocab \"{}\": the id {} is not an integer", io::printable(key_), v));
+    }
     return value(json(v));
   }
   bool string(string_t& v) override {
     if (mode_ == Mode::Merges) {
       size_t space = v.find(' ');
       if (space == std::string::npos || v.find(' ', space + 1) != std::string::npos) {
-        fail(fmt::format("model.merges[{}] \"{}\": expected two tokens separated by one space", out_.merges.size(), v));
+        fail(fmt::format("model.merges[{}] \"{}\": expected two tokens separated by one space", out_.merges.size(),
+                         io::printable(v)));
       }
       out_.merges.emplace_back(v.substr(0, space), v.substr(space + 1));
       return true;
@@ -41,6 +47,7 @@ class Reader final : public nlohmann::json_sax<json> {
   bool binary(binary_t&) override { return value(json()); }
 
   bool start_object(std::size_t) override {
+    enter();
     if (starts_bulk("vocab")) {
       mode_ = Mode::Vocab;
       out_.has_vocab = true;
@@ -53,6 +60,7 @@ class Reader final : public nlohmann::json_sax<json> {
     return true;
   }
   bool end_object() override {
+    --depth_;
     if (mode_ == Mode::Vocab) {
       mode_ = Mode::Dom;
       return true;
@@ -60,6 +68,7 @@ class Reader final : public nlohmann::json_sax<json> {
     return close();
   }
   bool start_array(std::size_t) override {
+    enter();
     if (mode_ == Mode::Merges) {
       mode_ = Mode::MergePair;
       pair_.clear();
@@ -73,6 +82,7 @@ class Reader final : public nlohmann::json_sax<json> {
     return open(json::array());
   }
   bool end_array() override {
+    --depth_;
     if (mode_ == Mode::MergePair) {
       if (pair_.size() != 2) fail(fmt::format("model.merges[{}]: expected a pair of tokens", out_.merges.size()));
       out_.merges.emplace_back(std::move(pair_[0]), std::move(pair_[1]));
@@ -86,12 +96,17 @@ class Reader final : public nlohmann::json_sax<json> {
     return close();
   }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
-    fail(fmt::format("not valid JSON: {}", e.what()));
+    fail(fmt::format("not valid JSON: {}", io::printable(e.what(), 200)));
   }
 
  private:
   enum class Mode { Dom, Vocab, Merges, MergePair };
 
+  // Refused while parsing, before anything recurses over the tree (copies, dumps and
+  // destructors of nlohmann::json recurse once per level).
+  void enter() {
+    if (++depth_ > kMaxJsonDepth) fail(fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth));
+  }
   [[noreturn]] void fail(const std::string& what) const { throw Error(fmt::format("{}: {}", path_, what)); }
 
   // Whether the container about to open is model.<name> at the top level.
@@ -112,7 +127,7 @@ class Reader final : public nlohmann::json_sax<json> {
     return true;
   }
   void require_dom() const {
-    if (mode_ == Mode::Vocab) fail(fmt::format("model.vocab \"{}\": the id is not an integer", key_));
+    if (mode_ == Mode::Vocab) fail(fmt::format("model.vocab \"{}\": the id is not an integer", io::printable(key_)));
     if (mode_ != Mode::Dom) fail(fmt::format("model.merges[{}]: expected tokens", out_.merges.size()));
   }
   json* place(json v) {
@@ -142,6 +157,7 @@ class Reader final : public nlohmann::json_sax<json> {
   TokenizerJson& out_;
   const std::string& path_;
   Mode mode_ = Mode::Dom;
+  size_t depth_ = 0;               // containers open, bulk ones included
   std::vector<json*> stack_;       // open containers outside the bulk parts
   std::vector<std::string> keys_;  // the key each open container sits under
   std::string key_;                // the last object key read

@@ -11,6 +11,9 @@
 
 namespace rwkv::detail {
 
+// Hugging Face tokenizer.json files nest about 6 levels deep; deeper is refused.
+inline constexpr size_t kMaxJsonDepth = 128;
+
 struct TokenizerJson {
   nlohmann::json root;  // the file without model.vocab and model.merges
   bool has_vocab = false;

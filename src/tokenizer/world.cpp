@@ -6,6 +6,7 @@
 #include <charconv>
 #include <optional>
 
+#include "io/printable.hpp"
 #include "rwkv/error.hpp"
 #include "tokenizer/byte_trie.hpp"
 #include "tokenizer/python_literal.hpp"
@@ -87,10 +88,17 @@ WorldTokenizer::WorldTokenizer(const std::string& path)
     }
     std::optional<int64_t> id = parse_decimal(line.substr(0, first_space));
     if (!id || *id < 1 || *id >= kWorldVocabSize) {
-      throw fail(fmt::format("bad token id '{}' (expected 1..{})", line.substr(0, first_space), kWorldVocabSize - 1));
+      throw fail(fmt::format("bad token id '{}' (expected 1..{})", io::printable(line.substr(0, first_space)),
+                             kWorldVocabSize - 1));
     }
     std::optional<int64_t> length = parse_decimal(line.substr(last_space + 1));
-    if (!length || *length < 1) throw fail(fmt::format("bad byte length '{}'", line.substr(last_space + 1)));
+    if (!length || *length < 1) {
+      throw fail(fmt::format("bad byte length '{}'", io::printable(line.substr(last_space + 1))));
+    }
+    if (*length > static_cast<int64_t>(kMaxTokenBytes)) {
+      throw fail(fmt::format("token {} is {} bytes long, more than the {} a token may have", *id, *length,
+                             kMaxTokenBytes));
+    }
     std::string bytes;
     try {
       bytes = parse_python_literal(line.substr(first_space + 1, last_space - first_space - 1));

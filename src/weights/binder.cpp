@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "io/printable.hpp"
 #include "rwkv/error.hpp"
 
 namespace rwkv {
@@ -13,7 +14,19 @@ const NativeTensor& WeightBinder::get(const std::string& name) const {
     throw Error(fmt::format("{}: missing tensor '{}' required by architecture {}", file_.file.path(), name,
                             arch_name(file_.info.arch)));
   }
+  used_[static_cast<size_t>(t - file_.tensors.data())] = true;
   return *t;
+}
+
+void WeightBinder::require_all_bound() const {
+  for (size_t i = 0; i < used_.size(); ++i) {
+    if (used_[i]) continue;
+    const ModelInfo& info = file_.info;
+    throw Error(fmt::format("{}: tensor '{}' is not part of an RWKV {} model with n_layer {} (the header and the "
+                            "tensor table disagree)",
+                            file_.file.path(), io::printable(file_.tensors[i].name), arch_name(info.arch),
+                            info.n_layer));
+  }
 }
 
 const float* WeightBinder::f32(const std::string& name, const std::vector<uint64_t>& shape) const {

@@ -13,7 +13,7 @@ namespace rwkv {
 
 class WeightBinder {
  public:
-  explicit WeightBinder(const NativeFile& file) : file_(file) {}
+  explicit WeightBinder(const NativeFile& file) : file_(file), used_(file.tensors.size(), false) {}
 
   // A float32 tensor of exactly `shape` (its values, flattened).
   const float* f32(const std::string& name, const std::vector<uint64_t>& shape) const;
@@ -28,12 +28,17 @@ class WeightBinder {
   };
   Typed tensor(const std::string& name, const std::vector<uint64_t>& shape) const;
   bool has(const std::string& name) const { return file_.find(name) != nullptr; }
+  // Throws unless every tensor of the file was bound: a tensor the header's architecture
+  // and sizes do not call for means the header and the table disagree (a lowered
+  // n_layer, another version's tensors), which would otherwise be ignored silently.
+  void require_all_bound() const;
   // Throws rwkv::Error with the file's path in front of `message`.
   [[noreturn]] void fail(const std::string& message) const;
 
  private:
   const NativeTensor& get(const std::string& name) const;
   const NativeFile& file_;
+  mutable std::vector<bool> used_;  // (tensors) bound so far
 };
 
 // "blocks.{layer}.{suffix}"

@@ -4,12 +4,17 @@
 #include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 #include <set>
 
+#include "io/printable.hpp"
+#include "kernels/finite_check.hpp"
+#include "kernels/thread_pool.hpp"
 #include "rwkv/error.hpp"
 
 namespace rwkv {
@@ -77,11 +82,71 @@ void append_le(std::vector<std::byte>& out, T v) {
 
 constexpr uint32_t kMaxDim = 1u << 20;  // no RWKV dimension comes near this; larger means corruption
 
+// Two tensors sharing bytes would each be read as the other's values.
+void check_no_overlap(const std::string& path, const std::vector<NativeTensor>& tensors) {
+  std::vector<const NativeTensor*> by_offset;
+  for (const NativeTensor& t : tensors) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const NativeTensor* a, const NativeTensor* b) { return a->offset < b->offset; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    const NativeTensor& a = *by_offset[i - 1];
+    const NativeTensor& b = *by_offset[i];
+    if (b.offset < a.offset + a.bytes) {
+      throw Error(fmt::format("{}: tensor '{}' (bytes {} to {}) overlaps tensor '{}' (bytes {} to {})", path,
+                              io::printable(b.name), b.offset, b.offset + b.bytes, io::printable(a.name), a.offset,
+                              a.offset + a.bytes));
+    }
+  }
+}
+
+// Every stored value is read once, spread over the kernel threads: this costs about what
+// the page faults of the first token would, and that token then finds the pages mapped.
+void check_finite(const std::string& path, const std::vector<NativeTensor>& tensors) {
+  constexpr uint64_t kPieceBytes = uint64_t(1) << 20;
+  struct Piece {
+    uint32_t tensor;
+    uint64_t begin, end;  // bytes of the tensor, on block boundaries
+  };
+  std::vector<Piece> pieces;
+  for (uint32_t i = 0; i < tensors.size(); ++i) {
+    const uint64_t block = dtype_block_bytes(tensors[i].dtype);
+    const uint64_t step = std::max<uint64_t>(kPieceBytes / block, 1) * block;
+    for (uint64_t b = 0; b < tensors[i].bytes; b += step) pieces.push_back({i, b, std::min(b + step, tensors[i].bytes)});
+  }
+  std::atomic<size_t> first_bad{pieces.size()};
+  std::vector<uint64_t> bad_index(pieces.size(), kAllFinite);
+  parallel_for(static_cast<uint32_t>(pieces.size()), 1, [&](uint32_t begin, uint32_t end) {
+    for (uint32_t p = begin; p < end; ++p) {
+      const Piece& piece = pieces[p];
+      const NativeTensor& t = tensors[piece.tensor];
+      bad_index[p] = find_non_finite(t.dtype, t.data + piece.begin, piece.end - piece.begin);
+      if (bad_index[p] != kAllFinite) {
+        size_t seen = first_bad.load();
+        while (p < seen && !first_bad.compare_exchange_weak(seen, p)) {
+        }
+        return;
+      }
+    }
+  });
+  if (first_bad.load() == pieces.size()) return;
+  const Piece& piece = pieces[first_bad.load()];
+  const NativeTensor& t = tensors[piece.tensor];
+  const uint64_t index = bad_index[first_bad.load()];
+  if (dtype_is_blocked(t.dtype)) {
+    throw Error(fmt::format("{}: tensor '{}' ({}) has a scale that is NaN or infinite, or overflows, in block {}", path,
+                            io::printable(t.name), dtype_name(t.dtype),
+                            piece.begin / dtype_block_bytes(t.dtype) + index));
+  }
+  throw Error(fmt::format("{}: tensor '{}' ({}) holds a NaN or infinite value at element {}", path,
+                          io::printable(t.name), dtype_name(t.dtype),
+                          piece.begin / dtype_block_bytes(t.dtype) + index));
+}
+
 }  // namespace
 
 NativeFile read_native_file(const std::string& path) {
   NativeFile nf;
-  nf.file = MappedFile(path);
+  nf.file = MappedFile(path, "the model file");
   const std::byte* base = nf.file.data();
   const size_t size = nf.file.size();
   if (size < kNativeHeaderBytes) {
@@ -96,6 +161,11 @@ NativeFile read_native_file(const std::string& path) {
                             path));
   }
   const uint32_t version = load_le<uint32_t>(base + 8);
+  if (version == 1) {
+    throw Error(fmt::format("{}: format version 1, written by an earlier build; convert the checkpoint again (this "
+                            "build reads version {})",
+                            path, kNativeFormatVersion));
+  }
   if (version != kNativeFormatVersion) {
     throw Error(fmt::format("{}: unsupported format version {} (this build reads version {})", path, version,
                             kNativeFormatVersion));
@@ -137,11 +207,13 @@ NativeFile read_native_file(const std::string& path) {
   }
   for (auto [name, value] : {std::pair{"n_layer", info.n_layer}, {"n_embd", info.n_embd}, {"n_vocab", info.n_vocab}}) {
     if (value == 0 || value > kMaxDim) {
-      throw Error(fmt::format("{}: corrupt header: {} = {}", path, name, value));
+      throw Error(fmt::format("{}: corrupt header: {} = {} (expected 1 to {})", path, name, value, kMaxDim));
     }
   }
-  if (info.n_head > kMaxDim || info.head_size > kMaxDim || info.n_ffn > kMaxDim) {
-    throw Error(fmt::format("{}: corrupt header: implausible sizes", path));
+  for (auto [name, value] : {std::pair{"n_head", info.n_head}, {"head_size", info.head_size}, {"n_ffn", info.n_ffn}}) {
+    if (value > kMaxDim) {
+      throw Error(fmt::format("{}: corrupt header: {} = {} is implausible (at most {})", path, name, value, kMaxDim));
+    }
   }
   if (info.arch != Arch::V4 && (info.n_head == 0 || uint64_t(info.n_head) * info.head_size != info.n_embd)) {
     throw Error(fmt::format("{}: corrupt header: n_head {} x head_size {} != n_embd {}", path, info.n_head,
@@ -164,17 +236,17 @@ NativeFile read_native_file(const std::string& path) {
     const auto name_len = reader.read<uint16_t>("a tensor name length");
     t.name = reader.read_string(name_len, "a tensor name");
     const auto dtype = reader.read<uint8_t>("a tensor type");
-    t.dtype = dtype_from_code(dtype, fmt::format("{}: tensor '{}'", path, t.name));
+    t.dtype = dtype_from_code(dtype, fmt::format("{}: tensor '{}'", path, io::printable(t.name)));
     const auto ndim = reader.read<uint8_t>("a tensor rank");
-    if (ndim == 0 || ndim > 4) throw Error(fmt::format("{}: tensor '{}' has rank {}", path, t.name, ndim));
+    if (ndim == 0 || ndim > 4) throw Error(fmt::format("{}: tensor '{}' has rank {}", path, io::printable(t.name), ndim));
     uint64_t numel = 1;
     for (uint8_t d = 0; d < ndim; ++d) {
       const auto dim = reader.read<uint64_t>("a tensor dimension");
       if (dim == 0 || dim > (uint64_t(1) << 32)) {
-        throw Error(fmt::format("{}: tensor '{}' has dimension {} = {}", path, t.name, d, dim));
+        throw Error(fmt::format("{}: tensor '{}' has dimension {} = {}", path, io::printable(t.name), d, dim));
       }
       if (numel > std::numeric_limits<uint64_t>::max() / dim) {
-        throw Error(fmt::format("{}: tensor '{}' is too large", path, t.name));
+        throw Error(fmt::format("{}: tensor '{}' is too large", path, io::printable(t.name)));
       }
       numel *= dim;
       t.shape.push_back(dim);
@@ -184,21 +256,23 @@ NativeFile read_native_file(const std::string& path) {
     // Block types store each row (last dimension) as whole blocks, the last one padded.
     const uint64_t expected_bytes = dtype_tensor_bytes(t.dtype, t.shape);
     if (expected_bytes == 0 || t.bytes != expected_bytes) {
-      throw Error(fmt::format("{}: tensor '{}' records {} bytes, but [{}] {} values need {}", path, t.name, t.bytes,
+      throw Error(fmt::format("{}: tensor '{}' records {} bytes, but [{}] {} values need {}", path, io::printable(t.name), t.bytes,
                               fmt::join(t.shape, ", "), dtype_name(t.dtype), expected_bytes));
     }
     if (t.offset % kTensorAlignment != 0) {
-      throw Error(fmt::format("{}: tensor '{}' at offset {} is not {}-byte aligned", path, t.name, t.offset,
+      throw Error(fmt::format("{}: tensor '{}' at offset {} is not {}-byte aligned", path, io::printable(t.name), t.offset,
                               kTensorAlignment));
     }
     if (t.offset < data_offset || t.offset > size || t.bytes > size - t.offset) {
       throw Error(fmt::format("{}: tensor '{}' ({} bytes at offset {}) lies outside the file's data ({} to {})", path,
-                              t.name, t.bytes, t.offset, data_offset, size));
+                              io::printable(t.name), t.bytes, t.offset, data_offset, size));
     }
-    if (!seen.insert(t.name).second) throw Error(fmt::format("{}: tensor '{}' appears twice", path, t.name));
+    if (!seen.insert(t.name).second) throw Error(fmt::format("{}: tensor '{}' appears twice", path, io::printable(t.name)));
     t.data = base + t.offset;
     nf.tensors.push_back(std::move(t));
   }
+  check_no_overlap(path, nf.tensors);
+  check_finite(path, nf.tensors);
   return nf;
 }
 

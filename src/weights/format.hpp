@@ -19,7 +19,9 @@
 namespace rwkv {
 
 inline constexpr char kNativeMagic[8] = {'R', 'W', 'K', 'V', 'N', 'A', 'T', 'V'};
-inline constexpr uint32_t kNativeFormatVersion = 1;
+// Version 2 stores per-head tensors with their [n_head, head_size] shape (version 1
+// stored them flat, so a header with the heads re-split could not be told apart).
+inline constexpr uint32_t kNativeFormatVersion = 2;
 inline constexpr uint32_t kNativeHeaderBytes = 128;
 inline constexpr uint64_t kTensorAlignment = 64;
 

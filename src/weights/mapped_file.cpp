@@ -1,9 +1,6 @@
 #include "weights/mapped_file.hpp"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -11,34 +8,21 @@
 
 #include <fmt/format.h>
 
+#include "io/files.hpp"
 #include "rwkv/error.hpp"
 
 namespace rwkv {
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    throw Error(fmt::format("{}: cannot stat: {}", path, std::strerror(err)));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(fmt::format("{}: not a regular file", path));
-  }
-  size_ = static_cast<size_t>(st.st_size);
+MappedFile::MappedFile(const std::string& path, std::string_view what) : path_(path) {
+  const io::RegularFile file(path, what);
+  size_ = static_cast<size_t>(file.size());
   if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, file.fd(), 0);
     if (p == MAP_FAILED) {
-      int err = errno;
-      ::close(fd);
-      throw Error(fmt::format("{}: cannot map {} bytes: {}", path, size_, std::strerror(err)));
+      throw Error(fmt::format("{}: cannot map {} bytes of {}: {}", path, size_, what, std::strerror(errno)));
     }
     data_ = static_cast<const std::byte*>(p);
   }
-  ::close(fd);
 }
 
 MappedFile::~MappedFile() {

@@ -5,14 +5,16 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace rwkv {
 
 class MappedFile {
  public:
   MappedFile() = default;
-  // Throws rwkv::Error naming the path if it cannot be opened or mapped.
-  explicit MappedFile(const std::string& path);
+  // Throws rwkv::Error naming the path and `what` it was meant to be if it is not a
+  // regular file or cannot be opened or mapped.
+  explicit MappedFile(const std::string& path, std::string_view what = "the file");
   ~MappedFile();
   MappedFile(MappedFile&& other) noexcept;
   MappedFile& operator=(MappedFile&& other) noexcept;
