@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -52,30 +51,34 @@ RegularFile::~RegularFile() {
 
 std::string read_regular_file(const std::string& path, std::string_view what, uint64_t max_bytes) {
   RegularFile file(path, what);
-  auto too_large = [&](uint64_t bytes) {
-    return Error(fmt::format("{}: {} is {} bytes, more than the {} bytes allowed", path, what, bytes, max_bytes));
-  };
-  if (file.size() > max_bytes) throw too_large(file.size());
-  std::string data;
-  data.resize(static_cast<size_t>(file.size()));
+  if (file.size() > max_bytes) {
+    throw Error(fmt::format("{}: {} is {} bytes, more than the {} bytes allowed", path, what, file.size(), max_bytes));
+  }
+  // Reads what fstat promised, then on in small steps until the end: a file that grows,
+  // or a pseudo-file that reports size 0, stays bounded by the limit all the same.
+  std::string data(static_cast<size_t>(file.size()), '\0');
   size_t used = 0;
+  char more[4096];
   for (;;) {
-    if (used == data.size()) {
-      if (used > max_bytes) throw too_large(used);
-      // The file was larger than fstat said (it grew, or is a pseudo-file): read on in
-      // bounded steps, one byte past the limit at most, to tell "too large" from "done".
-      const uint64_t step = std::min<uint64_t>(max_bytes - used, (uint64_t(1) << 20) - 1) + 1;
-      data.resize(used + static_cast<size_t>(step));
-    }
-    const ssize_t n = ::read(file.fd(), data.data() + used, data.size() - used);
+    const bool in_promised = used < data.size();
+    char* into = in_promised ? data.data() + used : more;
+    const size_t room = in_promised ? data.size() - used : sizeof(more);
+    const ssize_t n = ::read(file.fd(), into, room);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw Error(fmt::format("{}: cannot read {}: {}", path, what, std::strerror(errno)));
     }
     if (n == 0) break;
-    used += static_cast<size_t>(n);
+    if (in_promised) {
+      used += static_cast<size_t>(n);
+      continue;
+    }
+    if (static_cast<uint64_t>(data.size()) + static_cast<uint64_t>(n) > max_bytes) {
+      throw Error(fmt::format("{}: {} holds more than the {} bytes allowed", path, what, max_bytes));
+    }
+    data.append(more, static_cast<size_t>(n));
+    used = data.size();
   }
-  if (used > max_bytes) throw too_large(used);
   data.resize(used);
   return data;
 }

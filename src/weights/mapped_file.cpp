@@ -17,7 +17,7 @@ MappedFile::MappedFile(const std::string& path, std::string_view what) : path_(p
   const io::RegularFile file(path, what);
   size_ = static_cast<size_t>(file.size());
   if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, file.fd(), 0);
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, file.fd(), 0);
     if (p == MAP_FAILED) {
       throw Error(fmt::format("{}: cannot map {} bytes of {}: {}", path, size_, what, std::strerror(errno)));
     }

@@ -7,10 +7,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <vector>
 
+#include "io/files.hpp"
 #include "rwkv/error.hpp"
 
 namespace rwkv_cli {
@@ -57,14 +56,7 @@ std::shared_ptr<const rwkv::Tokenizer> load_model_tokenizer(const rwkv::Model& m
 }
 
 std::string read_file_bytes(const std::string& path, uint64_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw rwkv::Error(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-  std::error_code ec;
-  const uint64_t size = std::filesystem::file_size(path, ec);
-  if (!ec && size > max_bytes) {
-    throw rwkv::Error(fmt::format("{}: {} bytes is more than the {} bytes this command reads", path, size, max_bytes));
-  }
-  return std::string((std::istreambuf_iterator<char>(in)), {});
+  return rwkv::io::read_regular_file(path, "the input file", max_bytes);
 }
 
 }  // namespace rwkv_cli
