@@ -3,8 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 
 #include "test_support.hpp"
@@ -12,6 +14,7 @@
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class BenchCli : public ::testing::Test {
  protected:
@@ -69,6 +72,43 @@ TEST_F(BenchCli, HumanReadableReportAndBadFlags) {
   auto help = rwkv_test::run_cli_with_stderr("bench --help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_THAT(help.output, HasSubstr("--threads N"));
+}
+
+// --bandwidth-mib has a stated maximum, checked before the model is loaded or the buffer
+// allocated: 2^44 MiB used to wrap to an 8-byte buffer (and 18,565% of the bandwidth),
+// 2^32 MiB to abort in the allocator.
+TEST_F(BenchCli, BandwidthBufferBeyondItsMaximumIsRefusedBeforeAllocating) {
+  const std::string range = "is out of range (1 to 65536)";
+  for (const char* mib : {"17592186044416", "4294967296", "65537", "0", "-1", "99999999999999999999"}) {
+    auto bench = rwkv_test::run_cli_with_stderr("bench --model '" + model_ +
+                                                "' --decode 2 --prefill 3 --bandwidth-mib " + mib);
+    // ASSERT: where this is not refused, the cases below would run for hours.
+    ASSERT_EQ(bench.exit_code, 2) << mib << ": " << bench.output;
+    EXPECT_THAT(bench.output, HasSubstr(std::string("flag --bandwidth-mib: ") + mib + " " + range)) << mib;
+    EXPECT_THAT(bench.output, Not(HasSubstr("memory read bandwidth"))) << mib;
+  }
+  // Refused before the model is even read.
+  auto first = rwkv_test::run_cli_with_stderr("bench --model '" + (dir_ / "absent.rwkv").string() +
+                                              "' --bandwidth-mib 4294967296");
+  EXPECT_EQ(first.exit_code, 2) << first.output;
+  EXPECT_THAT(first.output, HasSubstr("--bandwidth-mib"));
+  EXPECT_THAT(first.output, Not(HasSubstr("absent.rwkv")));
+  // Within the maximum but beyond this machine's memory (where it has less than 64 GiB).
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page_bytes = ::sysconf(_SC_PAGE_SIZE);
+  const uint64_t memory_mib = (static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_bytes)) >> 20;
+  if (pages > 0 && page_bytes > 0 && memory_mib < 65536) {
+    auto big = rwkv_test::run_cli_with_stderr("bench --model '" + model_ + "' --bandwidth-mib 65536");
+    EXPECT_EQ(big.exit_code, 2) << big.output;
+    EXPECT_THAT(big.output, HasSubstr("flag --bandwidth-mib: 65536 MiB is more than this machine's memory"));
+  }
+  for (const char* flags : {"--decode 4294967297", "--prefill 4294967296", "--decode 0"}) {
+    auto bench = rwkv_test::run_cli_with_stderr("bench --model '" + model_ + "' " + flags);
+    EXPECT_EQ(bench.exit_code, 2) << flags << ": " << bench.output;
+    EXPECT_THAT(bench.output, HasSubstr("is out of range (1 to 2147483647)")) << flags;
+  }
+  auto help = rwkv_test::run_cli_with_stderr("bench --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.output, HasSubstr("at most 65536"));
 }
 
 TEST(ThreadsFlag, AcceptedByEveryModelCommand) {

@@ -87,6 +87,43 @@ TEST(Cli, ConvertToF16AndBadFlags) {
   }
 }
 
+// Token ids are checked to fit int32 (and be non-negative) before they are narrowed.
+TEST(Cli, TokenIdListsOutOfInt32AreRefused) {
+  rwkv_test::ScratchDir dir;
+  const auto fixture = rwkv_test::fixtures_dir() / "tiny-v7.0.pth";
+  const std::string model = (dir / "m.rwkv").string(), out = (dir / "l.f32").string();
+  ASSERT_EQ(run_cli("convert '" + fixture.string() + "' '" + model + "'").exit_code, 0);
+  const std::string range = " is out of range (0 to 2147483647)";
+  for (const char* id : {"4294967296", "4294967297", "2147483648", "-1", "-2147483649", "99999999999999999999"}) {
+    CliRun logits = run_cli("logits --model '" + model + "' --tokens 1," + id + " --out '" + out + "'");
+    EXPECT_EQ(logits.exit_code, 2) << id << ": " << logits.output;
+    EXPECT_THAT(logits.output, HasSubstr(std::string("flag --tokens: ") + id + range)) << id;
+    CliRun decode = run_cli(std::string("tokenize --tokenizer bytes --decode --ids 65,") + id);
+    EXPECT_EQ(decode.exit_code, 2) << id << ": " << decode.output;
+    EXPECT_THAT(decode.output, HasSubstr(std::string("flag --ids: ") + id + range)) << id;
+  }
+  EXPECT_FALSE(std::filesystem::exists(out));
+  CliRun in_range = run_cli("tokenize --tokenizer bytes --decode --ids 72,105");
+  EXPECT_EQ(in_range.exit_code, 0) << in_range.output;
+  EXPECT_EQ(in_range.output, "Hi");
+}
+
+// rwkv-gen-model reads its numbers with the same range checks.
+TEST(Cli, GenModelNumbersOutOfRangeAreRefused) {
+  rwkv_test::ScratchDir dir;
+  const std::string base = std::string("'") + RWKV_GEN_MODEL_PATH + "' --preset rwkv4-169m --out '" +
+                           (dir / "m.pth").string() + "' ";
+  // ASSERT first: where a negative seed is taken, the larger cases would write for hours.
+  CliRun seed = rwkv_test::run_command(base + "--seed -1 2>&1");
+  ASSERT_EQ(seed.exit_code, 2) << seed.output;
+  EXPECT_THAT(seed.output, HasSubstr("flag --seed: -1 is out of range (0 to 9223372036854775807)"));
+  for (const char* layers : {"4294967296", "1025", "-1", "99999999999999999999"}) {
+    CliRun o = rwkv_test::run_command(base + "--n-layer " + layers + " 2>&1");
+    EXPECT_EQ(o.exit_code, 2) << layers << ": " << o.output;
+    EXPECT_THAT(o.output, HasSubstr(std::string("flag --n-layer: ") + layers + " is out of range (0 to 1024)"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "m.pth"));
+}
 
 // quantize from f32 gives exactly what convert gives; a second lossy rounding is refused
 // unless asked for; the embedding and head types follow the documented defaults.

@@ -106,6 +106,65 @@ TEST_F(GenerateCli, BadInputGetsClearErrors) {
   EXPECT_THAT(foreign.output, HasSubstr("another model"));
 }
 
+// Numbers are range-checked in 64 bits before they are cut to the 32 bits the library
+// takes: 4294967296 is not 0 tokens, nor 2147483648 a negative count.
+TEST_F(GenerateCli, NumericFlagsOutOfRangeAreRefusedNotWrapped) {
+  const std::string base = "generate --model " + q(model_) + " --prompt a";
+  struct Case {
+    std::string flags, message;
+  };
+  const Case cases[] = {
+      {"--max-tokens 4294967296", "flag --max-tokens: 4294967296 is out of range (0 to 2147483647)"},
+      {"--max-tokens 2147483648", "flag --max-tokens: 2147483648 is out of range (0 to 2147483647)"},
+      {"--max-tokens 4294967297", "flag --max-tokens: 4294967297 is out of range (0 to 2147483647)"},
+      {"--max-tokens -1", "flag --max-tokens: -1 is out of range (0 to 2147483647)"},
+      {"--max-tokens 99999999999999999999", "flag --max-tokens: 99999999999999999999 is out of range"},
+      {"--top-k 4294967297", "flag --top-k: 4294967297 is out of range (0 to 2147483647)"},
+      {"--top-k -2147483649", "flag --top-k: -2147483649 is out of range (0 to 2147483647)"},
+      {"--top-k 2147483648", "flag --top-k: 2147483648 is out of range (0 to 2147483647)"},
+      {"--temperature nan", "flag --temperature: nan is not a number"},
+      {"--temperature inf", "flag --temperature: inf is out of range"},
+      {"--top-p inf", "flag --top-p: inf is out of range (0 to 1)"},
+      {"--top-p 1e-50", "flag --top-p: must be in (0, 1]"},
+      {"--min-p 1.5", "flag --min-p: 1.5 is out of range (0 to 1)"},
+      {"--presence-penalty 1e400", "flag --presence-penalty: 1e400 is out of range"},
+      {"--frequency-penalty -inf", "flag --frequency-penalty: -inf is out of range"},
+      {"--penalty-decay nan", "flag --penalty-decay: nan is not a number"},
+      {"--repetition-penalty 0", "flag --repetition-penalty: 0 is out of range"},
+      {"--repetition-penalty 1e-300", "flag --repetition-penalty: 1e-300 is out of range"},
+      {"--seed -1", "flag --seed: -1 is out of range (0 to 9223372036854775807)"},
+      {"--seed 18446744073709551616", "flag --seed: 18446744073709551616 is out of range"},
+      {"--threads 4294967297", "flag --threads: 4294967297 is out of range (0 to 1024)"},
+  };
+  for (const Case& c : cases) {
+    Output o = sh(base + " " + c.flags + " 2>&1");
+    EXPECT_EQ(o.exit_code, 2) << c.flags << ": " << o.output;
+    EXPECT_THAT(o.output, HasSubstr(c.message)) << c.flags;
+  }
+  // The bounds themselves are taken.
+  Output edge =
+      sh("generate --model " + q(model_) + " --prompt a --max-tokens 0 --top-k 2147483647 --json 2>/dev/null");
+  ASSERT_EQ(edge.exit_code, 0) << edge.output;
+  EXPECT_TRUE(nlohmann::json::parse(edge.output)["tokens"].empty());
+  // chat (a reply of at least 1 token) and perplexity read theirs the same way.
+  const Case chat_cases[] = {
+      {"--max-tokens 4294967296", "flag --max-tokens: 4294967296 is out of range (1 to 2147483647)"},
+      {"--max-tokens 0", "flag --max-tokens: 0 is out of range (1 to 2147483647)"},
+      {"--top-k 4294967297", "flag --top-k: 4294967297 is out of range (0 to 2147483647)"},
+  };
+  for (const Case& c : chat_cases) {
+    Output o = sh("chat --model " + q(model_) + " " + c.flags + " </dev/null 2>&1");
+    EXPECT_EQ(o.exit_code, 2) << c.flags << ": " << o.output;
+    EXPECT_THAT(o.output, HasSubstr(c.message)) << c.flags;
+  }
+  rwkv_test::write_file(dir_ / "t.txt", "some text");
+  Output context = sh("perplexity --model " + q(model_) + " --file " + q(dir_ / "t.txt") +
+                      " --context 99999999999999999999 2>&1");
+  EXPECT_EQ(context.exit_code, 2) << context.output;
+  EXPECT_THAT(context.output,
+              HasSubstr("flag --context: 99999999999999999999 is out of range (0 to 9223372036854775807)"));
+}
+
 TEST_F(GenerateCli, PerplexityMatchesTheLogitsCommand) {
   const std::string text = "The quick brown fox jumps over the lazy dog.\nRWKV is an RNN.";
   rwkv_test::write_file(dir_ / "t.txt", text);

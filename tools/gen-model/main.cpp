@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -34,6 +35,9 @@ struct Preset {
   int64_t head_size;                       // v7
   int64_t lora_w, lora_a, lora_v, lora_g;  // v7: follow from C as in RWKV-v7/train_temp/src/model.py
 };
+
+// The most --n-layer takes: released models have at most 61 layers.
+constexpr int64_t kMaxLayers = 1024;
 
 constexpr Preset kPresets[] = {
     {"rwkv7-0.1b", "RWKV-x070-World-0.1B", Version::V7, 12, 768, 65536, 3072, 64, 64, 64, 32, 128},
@@ -257,12 +261,11 @@ int run(int argc, char** argv) {
   }
   if (preset == nullptr) throw UsageError(fmt::format("flag --preset: unknown preset '{}': expected one of {}", name, names));
   Preset p = *preset;
-  const int64_t n_layer = args.get_int("n-layer");
-  if (n_layer < 0) throw UsageError("flag --n-layer: must be >= 0");
+  const int64_t n_layer = args.get_int("n-layer", 0, kMaxLayers);
   if (n_layer > 0) p.n_layer = n_layer;
-  const int64_t seed = args.get_int("seed");
+  const auto seed = static_cast<uint64_t>(args.get_int("seed", 0, INT64_MAX));
   const std::string out = args.get("out");
-  write_model(p.version == Version::V7 ? v7_tensors(p) : v4_tensors(p), static_cast<uint64_t>(seed), out);
+  write_model(p.version == Version::V7 ? v7_tensors(p) : v4_tensors(p), seed, out);
   return 0;
 }
 

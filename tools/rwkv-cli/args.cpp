@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace rwkv_cli {
 
@@ -140,30 +142,55 @@ std::vector<std::string> ArgParser::get_all(const std::string& name) const {
 
 void ArgParser::require(const std::string& name) const { (void)get(name); }
 
-static int64_t parse_int_or_throw(const std::string& text, const std::string& flag) {
+namespace {
+
+// The whole of `text` as an integer in [min, max]. A value beyond int64 itself is out
+// of every range, and is reported as such rather than wrapped.
+int64_t parse_int_in_range(const std::string& text, const std::string& flag, int64_t min, int64_t max) {
   int64_t value = 0;
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || text.empty()) {
+  if (text.empty() || ptr != end || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
     throw UsageError(fmt::format("flag --{}: expected an integer, got '{}'", flag, text));
+  }
+  if (ec == std::errc::result_out_of_range || value < min || value > max) {
+    throw UsageError(fmt::format("flag --{}: {} is out of range ({} to {})", flag, text, min, max));
   }
   return value;
 }
 
-int64_t ArgParser::get_int(const std::string& name) const { return parse_int_or_throw(get(name), name); }
+}  // namespace
 
-double ArgParser::get_double(const std::string& name) const {
-  std::string text = get(name);
+int64_t ArgParser::get_int(const std::string& name, int64_t min, int64_t max) const {
+  return parse_int_in_range(get(name), name, min, max);
+}
+
+double ArgParser::get_double(const std::string& name, double min, double max) const {
+  const std::string text = get(name);
   double value = 0;
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || text.empty()) {
+  if (text.empty() || ptr != end || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
     throw UsageError(fmt::format("flag --{}: expected a number, got '{}'", name, text));
+  }
+  if (ec == std::errc::result_out_of_range) {
+    // from_chars sets no value here; strtod tells beyond the largest double (inf) from
+    // too close to 0 for any double.
+    if (!std::isinf(std::strtod(text.c_str(), nullptr))) {
+      throw UsageError(fmt::format("flag --{}: {} is too close to 0 to be represented ({} to {})", name, text,
+                                   min, max));
+    }
+  } else if (std::isnan(value)) {
+    throw UsageError(fmt::format("flag --{}: {} is not a number ({} to {})", name, text, min, max));
+  }
+  // Also refuses the infinities, and beyond-double overflow from above.
+  if (ec == std::errc::result_out_of_range || !(value >= min && value <= max)) {
+    throw UsageError(fmt::format("flag --{}: {} is out of range ({} to {})", name, text, min, max));
   }
   return value;
 }
 
-std::vector<int64_t> ArgParser::get_int_list(const std::string& name) const {
+std::vector<int64_t> ArgParser::get_int_list(const std::string& name, int64_t min, int64_t max) const {
   std::string text = get(name);
   std::vector<int64_t> out;
   size_t start = 0;
@@ -174,7 +201,7 @@ std::vector<int64_t> ArgParser::get_int_list(const std::string& name) const {
     while (!item.empty() && item.front() == ' ') item.erase(item.begin());
     while (!item.empty() && item.back() == ' ') item.pop_back();
     if (item.empty()) throw UsageError(fmt::format("flag --{}: empty item in list '{}'", name, text));
-    out.push_back(parse_int_or_throw(item, name));
+    out.push_back(parse_int_in_range(item, name, min, max));
     start = comma + 1;
   }
   return out;

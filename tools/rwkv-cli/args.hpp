@@ -42,10 +42,15 @@ class ArgParser {
   bool has(const std::string& name) const;
   std::string get(const std::string& name) const;  // throws if absent and no default
   std::vector<std::string> get_all(const std::string& name) const;
-  int64_t get_int(const std::string& name) const;
-  double get_double(const std::string& name) const;
-  // Parses "1,2,3" into integers, naming the flag in errors.
-  std::vector<int64_t> get_int_list(const std::string& name) const;
+  // Numeric values are parsed in 64 bits and checked against [min, max] before the
+  // caller narrows them, so that a value never wraps into range. Errors name the flag,
+  // the value as given and the accepted range:
+  //   flag --top-k: 4294967297 is out of range (0 to 2147483647)
+  int64_t get_int(const std::string& name, int64_t min, int64_t max) const;
+  // A finite number in [min, max] (min and max finite); NaN and infinities are refused.
+  double get_double(const std::string& name, double min, double max) const;
+  // Parses "1,2,3" into integers, each in [min, max].
+  std::vector<int64_t> get_int_list(const std::string& name, int64_t min, int64_t max) const;
   // Requires that `name` was given (for options with no default).
   void require(const std::string& name) const;
 

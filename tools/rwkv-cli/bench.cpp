@@ -1,8 +1,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -132,10 +134,16 @@ std::string matrix_types(const rwkv::Model& model) {
   return out;
 }
 
-int64_t positive_int(const ArgParser& args, const std::string& name) {
-  const int64_t value = args.get_int(name);
-  if (value < 1) throw UsageError(fmt::format("flag --{}: must be at least 1", name));
-  return value;
+// The largest --bandwidth-mib: 64 GiB is a hundred times the largest last-level caches
+// (about 1 GiB), so a larger buffer measures nothing more, and its size in bytes stays
+// far from overflowing.
+constexpr int64_t kMaxBandwidthMib = 65536;
+
+// Physical memory in MiB; 0 when the system does not say.
+int64_t physical_memory_mib() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page_bytes = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_bytes <= 0) return 0;
+  return static_cast<int64_t>((static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_bytes)) >> 20);
 }
 
 }  // namespace
@@ -150,15 +158,21 @@ int run_bench(int argc, char** argv) {
   args.option("model", "M", "native model file (default: the shipped default model)")
       .option("decode", "N", "decoded tokens timed (after a few untimed ones); the median is reported", "128")
       .option("prefill", "N", "prompt tokens fed for the prefill speed (median of 3 runs)", "512")
-      .option("bandwidth-mib", "N", "buffer streamed for the memory bandwidth, in MiB (a pass after every decoded token)",
+      .option("bandwidth-mib", "N",
+              "buffer streamed for the memory bandwidth, in MiB (a pass after every decoded token); at most " +
+                  std::to_string(kMaxBandwidthMib) + " and the machine's memory",
               "256")
       .flag("json", "print one JSON object");
   declare_threads_flag(args);
   if (!args.parse(argc, argv)) return 0;
   apply_threads_flag(args);
-  const int64_t decode_tokens = positive_int(args, "decode");
-  const int64_t prefill_tokens = positive_int(args, "prefill");
-  const int64_t bandwidth_mib = positive_int(args, "bandwidth-mib");
+  const int64_t decode_tokens = args.get_int("decode", 1, INT32_MAX);
+  const int64_t prefill_tokens = args.get_int("prefill", 1, INT32_MAX);
+  const int64_t bandwidth_mib = args.get_int("bandwidth-mib", 1, kMaxBandwidthMib);
+  if (const int64_t memory_mib = physical_memory_mib(); memory_mib > 0 && bandwidth_mib > memory_mib) {
+    throw UsageError(fmt::format("flag --bandwidth-mib: {} MiB is more than this machine's memory ({} MiB)",
+                                 bandwidth_mib, memory_mib));
+  }
 
   const std::string path = resolve_model_path(args);
   const double load_seconds = median_load_seconds(path);

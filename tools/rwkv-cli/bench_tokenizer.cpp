@@ -14,6 +14,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The largest --min-mb: the text, its ids and the decoded copy are held at once, about
+// three times this.
+constexpr double kMaxMinMb = 16384;
+
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -79,10 +83,9 @@ int run_bench_tokenizer(int argc, char** argv) {
       throw UsageError(fmt::format("flag --tokenizer: {}", e.what()));
     }
   }
-  const double min_mb = args.get_double("min-mb");
-  const int64_t runs = args.get_int("runs");
-  if (min_mb <= 0) throw UsageError("flag --min-mb: must be positive");
-  if (runs < 1) throw UsageError("flag --runs: must be at least 1");
+  const double min_mb = args.get_double("min-mb", 0, kMaxMinMb);
+  const int64_t runs = args.get_int("runs", 1, INT32_MAX);
+  if (min_mb == 0) throw UsageError("flag --min-mb: must be positive");
   const auto min_bytes = static_cast<size_t>(min_mb * 1e6);
 
   std::string text, source = "generated English prose";

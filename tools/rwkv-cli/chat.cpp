@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -64,9 +65,7 @@ int run_chat(int argc, char** argv) {
   apply_threads_flag(args);
   rwkv::GenerateOptions options;
   options.sampler = read_sampling_flags(args);
-  const int64_t max_tokens = args.get_int("max-tokens");
-  if (max_tokens <= 0) throw UsageError("flag --max-tokens: must be > 0");
-  options.max_tokens = static_cast<int32_t>(max_tokens);
+  options.max_tokens = static_cast<int32_t>(args.get_int("max-tokens", 1, INT32_MAX));
   options.stop = {"\n\n"};
   options.sampler.banned_tokens = {0};  // end of text would end the conversation
 

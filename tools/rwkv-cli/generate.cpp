@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -36,10 +37,8 @@ int run_generate(int argc, char** argv) {
   apply_threads_flag(args);
 
   if (args.has("prompt") && args.has("prompt-file")) throw UsageError("give --prompt or --prompt-file, not both");
-  const int64_t max_tokens = args.get_int("max-tokens");
-  if (max_tokens < 0) throw UsageError("flag --max-tokens: must be >= 0");
   rwkv::GenerateOptions options;
-  options.max_tokens = static_cast<int32_t>(max_tokens);
+  options.max_tokens = static_cast<int32_t>(args.get_int("max-tokens", 0, INT32_MAX));
   options.sampler = read_sampling_flags(args);
   options.stop = args.get_all("stop");
   for (const std::string& s : options.stop) {

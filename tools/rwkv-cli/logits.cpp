@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -24,7 +25,7 @@ int run_logits(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   apply_threads_flag(args);
   const std::string out_path = args.get("out");
-  const std::vector<int64_t> ids = args.get_int_list("tokens");
+  const std::vector<int64_t> ids = args.get_int_list("tokens", 0, INT32_MAX);
   auto model = rwkv::Model::load(args.get("model"));
   const uint32_t n_vocab = model->info().n_vocab;
   for (int64_t id : ids) {

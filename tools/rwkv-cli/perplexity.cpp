@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <span>
 #include <vector>
@@ -42,8 +43,9 @@ int run_perplexity(int argc, char** argv) {
   declare_threads_flag(args);
   if (!args.parse(argc, argv)) return 0;
   apply_threads_flag(args);
-  const int64_t context = args.get_int("context");
-  if (context < 0 || context == 1) throw UsageError("flag --context: must be 0 (whole file) or at least 2");
+  // Any window of 2 or more tokens works: one longer than the file is the whole file.
+  const int64_t context = args.get_int("context", 0, INT64_MAX);
+  if (context == 1) throw UsageError("flag --context: must be 0 (whole file) or at least 2");
   const std::string path = args.get("file");
   const std::string text = read_file_bytes(path);
   auto model = rwkv::Model::load(resolve_model_path(args));

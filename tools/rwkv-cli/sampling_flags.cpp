@@ -2,9 +2,17 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <random>
 
 namespace rwkv_cli {
+
+namespace {
+// The largest temperature or penalty taken (and 1 / it the smallest repetition
+// penalty): far past where each has saturated, since logits are tens at most, and
+// well inside float.
+constexpr double kLargestSetting = 1e6;
+}  // namespace
 
 void declare_sampling_flags(ArgParser& args, const SamplingDefaults& d) {
   args.option("temperature", "T", "sampling temperature; 0 = greedy (always the most likely token)", d.temperature)
@@ -22,14 +30,15 @@ void declare_sampling_flags(ArgParser& args, const SamplingDefaults& d) {
 
 rwkv::SamplerParams read_sampling_flags(const ArgParser& args) {
   rwkv::SamplerParams p;
-  p.temperature = static_cast<float>(args.get_double("temperature"));
-  p.top_p = static_cast<float>(args.get_double("top-p"));
-  p.top_k = static_cast<int32_t>(args.get_int("top-k"));
-  p.min_p = static_cast<float>(args.get_double("min-p"));
-  p.presence_penalty = static_cast<float>(args.get_double("presence-penalty"));
-  p.frequency_penalty = static_cast<float>(args.get_double("frequency-penalty"));
-  p.penalty_decay = static_cast<float>(args.get_double("penalty-decay"));
-  p.repetition_penalty = static_cast<float>(args.get_double("repetition-penalty"));
+  p.temperature = static_cast<float>(args.get_double("temperature", 0, kLargestSetting));
+  p.top_p = static_cast<float>(args.get_double("top-p", 0, 1));
+  p.top_k = static_cast<int32_t>(args.get_int("top-k", 0, INT32_MAX));
+  p.min_p = static_cast<float>(args.get_double("min-p", 0, 1));
+  p.presence_penalty = static_cast<float>(args.get_double("presence-penalty", -kLargestSetting, kLargestSetting));
+  p.frequency_penalty = static_cast<float>(args.get_double("frequency-penalty", -kLargestSetting, kLargestSetting));
+  p.penalty_decay = static_cast<float>(args.get_double("penalty-decay", 0, 1));
+  p.repetition_penalty =
+      static_cast<float>(args.get_double("repetition-penalty", 1 / kLargestSetting, kLargestSetting));
   const std::string order = args.get("sampling-order");
   if (order == "official") {
     p.order = rwkv::SamplingOrder::Official;
@@ -39,21 +48,12 @@ rwkv::SamplerParams read_sampling_flags(const ArgParser& args) {
     throw UsageError(fmt::format("flag --sampling-order: expected official or llama, got '{}'", order));
   }
   if (args.has("seed")) {
-    const int64_t seed = args.get_int("seed");
-    if (seed < 0) throw UsageError(fmt::format("flag --seed: expected a non-negative integer, got {}", seed));
-    p.seed = static_cast<uint64_t>(seed);
+    p.seed = static_cast<uint64_t>(args.get_int("seed", 0, INT64_MAX));
   } else {
     p.seed = std::random_device{}();
   }
-  auto check = [](bool ok, const char* flag, const std::string& what) {
-    if (!ok) throw UsageError(fmt::format("flag --{}: {}", flag, what));
-  };
-  check(p.temperature >= 0, "temperature", "must be >= 0");
-  check(p.top_p > 0 && p.top_p <= 1, "top-p", "must be in (0, 1]");
-  check(p.top_k >= 0, "top-k", "must be >= 0");
-  check(p.min_p >= 0 && p.min_p <= 1, "min-p", "must be in [0, 1]");
-  check(p.penalty_decay >= 0 && p.penalty_decay <= 1, "penalty-decay", "must be in [0, 1]");
-  check(p.repetition_penalty > 0, "repetition-penalty", "must be > 0");
+  // Checked on the float: a top-p as small as 1e-50 rounds to 0 there.
+  if (!(p.top_p > 0)) throw UsageError("flag --top-p: must be in (0, 1]");
   return p;
 }
 

@@ -17,10 +17,7 @@ void declare_threads_flag(ArgParser& args) {
 }
 
 void apply_threads_flag(const ArgParser& args) {
-  const int64_t threads = args.get_int("threads");
-  if (threads < 0 || threads > kMaxThreads) {
-    throw UsageError("flag --threads: must be between 0 and " + std::to_string(kMaxThreads));
-  }
+  const int64_t threads = args.get_int("threads", 0, kMaxThreads);
   rwkv::set_thread_count(static_cast<unsigned>(threads));
 }
 

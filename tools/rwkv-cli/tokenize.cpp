@@ -1,6 +1,6 @@
 #include <fmt/format.h>
 
-#include <climits>
+#include <cstdint>
 #include <cstdio>
 
 #include "args.hpp"
@@ -50,10 +50,7 @@ int run_tokenize(int argc, char** argv) {
   if (decode) {
     std::vector<int32_t> ids;
     if (!args.get("ids").empty()) {
-      for (int64_t id : args.get_int_list("ids")) {
-        if (id < INT32_MIN || id > INT32_MAX) throw UsageError(fmt::format("flag --ids: id {} is out of range", id));
-        ids.push_back(static_cast<int32_t>(id));
-      }
+      for (int64_t id : args.get_int_list("ids", 0, INT32_MAX)) ids.push_back(static_cast<int32_t>(id));
     }
     std::string text = tokenizer->decode(ids, args.has("keep-special"));
     std::fwrite(text.data(), 1, text.size(), stdout);
