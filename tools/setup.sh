@@ -3,7 +3,8 @@
 # Safe to run repeatedly; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-packages=(cmake g++ make pkg-config libeigen3-dev libfmt-dev nlohmann-json3-dev libgtest-dev libutf8proc-dev)
+packages=(cmake g++ make pkg-config libeigen3-dev libfmt-dev nlohmann-json3-dev libgtest-dev libutf8proc-dev
+  clang libclang-rt-14-dev llvm-14)  # tests/fuzz: clang++, libFuzzer, llvm-symbolizer
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
