@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -81,6 +82,35 @@ TEST(HardeningFiles, WriteFailureSaysWhy) {
   const std::string path = (dir / "no-such-dir" / "state.bin").string();
   EXPECT_THAT(error_of([&] { rwkv::io::write_file_replacing(path, "the state file", "abc"); }),
               AllOf(HasSubstr(path), HasSubstr("No such file or directory")));
+}
+
+TEST(HardeningFiles, StreamsAreBounded) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const std::string text = "line one\nline two that is long\n" + std::string(100, 'z');
+  ASSERT_EQ(::write(fds[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ::close(fds[1]);
+  std::string line;
+  EXPECT_TRUE(rwkv::io::read_line(fds[0], line, "standard input", 16));
+  EXPECT_EQ(line, "line one");
+  EXPECT_THAT(error_of([&] { rwkv::io::read_line(fds[0], line, "standard input", 16); }),
+              HasSubstr("standard input: a line longer than the 16 bytes allowed"));
+  EXPECT_THAT(error_of([&] { rwkv::io::read_stream(fds[0], "standard input", 50); }),
+              HasSubstr("standard input: more than the 50 bytes allowed"));
+  ::close(fds[0]);
+  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(::write(fds[1], "abc", 3), 3);
+  ::close(fds[1]);
+  EXPECT_EQ(rwkv::io::read_stream(fds[0], "standard input", 3), "abc");
+  EXPECT_FALSE(rwkv::io::read_line(fds[0], line, "standard input", 16));
+  ::close(fds[0]);
+}
+
+TEST(HardeningCli, ChatRefusesAnEndlessLine) {
+  auto result = rwkv_test::run_command("timeout 60 '" + rwkv_test::cli_path() + "' chat --model " +
+                                       RWKV_DEFAULT_MODEL_PATH + " < /dev/zero 2>&1");
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("standard input: a line longer than the 16777216 bytes allowed"));
 }
 
 // ---- messages ----

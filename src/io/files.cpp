@@ -83,6 +83,39 @@ std::string read_regular_file(const std::string& path, std::string_view what, ui
   return data;
 }
 
+std::string read_stream(int fd, std::string_view what, uint64_t max_bytes) {
+  std::string data;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(fmt::format("{}: cannot read: {}", what, std::strerror(errno)));
+    }
+    if (n == 0) return data;
+    if (static_cast<uint64_t>(data.size()) + static_cast<uint64_t>(n) > max_bytes) {
+      throw Error(fmt::format("{}: more than the {} bytes allowed", what, max_bytes));
+    }
+    data.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+bool read_line(int fd, std::string& line, std::string_view what, uint64_t max_bytes) {
+  line.clear();
+  for (;;) {
+    char c;
+    const ssize_t n = ::read(fd, &c, 1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error(fmt::format("{}: cannot read: {}", what, std::strerror(errno)));
+    }
+    if (n == 0) return !line.empty();
+    if (c == '\n') return true;
+    if (line.size() >= max_bytes) throw Error(fmt::format("{}: a line longer than the {} bytes allowed", what, max_bytes));
+    line += c;
+  }
+}
+
 void write_file_replacing(const std::string& path, std::string_view what, std::string_view bytes) {
   const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -33,6 +33,15 @@ class RegularFile {
 // grows, or reports a wrong size, cannot make the read unbounded.
 std::string read_regular_file(const std::string& path, std::string_view what, uint64_t max_bytes);
 
+// Everything readable from `fd` (a pipe, a terminal, standard input) up to its end, at
+// most `max_bytes`: more is refused with an error naming `what`, so that `< /dev/zero`
+// or an endless pipe cannot exhaust memory.
+std::string read_stream(int fd, std::string_view what, uint64_t max_bytes);
+
+// One line of `fd` without its '\n', read a byte at a time (so nothing past the line is
+// consumed), at most `max_bytes`. Returns false at the end of input with nothing read.
+bool read_line(int fd, std::string& line, std::string_view what, uint64_t max_bytes);
+
 // Writes `bytes` to a temporary name beside `path` and renames it into place, so that a
 // failed or interrupted write leaves whatever was at `path` untouched. Errors name the
 // path, `what` it is and the system's reason (disk full, permission, ...).

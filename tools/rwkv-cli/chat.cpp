@@ -5,12 +5,12 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
-#include <iostream>
 #include <string>
 
 #include "args.hpp"
 #include "commands.hpp"
 #include "common.hpp"
+#include "io/files.hpp"
 #include "rwkv/error.hpp"
 #include "rwkv/session.hpp"
 #include "rwkv/state_file.hpp"
@@ -40,6 +40,9 @@ class InterruptGuard {
  private:
   struct sigaction previous_ {};
 };
+
+// A chat message is typed or pasted; a "line" beyond this (say, `chat < /dev/zero`) is not one.
+constexpr uint64_t kMaxChatLineBytes = uint64_t(16) << 20;
 
 constexpr const char* kHelp =
     "Type a message and press Enter. Commands:\n"
@@ -82,7 +85,7 @@ int run_chat(int argc, char** argv) {
   while (true) {
     fmt::print("User: ");
     std::fflush(stdout);
-    if (!std::getline(std::cin, line)) break;
+    if (!rwkv::io::read_line(STDIN_FILENO, line, "standard input", kMaxChatLineBytes)) break;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
     try {
