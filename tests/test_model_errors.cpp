@@ -75,6 +75,17 @@ TEST(ConvertErrors, RewrittenFixtureStillConverts) {
   EXPECT_NO_THROW(rwkv::convert::convert_pth(in, (dir / "out.rwkv").string(), {}));
 }
 
+TEST(ConvertErrors, NamesFromTheCheckpointAreEscaped) {
+  rwkv_test::ScratchDir dir;
+  const std::string in = rewrite(dir / "esc.pth", [](auto& tensors) {
+    tensors.push_back(tensors.back());
+    tensors.back().name = "blocks.\x1b[2J.\n";
+  });
+  const std::string msg = convert_error(in, (dir / "out.rwkv").string());
+  EXPECT_THAT(msg, HasSubstr("tensor 'blocks.\\x1b[2J.\\n' has no layer number"));
+  EXPECT_EQ(msg.find('\x1b'), std::string::npos) << msg;
+}
+
 TEST(ConvertErrors, MissingFile) {
   rwkv_test::ScratchDir dir;
   const std::string msg = convert_error((dir / "nope.pth").string(), (dir / "out.rwkv").string());

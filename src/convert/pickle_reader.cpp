@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "convert/byte_reader.hpp"
+#include "io/printable.hpp"
 #include "rwkv/error.hpp"
 
 namespace rwkv::convert {
@@ -33,7 +34,7 @@ std::string pickle_type_name(const PickleValue& value, const PickleArena& arena)
     std::string operator()(double) const { return "float"; }
     std::string operator()(const std::string&) const { return "str"; }
     std::string operator()(const PickleBytes&) const { return "bytes"; }
-    std::string operator()(const PickleGlobal& g) const { return fmt::format("global {}.{}", g.module, g.name); }
+    std::string operator()(const PickleGlobal& g) const { return fmt::format("global {}.{}", io::printable(g.module), io::printable(g.name)); }
     std::string operator()(const PickleExternal&) const { return "object"; }
     std::string operator()(const PickleRef& ref) const {
       switch (arena.at(ref).kind) {

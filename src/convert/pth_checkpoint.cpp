@@ -14,6 +14,7 @@
 #include "convert/pickle_reader.hpp"
 #include "convert/zip_reader.hpp"
 #include "kernels/half.hpp"
+#include "io/printable.hpp"
 #include "rwkv/error.hpp"
 
 namespace rwkv::convert {
@@ -106,9 +107,9 @@ std::vector<float> gather_as_float(const PthTensor& tensor, Load load) {
 
 std::vector<float> PthTensor::to_float() const {
   if (stride.size() != shape.size()) {
-    throw Error(fmt::format("tensor '{}': {} strides for {} dimensions", name, stride.size(), shape.size()));
+    throw Error(fmt::format("tensor '{}': {} strides for {} dimensions", io::printable(name), stride.size(), shape.size()));
   }
-  if (data == nullptr && numel() > 0) throw Error(fmt::format("tensor '{}' has no data", name));
+  if (data == nullptr && numel() > 0) throw Error(fmt::format("tensor '{}' has no data", io::printable(name)));
   switch (dtype) {
     case PthDType::Float32: return gather_as_float(*this, [](const std::byte* p) { return load_unaligned<float>(p); });
     case PthDType::Float16:
@@ -118,7 +119,7 @@ std::vector<float> PthTensor::to_float() const {
     case PthDType::Float64:
       return gather_as_float(*this, [](const std::byte* p) { return static_cast<float>(load_unaligned<double>(p)); });
     default:
-      throw Error(fmt::format("tensor '{}' has dtype {}, which is not a floating-point type", name, pth_dtype_name(dtype)));
+      throw Error(fmt::format("tensor '{}' has dtype {}, which is not a floating-point type", io::printable(name), pth_dtype_name(dtype)));
   }
 }
 
@@ -186,7 +187,7 @@ class TorchPickleHooks : public PickleHooks {
     if (!allowed) {
       throw Error(fmt::format("refusing to load global '{}.{}': a state dict only needs torch's tensor-rebuilding "
                               "functions, storage types and collections.OrderedDict",
-                              module, name));
+                              io::printable(module), io::printable(name)));
     }
     return PickleGlobal{module, name};
   }
@@ -228,7 +229,7 @@ class TorchPickleHooks : public PickleHooks {
     const auto* key = std::get_if<std::string>(&items[2]);
     if (key == nullptr) throw Error(fmt::format("storage key is a {}, not a str", pickle_type_name(items[2], arena)));
     const auto* numel = std::get_if<int64_t>(&items[4]);
-    if (numel == nullptr || *numel < 0) throw Error(fmt::format("storage '{}' has no valid element count", *key));
+    if (numel == nullptr || *numel < 0) throw Error(fmt::format("storage '{}' has no valid element count", io::printable(*key)));
     storages.push_back(StorageRecord{*key, *dtype, *numel});
     return PickleExternal{kStorageObject, storages.size() - 1};
   }
@@ -314,14 +315,16 @@ const std::byte* tensor_data(const PthTensor& tensor, const TensorRecord& record
   if (!checked_multiply_add(storage.numel, element_size, declared_bytes) ||
       static_cast<uint64_t>(declared_bytes) > storage_bytes.size()) {
     throw Error(fmt::format("{}: storage '{}' of tensor '{}' declares {} {} elements but its archive entry holds only {} bytes",
-                            label, storage.key, tensor.name, storage.numel, pth_dtype_name(storage.dtype),
+                            label, io::printable(storage.key), io::printable(tensor.name), storage.numel,
+                            pth_dtype_name(storage.dtype),
                             storage_bytes.size()));
   }
   // Zero strides (expanded tensors) let the element count exceed the storage's, so it needs its own check.
   int64_t element_count = 1;
   for (int64_t dim : record.shape) {
     if (__builtin_mul_overflow(element_count, dim, &element_count)) {
-      throw Error(fmt::format("{}: tensor '{}' has shape [{}], whose element count overflows", label, tensor.name,
+      throw Error(fmt::format("{}: tensor '{}' has shape [{}], whose element count overflows", label,
+                              io::printable(tensor.name),
                               fmt::join(record.shape, ", ")));
     }
   }
@@ -338,8 +341,9 @@ const std::byte* tensor_data(const PthTensor& tensor, const TensorRecord& record
   if (overflow || !fits_storage) {
     throw Error(fmt::format("{}: tensor '{}' (shape [{}], stride [{}], storage offset {}) reaches past the end of its "
                             "storage '{}', which holds {} elements",
-                            label, tensor.name, fmt::join(record.shape, ", "), fmt::join(record.stride, ", "),
-                            record.storage_offset, storage.key, storage.numel));
+                            label, io::printable(tensor.name), fmt::join(record.shape, ", "),
+                            fmt::join(record.stride, ", "), record.storage_offset, io::printable(storage.key),
+                            storage.numel));
   }
   return storage_bytes.data() + record.storage_offset * element_size;
 }
@@ -383,7 +387,8 @@ PthCheckpoint PthCheckpoint::open(const std::string& path) {
   const std::string prefix = pickle_entry.name.substr(0, pickle_entry.name.find('/'));
   if (const ZipEntry* byteorder = zip.find(prefix + "/byteorder")) {
     const std::string_view order = as_chars(zip.stored_data(*byteorder));
-    if (order != "little") throw Error(fmt::format("{}: storages are '{}'-endian; only little-endian is supported", path, order));
+    if (order != "little") throw Error(fmt::format("{}: storages are '{}'-endian; only little-endian is supported", path,
+                                              io::printable(order)));
   }
 
   TorchPickleHooks hooks;
@@ -416,7 +421,8 @@ PthCheckpoint PthCheckpoint::open(const std::string& path) {
       const ZipEntry* entry = zip.find(prefix + "/data/" + storage.key);
       if (entry == nullptr) {
         throw Error(fmt::format("{}: storage '{}' of tensor '{}' is missing from the archive (no entry '{}/data/{}')", path,
-                                storage.key, tensor.name, prefix, storage.key));
+                                io::printable(storage.key), io::printable(tensor.name), io::printable(prefix),
+                                io::printable(storage.key)));
       }
       bytes_of_storage = zip.stored_data(*entry);
     }

@@ -11,6 +11,7 @@
 
 #include "kernels/matvec.hpp"
 #include "kernels/quant_blocks.hpp"
+#include "io/printable.hpp"
 #include "rwkv/error.hpp"
 #include "weights/format.hpp"
 
@@ -44,7 +45,7 @@ uint32_t layer_count(const PthCheckpoint& ckpt) {
     const size_t dot = t.name.find('.', 7);
     const std::string index = t.name.substr(7, dot == std::string::npos ? std::string::npos : dot - 7);
     if (index.empty() || index.size() > 6 || !std::all_of(index.begin(), index.end(), ::isdigit)) {
-      throw Error(fmt::format("{}: tensor '{}' has no layer number", ckpt.path(), t.name));
+      throw Error(fmt::format("{}: tensor '{}' has no layer number", ckpt.path(), io::printable(t.name)));
     }
     n = std::max<uint32_t>(n, static_cast<uint32_t>(std::stoul(index)) + 1);
   }
@@ -63,7 +64,7 @@ Arch detect_arch(const PthCheckpoint& ckpt) {
   if (ckpt.find("blocks.0.att.time_decay") && ckpt.find("blocks.0.att.time_first")) return Arch::V4;
   std::vector<std::string> sample;
   for (const PthTensor& t : ckpt.tensors()) {
-    if (sample.size() < 6) sample.push_back(t.name);
+    if (sample.size() < 6) sample.push_back(io::printable(t.name));
   }
   throw Error(fmt::format("{}: unknown architecture: the tensor names match no RWKV version (v4, 5.x, 6, 7); "
                           "first tensors: {}",

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "convert/byte_reader.hpp"
+#include "io/printable.hpp"
 #include "rwkv/error.hpp"
 
 namespace rwkv::convert {
@@ -127,14 +128,14 @@ void ZipReader::read_central_directory() {
       const uint16_t id = load_le<uint16_t>(extra, field);
       const uint64_t length = load_le<uint16_t>(extra, field + 2);
       if (!fits(extra, field + 4, length)) {
-        throw Error(fmt::format("{}: damaged zip archive: extra field of entry '{}' runs past its end", label_, entry.name));
+        throw Error(fmt::format("{}: damaged zip archive: extra field of entry '{}' runs past its end", label_, io::printable(entry.name)));
       }
       if (id == kZip64ExtraId) {
         auto values = extra.subspan(field + 4, length);
         uint64_t at = 0;
         auto take = [&](uint64_t& slot) {
           if (!fits(values, at, 8)) {
-            throw Error(fmt::format("{}: damaged zip archive: Zip64 extra field of entry '{}' is too short", label_, entry.name));
+            throw Error(fmt::format("{}: damaged zip archive: Zip64 extra field of entry '{}' is too short", label_, io::printable(entry.name)));
           }
           slot = load_le<uint64_t>(values, at);
           at += 8;
@@ -147,7 +148,7 @@ void ZipReader::read_central_directory() {
     }
     if (start_disk != 0 && start_disk != 0xffff) {
       throw Error(fmt::format("{}: entry '{}' lives on disk {}: multi-disk zip archives are not supported", label_,
-                              entry.name, start_disk));
+                              io::printable(entry.name), start_disk));
     }
     entries_.push_back(std::move(entry));
     pos += kCentralHeaderSize + variable_length;
@@ -163,41 +164,41 @@ const ZipEntry* ZipReader::find(std::string_view name) const {
 
 std::span<const std::byte> ZipReader::stored_data(const ZipEntry& entry) const {
   if ((entry.flags & kEncryptedFlag) != 0) {
-    throw Error(fmt::format("{}: entry '{}' is encrypted", label_, entry.name));
+    throw Error(fmt::format("{}: entry '{}' is encrypted", label_, io::printable(entry.name)));
   }
   if (entry.method != 0) {
     throw Error(fmt::format("{}: entry '{}' is compressed (zip method {}); only stored entries are supported, as "
                             "torch.save writes them: re-save the checkpoint with torch.save",
-                            label_, entry.name, entry.method));
+                            label_, io::printable(entry.name), entry.method));
   }
   if (entry.compressed_size != entry.uncompressed_size) {
     throw Error(fmt::format("{}: damaged zip archive: stored entry '{}' has compressed size {} but size {}", label_,
-                            entry.name, entry.compressed_size, entry.uncompressed_size));
+                            io::printable(entry.name), entry.compressed_size, entry.uncompressed_size));
   }
   const uint64_t header = entry.local_header_offset;
   if (!fits(archive_, header, kLocalHeaderSize)) {
     throw Error(fmt::format("{}: truncated zip archive: local header of '{}' at {} lies past the end of the {}-byte file",
-                            label_, entry.name, header, archive_.size()));
+                            label_, io::printable(entry.name), header, archive_.size()));
   }
   if (load_le<uint32_t>(archive_, header) != kLocalHeaderSignature) {
-    throw Error(fmt::format("{}: damaged zip archive: no local header for '{}' at offset {}", label_, entry.name, header));
+    throw Error(fmt::format("{}: damaged zip archive: no local header for '{}' at offset {}", label_, io::printable(entry.name), header));
   }
   // The local extra field differs from the central one (torch pads it to align
   // storages), so only the local lengths say where the data starts.
   const uint64_t name_length = load_le<uint16_t>(archive_, header + 26);
   const uint64_t extra_length = load_le<uint16_t>(archive_, header + 28);
   if (!fits(archive_, header + kLocalHeaderSize, name_length + extra_length)) {
-    throw Error(fmt::format("{}: truncated zip archive: local header of '{}' is cut short", label_, entry.name));
+    throw Error(fmt::format("{}: truncated zip archive: local header of '{}' is cut short", label_, io::printable(entry.name)));
   }
   if (as_chars(archive_.subspan(header + kLocalHeaderSize, name_length)) != entry.name) {
-    throw Error(fmt::format("{}: damaged zip archive: local header at {} does not name '{}'", label_, header, entry.name));
+    throw Error(fmt::format("{}: damaged zip archive: local header at {} does not name '{}'", label_, header, io::printable(entry.name)));
   }
   const uint64_t data_start = header + kLocalHeaderSize + name_length + extra_length;
   // Data running into the central directory means the archive lost bytes in the middle.
   if (!fits(archive_.first(central_directory_offset_), data_start, entry.uncompressed_size)) {
     throw Error(fmt::format("{}: truncated zip archive: entry '{}' ({} bytes at {}) runs past the end of the data, "
                             "which ends at the central directory ({} bytes into the file)",
-                            label_, entry.name, entry.uncompressed_size, data_start, central_directory_offset_));
+                            label_, io::printable(entry.name), entry.uncompressed_size, data_start, central_directory_offset_));
   }
   return archive_.subspan(data_start, entry.uncompressed_size);
 }

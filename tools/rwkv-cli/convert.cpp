@@ -4,6 +4,7 @@
 #include "rwkv/error.hpp"
 #include "commands.hpp"
 #include "convert/pth_to_native.hpp"
+#include "io/printable.hpp"
 #include "progress.hpp"
 #include "weight_type_flags.hpp"
 
@@ -35,7 +36,8 @@ int run_convert(int argc, char** argv) {
              rwkv::arch_name(info.arch), info.n_layer, info.n_embd, info.n_vocab,
              rwkv::tokenizer_kind_name(info.tokenizer), describe_weight_types(options.types), output);
   for (const std::string& name : result.ignored_tensors) {
-    fmt::print(stderr, "note: tensor '{}' is not used by RWKV {} and was left out\n", name, rwkv::arch_name(info.arch));
+    fmt::print(stderr, "note: tensor '{}' is not used by RWKV {} and was left out\n", rwkv::io::printable(name),
+               rwkv::arch_name(info.arch));
   }
   return 0;
 }
