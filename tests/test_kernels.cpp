@@ -262,8 +262,12 @@ TEST(KernelQuantError, PaddingIsZeroAndDroppedOnDequantize) {
   for (uint32_t j = 2; j < rwkv::kSubBlocks; ++j) EXPECT_EQ(block4.scales[j] | block4.mins[j], 0) << j;
   for (uint32_t i = 0; i < sizeof(block4.nibbles); ++i) {
     const bool holds_values = i < 32 || (i >= 32 && i < 40);  // sub-block 0, then sub-block 1's 8 values
-    if (!holds_values) EXPECT_EQ(block4.nibbles[i], 0) << "byte " << i;
-    if (holds_values) EXPECT_EQ(block4.nibbles[i] >> 4, 0) << "byte " << i;  // sub-blocks 2 and 3 are padding
+    if (!holds_values) {
+      EXPECT_EQ(block4.nibbles[i], 0) << "byte " << i;
+    }
+    if (holds_values) {
+      EXPECT_EQ(block4.nibbles[i] >> 4, 0) << "byte " << i;  // sub-blocks 2 and 3 are padding
+    }
   }
 }
 
@@ -379,6 +383,62 @@ TEST(KernelQuantActivation, MatchesScalarDefinitionExactly) {
             sum += expected;
           }
           EXPECT_EQ(a.block_sums[c / 32], sum) << "group size " << group << ", block " << c / 32;
+        }
+      }
+    }
+  }
+}
+
+// RWKV-4 steps against the plain recurrence in float64 (numerator A and denominator B
+// without the running-maximum scaling), with exponents small enough not to overflow.
+TEST(KernelWkv4, StepMatchesDefinition) {
+  const uint32_t C = 37;
+  auto log_decay = random_normal(C, 7), bonus = random_normal(C, 8);
+  for (float& w : log_decay) w = -std::exp(w);  // as the converter stores it
+  std::vector<float> aa(C, 0.0f), bb(C, 0.0f), pp(C, -1e30f), wkv(C);
+  std::vector<double> A(C, 0.0), B(C, 0.0);
+  for (int step = 0; step < 6; ++step) {
+    const auto k = random_normal(C, 20 + step), v = random_normal(C, 40 + step);
+    rwkv::wkv4_step(k.data(), v.data(), log_decay.data(), bonus.data(), aa.data(), bb.data(), pp.data(), wkv.data(), C);
+    for (uint32_t c = 0; c < C; ++c) {
+      const double e_uk = std::exp(double(bonus[c]) + k[c]);
+      const double expected = (A[c] + e_uk * v[c]) / (B[c] + e_uk);
+      EXPECT_NEAR(wkv[c], expected, 1e-5 * (1 + std::abs(expected))) << "step " << step << " channel " << c;
+      A[c] = std::exp(double(log_decay[c])) * A[c] + std::exp(double(k[c])) * v[c];
+      B[c] = std::exp(double(log_decay[c])) * B[c] + std::exp(double(k[c]));
+      const double scale = std::exp(double(pp[c]));
+      EXPECT_NEAR(aa[c] * scale, A[c], 1e-5 * (std::abs(A[c]) + B[c])) << "step " << step << " channel " << c;
+      EXPECT_NEAR(bb[c] * scale, B[c], 1e-5 * B[c]) << "step " << step << " channel " << c;
+    }
+  }
+}
+
+// One RWKV-5/6 head step against its definition in float64, over a few steps.
+TEST(KernelWkv5, HeadStepMatchesDefinition) {
+  for (uint32_t N : {64u, 12u}) {
+    std::vector<float> S = random_normal(size_t(N) * N, 31 + N, 0.5f);
+    std::vector<double> S_ref(S.begin(), S.end());
+    const auto u = random_normal(N, 77);
+    for (int step = 0; step < 3; ++step) {
+      const auto r = random_normal(N, 110 + step), k = random_normal(N, 210 + step), v = random_normal(N, 310 + step);
+      auto w = random_normal(N, 410 + step);
+      for (float& x : w) x = 1.0f / (1.0f + std::exp(-x));  // decays in (0, 1)
+      std::vector<float> y(N);
+      rwkv::wkv5_head_step(r.data(), k.data(), v.data(), w.data(), u.data(), S.data(), y.data(), N);
+      for (uint32_t j = 0; j < N; ++j) {
+        double yj = 0, magnitude = 0;
+        for (uint32_t i = 0; i < N; ++i) {
+          const double term = double(r[i]) * (double(u[i]) * k[i] * v[j] + S_ref[size_t(i) * N + j]);
+          yj += term;
+          magnitude += std::abs(term);
+        }
+        EXPECT_NEAR(y[j], yj, 1e-5 * magnitude + 1e-6) << "N " << N << " step " << step << " value " << j;
+      }
+      for (uint32_t i = 0; i < N; ++i) {
+        for (uint32_t j = 0; j < N; ++j) {
+          double& s = S_ref[size_t(i) * N + j];
+          s = double(k[i]) * v[j] + double(w[i]) * s;
+          ASSERT_NEAR(S[size_t(i) * N + j], s, 1e-5 * (1 + std::abs(s))) << "N " << N << " state " << i << "," << j;
         }
       }
     }

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/wkv.hpp"
+
 namespace rwkv::arch {
 
 V4Weights bind_v4(const WeightBinder& w, const ModelInfo& info) {
@@ -69,23 +71,9 @@ void time_mix(const V4Layer& p, const float* xx, uint32_t T, float* s, float* x,
   matmat(p.value, vx, v, T);
   float* y = scratch.take(TC);
   for (uint32_t t = 0; t < T; ++t) {
-    const float* kt = k + size_t(t) * C;
-    const float* vt = v + size_t(t) * C;
-    for (uint32_t c = 0; c < C; ++c) {
-      float ww = p.bonus[c] + kt[c];
-      float q = std::max(pp[c], ww);
-      float e1 = std::exp(pp[c] - q);
-      float e2 = std::exp(ww - q);
-      const float wkv = (e1 * aa[c] + e2 * vt[c]) / (e1 * bb[c] + e2);
-      ww = p.log_decay[c] + pp[c];
-      q = std::max(ww, kt[c]);
-      e1 = std::exp(ww - q);
-      e2 = std::exp(kt[c] - q);
-      aa[c] = e1 * aa[c] + e2 * vt[c];
-      bb[c] = e1 * bb[c] + e2;
-      pp[c] = q;
-      y[t * C + c] = sigmoid(r[t * C + c]) * wkv;
-    }
+    const size_t at = size_t(t) * C;
+    wkv4_step(k + at, v + at, p.log_decay, p.bonus, aa, bb, pp, y + at, C);
+    for (uint32_t c = 0; c < C; ++c) y[at + c] *= sigmoid(r[at + c]);
   }
   float* out = scratch.take(TC);
   matmat(p.output, y, out, T);

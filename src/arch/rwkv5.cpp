@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "kernels/thread_pool.hpp"
+#include "kernels/wkv.hpp"
 
 namespace rwkv::arch {
 
@@ -42,27 +43,6 @@ uint32_t state_floats_per_layer(const V5Weights&, const ModelInfo& info) {
 }
 
 void init_state(const V5Weights&, const ModelInfo&, State& state) { std::fill(state.data.begin(), state.data.end(), 0.0f); }
-
-namespace {
-
-void wkv5_head_step(const float* r, const float* k, const float* v, const float* w, const float* u, float* S,
-                    float* y, uint32_t N) {
-  std::fill(y, y + N, 0.0f);
-  for (uint32_t i = 0; i < N; ++i) {
-    const float ki = k[i];
-    const float ri = r[i];
-    const float ui = u[i];
-    const float wi = w[i];
-    float* row = S + size_t(i) * N;
-    for (uint32_t j = 0; j < N; ++j) {
-      const float a = ki * v[j];
-      y[j] += ri * (ui * a + row[j]);
-      row[j] = a + wi * row[j];
-    }
-  }
-}
-
-}  // namespace
 
 void wkv5_tokens(const float* r, const float* k, const float* v, const float* w, size_t w_token_stride,
                  const float* u, float* S, float* y, uint32_t T, const ModelInfo& info, const Norm& ln_x) {

@@ -1,5 +1,7 @@
 #include "kernels/wkv.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 
 #include "kernels/simd.hpp"
@@ -21,6 +23,41 @@ __m128 sum_lanes_of_four(__m256 a, __m256 b, __m256 c, __m256 d) {
 #endif
 
 }  // namespace
+
+void wkv4_step(const float* k, const float* v, const float* log_decay, const float* bonus, float* aa, float* bb,
+               float* pp, float* wkv, uint32_t C) {
+  for (uint32_t c = 0; c < C; ++c) {
+    float ww = bonus[c] + k[c];
+    float q = std::max(pp[c], ww);
+    float e1 = std::exp(pp[c] - q);
+    float e2 = std::exp(ww - q);
+    wkv[c] = (e1 * aa[c] + e2 * v[c]) / (e1 * bb[c] + e2);
+    ww = log_decay[c] + pp[c];
+    q = std::max(ww, k[c]);
+    e1 = std::exp(ww - q);
+    e2 = std::exp(k[c] - q);
+    aa[c] = e1 * aa[c] + e2 * v[c];
+    bb[c] = e1 * bb[c] + e2;
+    pp[c] = q;
+  }
+}
+
+void wkv5_head_step(const float* r, const float* k, const float* v, const float* w, const float* u, float* S,
+                    float* y, uint32_t N) {
+  std::fill(y, y + N, 0.0f);
+  for (uint32_t i = 0; i < N; ++i) {
+    const float ki = k[i];
+    const float ri = r[i];
+    const float ui = u[i];
+    const float wi = w[i];
+    float* row = S + size_t(i) * N;
+    for (uint32_t j = 0; j < N; ++j) {
+      const float a = ki * v[j];
+      y[j] += ri * (ui * a + row[j]);
+      row[j] = a + wi * row[j];
+    }
+  }
+}
 
 void wkv7_head_step(const float* r, const float* w, const float* k, const float* v, const float* kk,
                     const float* a, float* S, float* y, uint32_t N) {
