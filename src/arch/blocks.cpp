@@ -29,10 +29,10 @@ float* Scratch::take(size_t n) {
   return p;
 }
 
-ChannelMixV4 bind_channel_mix_v4(const WeightBinder& w, uint32_t layer, uint32_t n_embd, uint32_t n_ffn) {
-  ChannelMixV4 p;
-  p.time_mix_k = w.vec(layer_tensor(layer, "ffn.time_mix_k"), n_embd);
-  p.time_mix_r = w.vec(layer_tensor(layer, "ffn.time_mix_r"), n_embd);
+ChannelMix bind_channel_mix(const WeightBinder& w, uint32_t layer, uint32_t n_embd, uint32_t n_ffn) {
+  ChannelMix p;
+  p.maa_k = w.vec(layer_tensor(layer, "ffn.time_maa_k"), n_embd);
+  p.maa_r = w.vec(layer_tensor(layer, "ffn.time_maa_r"), n_embd);
   p.key = w.matrix(layer_tensor(layer, "ffn.key.weight"), n_ffn, n_embd);
   p.value = w.matrix(layer_tensor(layer, "ffn.value.weight"), n_embd, n_ffn);
   p.receptance = w.matrix(layer_tensor(layer, "ffn.receptance.weight"), n_embd, n_embd);
@@ -60,7 +60,7 @@ void add_rows(float* x, const float* add, uint32_t T, uint32_t n) {
   });
 }
 
-void channel_mix_v4(const ChannelMixV4& p, const float* xx, uint32_t T, float* shift, float* x, uint32_t n_embd,
+void channel_mix(const ChannelMix& p, const float* xx, uint32_t T, float* shift, float* x, uint32_t n_embd,
                     Scratch& scratch) {
   const uint32_t C = n_embd;
   const uint32_t F = p.key.rows;
@@ -68,8 +68,10 @@ void channel_mix_v4(const ChannelMixV4& p, const float* xx, uint32_t T, float* s
   float* rx = scratch.take(size_t(T) * C);
   each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
-      kx[t * C + c] = cur[c] * p.time_mix_k[c] + prev[c] * (1.0f - p.time_mix_k[c]);
-      rx[t * C + c] = cur[c] * p.time_mix_r[c] + prev[c] * (1.0f - p.time_mix_r[c]);
+      const size_t i = size_t(t) * C + c;
+      const float delta = prev[c] - cur[c];
+      kx[i] = cur[c] + delta * p.maa_k[c];
+      rx[i] = cur[c] + delta * p.maa_r[c];
     }
   });
   std::copy(xx + size_t(T - 1) * C, xx + size_t(T) * C, shift);

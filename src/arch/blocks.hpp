@@ -48,16 +48,19 @@ class Scratch {
 inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
-// v4 and v5 channel mixing: r = σ(Wr rx), out = r ⊙ Wv relu(Wk kx)², with fixed token-shift mixes.
-struct ChannelMixV4 {
-  const float* time_mix_k = nullptr;  // [C]
-  const float* time_mix_r = nullptr;  // [C]
-  MatrixRef key;                      // [F, C]
-  MatrixRef value;                    // [C, F]
-  MatrixRef receptance;               // [C, C]
+// v4, v5 and v6 channel mixing: r = σ(Wr rx), out = r ⊙ Wv relu(Wk kx)², with fixed
+// token-shift mixes kx = x + (prev − x) ⊙ maa_k (likewise rx). v6 checkpoints store maa
+// as it is; v4/v5 store time_mix = 1 − maa, which the converter turns into maa, so that
+// the three versions share this one definition.
+struct ChannelMix {
+  const float* maa_k = nullptr;  // [C] weight of the previous token in kx
+  const float* maa_r = nullptr;  // [C] weight of the previous token in rx
+  MatrixRef key;                 // [F, C]
+  MatrixRef value;               // [C, F]
+  MatrixRef receptance;          // [C, C]
 };
 
-ChannelMixV4 bind_channel_mix_v4(const WeightBinder& w, uint32_t layer, uint32_t n_embd, uint32_t n_ffn);
+ChannelMix bind_channel_mix(const WeightBinder& w, uint32_t layer, uint32_t n_embd, uint32_t n_ffn);
 
 // Every block below works on T consecutive tokens at once (sequence mode; T = 1 when
 // decoding): activations are row-major [T, C], so each weight matrix is read once for
@@ -104,7 +107,7 @@ void run_layers(const std::vector<Layer>& layers, uint32_t n_embd, float* x, uin
 
 // xx: the tokens' ln2 outputs [T, C]; shift: the token before them (updated to the
 // last row of xx); x [T, C] += the block's output.
-void channel_mix_v4(const ChannelMixV4& p, const float* xx, uint32_t T, float* shift, float* x, uint32_t n_embd,
+void channel_mix(const ChannelMix& p, const float* xx, uint32_t T, float* shift, float* x, uint32_t n_embd,
                     Scratch& scratch);
 
 }  // namespace rwkv::arch

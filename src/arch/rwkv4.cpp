@@ -26,7 +26,7 @@ V4Weights bind_v4(const WeightBinder& w, const ModelInfo& info) {
     l.value = w.matrix(layer_tensor(i, "att.value.weight"), C, C);
     l.receptance = w.matrix(layer_tensor(i, "att.receptance.weight"), C, C);
     l.output = w.matrix(layer_tensor(i, "att.output.weight"), C, C);
-    l.ffn = bind_channel_mix_v4(w, i, C, info.n_ffn);
+    l.ffn = bind_channel_mix(w, i, C, info.n_ffn);
     out.layers.push_back(l);
   }
   return out;
@@ -90,7 +90,7 @@ void run_blocks(const V4Weights& w, const ModelInfo& info, float* x, uint32_t T,
         time_mix(p, xx, T, s, x, C, scratch);
       },
       [&](const V4Layer& p, const float* xx, float* s, Scratch& scratch) {
-        channel_mix_v4(p.ffn, xx, T, s + 4 * C, x, C, scratch);
+        channel_mix(p.ffn, xx, T, s + 4 * C, x, C, scratch);
       });
 }
 

@@ -16,7 +16,7 @@ struct V4Layer {
   const float* log_decay = nullptr;   // [C] = -exp(time_decay), folded at conversion
   const float* bonus = nullptr;       // [C] = time_first
   MatrixRef key, value, receptance, output;  // [C, C]
-  ChannelMixV4 ffn;
+  ChannelMix ffn;
 };
 
 struct V4Weights {

@@ -32,7 +32,7 @@ V5Weights bind_v5(const WeightBinder& w, const ModelInfo& info) {
       l.time_mix_g = w.vec(layer_tensor(i, "att.time_mix_g"), C);
       l.gate = w.matrix(layer_tensor(i, "att.gate.weight"), C, C);
     }
-    l.ffn = bind_channel_mix_v4(w, i, C, info.n_ffn);
+    l.ffn = bind_channel_mix(w, i, C, info.n_ffn);
     out.layers.push_back(l);
   }
   return out;
@@ -111,7 +111,7 @@ void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, uint32_t T,
         time_mix(p, w.has_gate, info, xx, T, s, x, scratch);
       },
       [&](const V5Layer& p, const float* xx, float* s, Scratch& scratch) {
-        channel_mix_v4(p.ffn, xx, T, s + ffn_shift, x, C, scratch);
+        channel_mix(p.ffn, xx, T, s + ffn_shift, x, C, scratch);
       });
 }
 

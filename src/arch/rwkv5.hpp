@@ -20,7 +20,7 @@ struct V5Layer {
   const float* bonus = nullptr;       // [C] u, per key channel (5.0: exp(time_first))
   MatrixRef key, value, receptance, output;  // [C, C]
   MatrixRef gate;                            // [C, C], 5.1 and 5.2 only
-  ChannelMixV4 ffn;
+  ChannelMix ffn;
 };
 
 struct V5Weights {

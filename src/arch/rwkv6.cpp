@@ -43,11 +43,7 @@ V6Weights bind_v6(const WeightBinder& w, const ModelInfo& info) {
     l.receptance = w.matrix(layer_tensor(i, "att.receptance.weight"), C, C);
     l.gate = w.matrix(layer_tensor(i, "att.gate.weight"), C, C);
     l.output = w.matrix(layer_tensor(i, "att.output.weight"), C, C);
-    l.ffn_maa_k = w.vec(layer_tensor(i, "ffn.time_maa_k"), C);
-    l.ffn_maa_r = w.vec(layer_tensor(i, "ffn.time_maa_r"), C);
-    l.ffn_key = w.matrix(layer_tensor(i, "ffn.key.weight"), info.n_ffn, C);
-    l.ffn_value = w.matrix(layer_tensor(i, "ffn.value.weight"), C, info.n_ffn);
-    l.ffn_receptance = w.matrix(layer_tensor(i, "ffn.receptance.weight"), C, C);
+    l.ffn = bind_channel_mix(w, i, C, info.n_ffn);
     out.layers.push_back(l);
   }
   return out;
@@ -123,31 +119,6 @@ void time_mix(const V6Layer& p, const ModelInfo& info, const float* xx, uint32_t
   add_rows(x, out, T, C);
 }
 
-void channel_mix(const V6Layer& p, const ModelInfo& info, const float* xx, uint32_t T, float* shift, float* x,
-                 Scratch& scratch) {
-  const uint32_t C = info.n_embd;
-  const uint32_t F = p.ffn_key.rows;
-  const size_t TC = size_t(T) * C;
-  float* kx = scratch.take(TC);
-  float* rx = scratch.take(TC);
-  each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
-    for (uint32_t c = 0; c < C; ++c) {
-      const size_t i = size_t(t) * C + c;
-      const float delta = prev[c] - cur[c];
-      kx[i] = cur[c] + delta * p.ffn_maa_k[c];
-      rx[i] = cur[c] + delta * p.ffn_maa_r[c];
-    }
-  });
-  std::copy(xx + TC - C, xx + TC, shift);
-  float* r = scratch.take(TC);
-  float* k = scratch.take(size_t(T) * F);
-  float* v = scratch.take(TC);
-  matmat(p.ffn_receptance, rx, r, T);
-  matmat_squared_relu(p.ffn_key, kx, k, T);
-  matmat(p.ffn_value, k, v, T);
-  for (size_t i = 0; i < TC; ++i) x[i] += sigmoid(r[i]) * v[i];
-}
-
 }  // namespace
 
 void run_blocks(const V6Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
@@ -160,7 +131,7 @@ void run_blocks(const V6Weights& w, const ModelInfo& info, float* x, uint32_t T,
         time_mix(p, info, xx, T, s, x, scratch);
       },
       [&](const V6Layer& p, const float* xx, float* s, Scratch& scratch) {
-        channel_mix(p, info, xx, T, s + ffn_shift, x, scratch);
+        channel_mix(p.ffn, xx, T, s + ffn_shift, x, C, scratch);
       });
 }
 

@@ -26,11 +26,7 @@ struct V6Layer {
   const float* bonus = nullptr;       // [C] u = time_faaaa
   MatrixRef key, value, receptance, gate, output;  // [C, C]
   // Channel mix.
-  const float* ffn_maa_k = nullptr;  // [C]
-  const float* ffn_maa_r = nullptr;  // [C]
-  MatrixRef ffn_key;                 // [F, C]
-  MatrixRef ffn_value;               // [C, F]
-  MatrixRef ffn_receptance;          // [C, C]
+  ChannelMix ffn;
 };
 
 struct V6Weights {

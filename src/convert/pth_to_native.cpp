@@ -129,8 +129,7 @@ namespace {
 // the checkpoint's shapes as it goes so that errors name the offending tensor.
 class Plan {
  public:
-  Plan(const PthCheckpoint& ckpt, const ModelInfo& info, const WeightTypes& types)
-      : ckpt_(ckpt), info_(info), types_(types) {}
+  Plan(const PthCheckpoint& ckpt, const WeightTypes& types) : ckpt_(ckpt), types_(types) {}
 
   using Recipe = std::function<std::vector<float>()>;
 
@@ -217,7 +216,6 @@ class Plan {
 
  private:
   const PthCheckpoint& ckpt_;
-  const ModelInfo& info_;
   WeightTypes types_;
   std::vector<TensorPlan> plan_;
   std::vector<Recipe> recipes_;
@@ -265,9 +263,18 @@ void plan_layer_norms(Plan& p, uint32_t i, int64_t C) {
   for (const char* n : {"ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias"}) p.same_vector(blk(i, n), {C});
 }
 
-void plan_v4_ffn(Plan& p, uint32_t i, int64_t C, int64_t F) {
-  p.same_vector(blk(i, "ffn.time_mix_k"), {1, 1, C});
-  p.same_vector(blk(i, "ffn.time_mix_r"), {1, 1, C});
+float one_minus(float x) { return 1.0f - x; }
+
+// The channel mix of v4, v5 and v6 (arch/blocks.hpp): one stored form for the three.
+// v4/v5 checkpoints weigh the current token (time_mix), v6 the previous one (time_maa).
+void plan_channel_mix(Plan& p, uint32_t i, int64_t C, int64_t F, Arch arch) {
+  if (arch == Arch::V6_0) {
+    p.same_vector(blk(i, "ffn.time_maa_k"), {1, 1, C});
+    p.same_vector(blk(i, "ffn.time_maa_r"), {1, 1, C});
+  } else {
+    p.vector(blk(i, "ffn.time_maa_k"), blk(i, "ffn.time_mix_k"), {1, 1, C}, one_minus);
+    p.vector(blk(i, "ffn.time_maa_r"), blk(i, "ffn.time_mix_r"), {1, 1, C}, one_minus);
+  }
   p.matrix(blk(i, "ffn.key.weight"), F, C);
   p.matrix(blk(i, "ffn.value.weight"), C, F);
   p.matrix(blk(i, "ffn.receptance.weight"), C, C);
@@ -283,7 +290,7 @@ void plan_v4(Plan& p, const ModelInfo& info) {
     for (const char* n : {"att.key.weight", "att.value.weight", "att.receptance.weight", "att.output.weight"}) {
       p.matrix(blk(i, n), C, C);
     }
-    plan_v4_ffn(p, i, C, F);
+    plan_channel_mix(p, i, C, F, info.arch);
   }
 }
 
@@ -306,7 +313,7 @@ void plan_v5(Plan& p, const ModelInfo& info) {
     if (gated) p.matrix(blk(i, "att.gate.weight"), C, C);
     p.same_vector(blk(i, "att.ln_x.weight"), {C});
     p.same_vector(blk(i, "att.ln_x.bias"), {C});
-    plan_v4_ffn(p, i, C, F);
+    plan_channel_mix(p, i, C, F, info.arch);
   }
 }
 
@@ -345,11 +352,7 @@ void plan_v6(Plan& p, const ModelInfo& info) {
     }
     p.same_vector(blk(i, "att.ln_x.weight"), {C});
     p.same_vector(blk(i, "att.ln_x.bias"), {C});
-    p.same_vector(blk(i, "ffn.time_maa_k"), {1, 1, C});
-    p.same_vector(blk(i, "ffn.time_maa_r"), {1, 1, C});
-    p.matrix(blk(i, "ffn.key.weight"), F, C);
-    p.matrix(blk(i, "ffn.value.weight"), C, F);
-    p.matrix(blk(i, "ffn.receptance.weight"), C, C);
+    plan_channel_mix(p, i, C, F, info.arch);
   }
 }
 
@@ -394,7 +397,7 @@ ConvertResult convert_pth(const std::string& input, const std::string& output, c
   ConvertResult result;
   result.info = detect_model(ckpt, options.tokenizer);
   const ModelInfo& info = result.info;
-  Plan plan(ckpt, info, options.types);
+  Plan plan(ckpt, options.types);
   plan_common_head(plan, info);
   switch (info.arch) {
     case Arch::V4: plan_v4(plan, info); break;
