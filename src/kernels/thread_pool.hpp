@@ -30,7 +30,8 @@ class ThreadPool {
 };
 
 // The pool the kernels use. Its size is set once, before the first use, by
-// set_thread_count (0 = the number of physical cores).
+// set_thread_count (0 = the number of physical cores). Model::load is a first use: it
+// checks the weights for NaN and infinity on this pool.
 ThreadPool& kernel_pool();
 void set_thread_count(unsigned n_threads);
 unsigned thread_count();

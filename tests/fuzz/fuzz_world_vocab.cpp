@@ -2,19 +2,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "fuzz_support.hpp"
-#include "rwkv/error.hpp"
-#include "rwkv/tokenizer.hpp"
 #include "tokenizer_checks.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const rwkv_fuzz::MemFile file(data, size);
-  std::unique_ptr<rwkv::Tokenizer> tok;
-  try {
-    tok = rwkv::load_tokenizer(rwkv::TokenizerKind::World, file.path());
-  } catch (const rwkv::Error&) {
-    return 0;
-  }
-  rwkv_fuzz::exercise_tokenizer(*tok, data, size, /*exact_round_trip=*/true);
-  return 0;
+  return rwkv_fuzz::fuzz_vocabulary_file(rwkv::TokenizerKind::World, data, size, /*exact_round_trip=*/true);
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,6 +66,20 @@ inline void exercise_tokenizer(const rwkv::Tokenizer& tok, const uint8_t* data, 
       // an id the vocabulary does not have: expected
     }
   }
+}
+
+// One fuzz input as a vocabulary file of `kind`: loading may fail with rwkv::Error;
+// a tokenizer that loads must then encode and decode correctly.
+inline int fuzz_vocabulary_file(rwkv::TokenizerKind kind, const uint8_t* data, size_t size, bool exact_round_trip) {
+  const MemFile file(data, size);
+  std::unique_ptr<rwkv::Tokenizer> tok;
+  try {
+    tok = rwkv::load_tokenizer(kind, file.path());
+  } catch (const rwkv::Error&) {
+    return 0;
+  }
+  exercise_tokenizer(*tok, data, size, exact_round_trip);
+  return 0;
 }
 
 }  // namespace rwkv_fuzz
