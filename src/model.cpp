@@ -68,14 +68,15 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
   impl->file = read_native_file(path);
   const ModelInfo& info = impl->file.info;
   WeightBinder w(impl->file);
-  impl->embedding = w.matrix("emb.weight", info.n_vocab, info.n_embd);
-  impl->ln0 = arch::bind_norm(w, "blocks.0.ln0", info.n_embd);
-  impl->ln_out = arch::bind_norm(w, "ln_out", info.n_embd);
-  impl->head = w.matrix("head.weight", info.n_vocab, info.n_embd);
+  const arch::LayerTensors model_tensors(arch::version_spec(info.arch), w, info, std::nullopt);
+  impl->embedding = model_tensors.matrix("emb.weight");
+  impl->ln0 = model_tensors.norm("blocks.0.ln0");
+  impl->ln_out = model_tensors.norm("ln_out");
+  impl->head = model_tensors.matrix("head.weight");
   impl->blocks = bind_blocks(w, info);
   w.require_all_bound();
   impl->state_floats_per_layer =
-      std::visit([&](const auto& b) { return arch::state_floats_per_layer(b, info); }, impl->blocks);
+      std::visit([](const auto& b) { return b.state.floats(); }, impl->blocks);
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }
 
@@ -97,7 +98,11 @@ State Model::new_state() const {
   state.n_layer = info().n_layer;
   state.floats_per_layer = impl_->state_floats_per_layer;
   state.data.assign(size_t(state.n_layer) * state.floats_per_layer, 0.0f);
-  std::visit([&](const auto& b) { arch::init_state(b, info(), state); }, impl_->blocks);
+  std::visit(
+      [&](const auto& b) {
+        for (uint32_t i = 0; i < info().n_layer; ++i) b.state.init(state.layer(i).data());
+      },
+      impl_->blocks);
   return state;
 }
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "convert/pth_to_native.hpp"
+#include "convert/to_native.hpp"
 #include "rwkv/model.hpp"
 #include "test_support.hpp"
 

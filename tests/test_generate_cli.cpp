@@ -14,7 +14,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "convert/pth_to_native.hpp"
+#include "convert/to_native.hpp"
 #include "rwkv/session.hpp"
 #include "rwkv/state_file.hpp"
 #include "test_support.hpp"

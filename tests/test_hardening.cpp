@@ -13,7 +13,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "convert/pth_to_native.hpp"
+#include "convert/to_native.hpp"
 #include "io/files.hpp"
 #include "io/printable.hpp"
 #include "kernels/dtype.hpp"

@@ -9,7 +9,7 @@
 #include <functional>
 
 #include "convert/pth_checkpoint.hpp"
-#include "convert/pth_to_native.hpp"
+#include "convert/to_native.hpp"
 #include "pth_writer.hpp"
 #include "rwkv/error.hpp"
 #include "rwkv/model.hpp"

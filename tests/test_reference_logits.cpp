@@ -7,7 +7,7 @@
 #include <cmath>
 #include <fstream>
 
-#include "convert/pth_to_native.hpp"
+#include "convert/to_native.hpp"
 #include "rwkv/model.hpp"
 #include "reference_support.hpp"
 

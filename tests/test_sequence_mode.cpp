@@ -6,7 +6,7 @@
 #include <cmath>
 #include <fstream>
 
-#include "convert/pth_to_native.hpp"
+#include "convert/to_native.hpp"
 #include "rwkv/error.hpp"
 #include "rwkv/model.hpp"
 #include "test_support.hpp"

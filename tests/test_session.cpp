@@ -6,7 +6,7 @@
 
 #include <fstream>
 
-#include "convert/pth_to_native.hpp"
+#include "convert/to_native.hpp"
 #include "pth_writer.hpp"
 #include "rwkv/error.hpp"
 #include "rwkv/session.hpp"

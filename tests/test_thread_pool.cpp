@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "convert/pth_to_native.hpp"
+#include "convert/to_native.hpp"
 #include "kernels/half.hpp"
 #include "kernels/matvec.hpp"
 #include "kernels/quant_blocks.hpp"

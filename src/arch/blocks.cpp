@@ -2,19 +2,27 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "kernels/thread_pool.hpp"
 
 namespace rwkv::arch {
 
-Norm bind_norm(const WeightBinder& w, const std::string& prefix, uint64_t n) {
-  return Norm{w.vec(prefix + ".weight", n), w.vec(prefix + ".bias", n)};
-}
-
-Scratch::Scratch(size_t floats) : storage_([]() -> Storage& {
-    thread_local Storage storage;
-    return storage;
-  }()) {
+Scratch::Scratch(const std::vector<ScratchBuffer>& plan, const Sizes& sizes, uint32_t T)
+    : plan_(plan), storage_([]() -> Storage& {
+        thread_local Storage storage;
+        return storage;
+      }()) {
+  size_t floats = 0;
+  for (const ScratchBuffer& b : plan) {
+    offsets_.push_back(floats);
+    // A buffer sized by a LoRA this layer lacks (v7's v1 in layer 0) takes no space.
+    const bool sized = std::all_of(b.per_token.begin(), b.per_token.end(), [&](Dim d) { return sizes[d] != 0; });
+    floats += sized ? size_t(T) * sizes.product(b.per_token) : 0;
+  }
   if (storage_.size < floats) {
     storage_.data.reset();
     storage_.data.reset(new float[floats]);  // default-initialised: untouched until used
@@ -22,20 +30,69 @@ Scratch::Scratch(size_t floats) : storage_([]() -> Storage& {
   }
 }
 
-float* Scratch::take(size_t n) {
-  if (used_ + n > storage_.size) throw std::logic_error("rwkv: scratch space for a forward step undersized");
-  float* p = storage_.data.get() + used_;
-  used_ += n;
-  return p;
+float* Scratch::take(const char* name) {
+  for (size_t i = 0; i < plan_.size(); ++i) {
+    if (std::strcmp(plan_[i].name, name) == 0) return storage_.data.get() + offsets_[i];
+  }
+  throw std::logic_error(std::string("rwkv: no scratch buffer named ") + name + " in the version's table");
 }
 
-ChannelMix bind_channel_mix(const WeightBinder& w, uint32_t layer, uint32_t n_embd, uint32_t n_ffn) {
+LayerTensors::LayerTensors(const VersionSpec& spec, const WeightBinder& w, const ModelInfo& info,
+                           std::optional<uint32_t> layer)
+    : sizes_(Sizes::of(info)) {
+  for (const TensorSpec& t : spec.tensors) {
+    if (layer ? !in_layer(t, *layer) : t.where != Where::Model) continue;
+    const std::string name = native_name(t, layer.value_or(0));
+    const NativeTensor& found = w.get(name);
+    if (!sizes_.unify(t.shape, found.shape)) {
+      w.fail(fmt::format("tensor '{}' has shape [{}], expected {}", name, fmt::join(found.shape, ", "),
+                         describe_shape(t.shape, sizes_)));
+    }
+    if (!t.matrix && found.dtype != DType::F32) {
+      w.fail(fmt::format("tensor '{}' is {}, expected f32", name, dtype_name(found.dtype)));
+    }
+    tensors_.emplace_back(t.name, &found);
+  }
+}
+
+const NativeTensor& LayerTensors::get(const char* name) const {
+  for (const auto& [n, t] : tensors_) {
+    if (std::strcmp(n, name) == 0) return *t;
+  }
+  throw std::logic_error(std::string("rwkv: tensor ") + name + " is not in the version's table");
+}
+
+bool LayerTensors::has(const char* name) const {
+  for (const auto& entry : tensors_) {
+    if (std::strcmp(entry.first, name) == 0) return true;
+  }
+  return false;
+}
+
+const float* LayerTensors::f32(const char* name) const { return reinterpret_cast<const float*>(get(name).data); }
+
+MatrixRef LayerTensors::matrix(const char* name) const {
+  const NativeTensor& t = get(name);
+  if (t.shape.size() != 2) throw std::logic_error(std::string("rwkv: tensor ") + name + " is not a matrix");
+  return MatrixRef{t.dtype, static_cast<uint32_t>(t.shape[0]), static_cast<uint32_t>(t.shape[1]), t.data};
+}
+
+WeightBinder::Typed LayerTensors::typed(const char* name) const {
+  const NativeTensor& t = get(name);
+  return WeightBinder::Typed{t.dtype, t.data};
+}
+
+Norm LayerTensors::norm(const char* prefix) const {
+  return Norm{f32((std::string(prefix) + ".weight").c_str()), f32((std::string(prefix) + ".bias").c_str())};
+}
+
+ChannelMix bind_channel_mix(const LayerTensors& t) {
   ChannelMix p;
-  p.maa_k = w.vec(layer_tensor(layer, "ffn.time_maa_k"), n_embd);
-  p.maa_r = w.vec(layer_tensor(layer, "ffn.time_maa_r"), n_embd);
-  p.key = w.matrix(layer_tensor(layer, "ffn.key.weight"), n_ffn, n_embd);
-  p.value = w.matrix(layer_tensor(layer, "ffn.value.weight"), n_embd, n_ffn);
-  p.receptance = w.matrix(layer_tensor(layer, "ffn.receptance.weight"), n_embd, n_embd);
+  p.maa_k = t.f32("ffn.time_maa_k");
+  p.maa_r = t.f32("ffn.time_maa_r");
+  p.key = t.matrix("ffn.key.weight");
+  p.value = t.matrix("ffn.value.weight");
+  p.receptance = t.matrix("ffn.receptance.weight");
   return p;
 }
 
@@ -63,9 +120,8 @@ void add_rows(float* x, const float* add, uint32_t T, uint32_t n) {
 void channel_mix(const ChannelMix& p, const float* xx, uint32_t T, float* shift, float* x, uint32_t n_embd,
                     Scratch& scratch) {
   const uint32_t C = n_embd;
-  const uint32_t F = p.key.rows;
-  float* kx = scratch.take(size_t(T) * C);
-  float* rx = scratch.take(size_t(T) * C);
+  float* kx = scratch.take("ffn.kx");
+  float* rx = scratch.take("ffn.rx");
   each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       const size_t i = size_t(t) * C + c;
@@ -75,9 +131,9 @@ void channel_mix(const ChannelMix& p, const float* xx, uint32_t T, float* shift,
     }
   });
   std::copy(xx + size_t(T - 1) * C, xx + size_t(T) * C, shift);
-  float* r = scratch.take(size_t(T) * C);
-  float* k = scratch.take(size_t(T) * F);
-  float* v = scratch.take(size_t(T) * C);
+  float* r = scratch.take("ffn.r");
+  float* k = scratch.take("ffn.k");
+  float* v = scratch.take("ffn.v");
   matmat(p.receptance, rx, r, T);
   matmat_squared_relu(p.key, kx, k, T);
   matmat(p.value, k, v, T);

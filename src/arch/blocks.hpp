@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "arch/spec.hpp"
 #include "kernels/matvec.hpp"
 #include "rwkv/state.hpp"
 #include "weights/binder.hpp"
@@ -25,15 +27,15 @@ struct Norm {
   const float* bias = nullptr;    // [C]
 };
 
-Norm bind_norm(const WeightBinder& w, const std::string& prefix, uint64_t n);
-
 // Per-thread scratch buffers for one forward step, reused across tokens so that
-// decoding allocates nothing after the first token. The storage is left uninitialised:
-// pages the step never writes are never touched, so the size bound costs no memory.
+// decoding allocates nothing after the first token. The buffers are the version
+// table's (VersionSpec::scratch), each T tokens long and taken by name. The storage is
+// left uninitialised: pages the step never writes are never touched.
 class Scratch {
  public:
-  explicit Scratch(size_t floats);
-  float* take(size_t n);
+  Scratch(const std::vector<ScratchBuffer>& plan, const Sizes& sizes, uint32_t T);
+  // The buffer the table names `name`; std::logic_error for a name it lacks.
+  float* take(const char* name);
 
   struct Storage {
     std::unique_ptr<float[]> data;
@@ -41,8 +43,28 @@ class Scratch {
   };
 
  private:
+  const std::vector<ScratchBuffer>& plan_;
+  std::vector<size_t> offsets_;  // (plan_) where each buffer starts
   Storage& storage_;
-  size_t used_ = 0;
+};
+
+// The tensors of one layer (no layer: the model's own), found in the native file and
+// checked against the version's table (shapes, float32 for all but matrices), then
+// looked up by their table names. LoRA sizes are learnt from the tensors.
+class LayerTensors {
+ public:
+  LayerTensors(const VersionSpec& spec, const WeightBinder& w, const ModelInfo& info, std::optional<uint32_t> layer);
+  const float* f32(const char* name) const;
+  MatrixRef matrix(const char* name) const;
+  WeightBinder::Typed typed(const char* name) const;
+  Norm norm(const char* prefix) const;  // prefix.weight, prefix.bias
+  bool has(const char* name) const;
+  const Sizes& sizes() const { return sizes_; }
+
+ private:
+  const NativeTensor& get(const char* name) const;
+  std::vector<std::pair<const char*, const NativeTensor*>> tensors_;
+  Sizes sizes_;
 };
 
 inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
@@ -60,7 +82,7 @@ struct ChannelMix {
   MatrixRef receptance;          // [C, C]
 };
 
-ChannelMix bind_channel_mix(const WeightBinder& w, uint32_t layer, uint32_t n_embd, uint32_t n_ffn);
+ChannelMix bind_channel_mix(const LayerTensors& t);
 
 // Every block below works on T consecutive tokens at once (sequence mode; T = 1 when
 // decoding): activations are row-major [T, C], so each weight matrix is read once for
@@ -87,17 +109,18 @@ void add_rows(float* x, const float* add, uint32_t T, uint32_t n);
 void layer_norm_rows(const float* x, const Norm& norm, float* out, uint32_t T, uint32_t n);
 
 // The RWKV block, layer after layer: x += time_mix(ln1(x)); x += channel_mix(ln2(x)).
-// `scratch_per_token(layer)` bounds the floats the two mixes take per token;
-// time_mix(layer_index, layer, xx, layer_state, scratch) and
-// channel_mix(layer, xx, layer_state, scratch) add their outputs to x.
-template <typename Layer, typename ScratchSize, typename TimeMix, typename ChannelMix>
-void run_layers(const std::vector<Layer>& layers, uint32_t n_embd, float* x, uint32_t T, State& state,
-                ScratchSize&& scratch_per_token, TimeMix&& time_mix, ChannelMix&& channel_mix) {
+// Each Layer has its norms ln1, ln2 and its `sizes`; the scratch buffers are the
+// spec's, with "xx" holding the norms' outputs. time_mix(layer_index, layer, xx,
+// layer_state, scratch) and channel_mix(layer, xx, layer_state, scratch) add their
+// outputs to x.
+template <typename Layer, typename TimeMix, typename ChannelMix>
+void run_layers(const VersionSpec& spec, const std::vector<Layer>& layers, uint32_t n_embd, float* x, uint32_t T,
+                State& state, TimeMix&& time_mix, ChannelMix&& channel_mix) {
   for (uint32_t i = 0; i < layers.size(); ++i) {
     const Layer& layer = layers[i];
     float* s = state.layer(i).data();
-    Scratch scratch(size_t(T) * (n_embd + scratch_per_token(layer)));
-    float* xx = scratch.take(size_t(T) * n_embd);
+    Scratch scratch(spec.scratch, layer.sizes, T);
+    float* xx = scratch.take("xx");
     layer_norm_rows(x, layer.ln1, xx, T, n_embd);
     time_mix(i, layer, xx, s, scratch);
     layer_norm_rows(x, layer.ln2, xx, T, n_embd);

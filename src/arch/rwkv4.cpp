@@ -10,51 +10,78 @@
 
 namespace rwkv::arch {
 
+const VersionSpec& v4_spec() {
+  static const VersionSpec spec = [] {
+    VersionSpec v{Arch::V4, common_tensors(), {}, {}};
+    const std::vector<TensorSpec> att = {
+        {"att.time_mix_k", Where::EveryLayer, {Dim::C}, "att.time_mix_k"},
+        {"att.time_mix_v", Where::EveryLayer, {Dim::C}, "att.time_mix_v"},
+        {"att.time_mix_r", Where::EveryLayer, {Dim::C}, "att.time_mix_r"},
+        // The official code's load-time transform: w = -exp(time_decay).
+        {"att.log_decay", Where::EveryLayer, {Dim::C}, "att.time_decay", Layout::AsIs, ValueMap::NegExp},
+        {"att.bonus", Where::EveryLayer, {Dim::C}, "att.time_first"},
+        {"att.key.weight", Where::EveryLayer, {Dim::C, Dim::C}, "att.key.weight", Layout::AsIs, ValueMap::None, true},
+        {"att.value.weight", Where::EveryLayer, {Dim::C, Dim::C}, "att.value.weight", Layout::AsIs, ValueMap::None,
+         true},
+        {"att.receptance.weight", Where::EveryLayer, {Dim::C, Dim::C}, "att.receptance.weight", Layout::AsIs,
+         ValueMap::None, true},
+        {"att.output.weight", Where::EveryLayer, {Dim::C, Dim::C}, "att.output.weight", Layout::AsIs, ValueMap::None,
+         true},
+    };
+    v.tensors.insert(v.tensors.end(), att.begin(), att.end());
+    const auto ffn = shared_channel_mix_tensors(true);
+    v.tensors.insert(v.tensors.end(), ffn.begin(), ffn.end());
+    // aa, bb: numerator and denominator scaled by exp(-pp); pp starts at -1e30, the
+    // "previous maximum" of an empty sum (0 would bias the first token).
+    v.state = {{"att_shift", {Dim::C}}, {"aa", {Dim::C}}, {"bb", {Dim::C}}, {"pp", {Dim::C}, -1e30f},
+               {"ffn_shift", {Dim::C}}};
+    v.scratch = {{"xx", {Dim::C}}, {"kx", {Dim::C}}, {"vx", {Dim::C}}, {"rx", {Dim::C}}, {"r", {Dim::C}},
+                 {"k", {Dim::C}},  {"v", {Dim::C}},  {"y", {Dim::C}},  {"out", {Dim::C}}};
+    const auto ffn_scratch = shared_channel_mix_scratch();
+    v.scratch.insert(v.scratch.end(), ffn_scratch.begin(), ffn_scratch.end());
+    return v;
+  }();
+  return spec;
+}
+
 V4Weights bind_v4(const WeightBinder& w, const ModelInfo& info) {
-  const uint32_t C = info.n_embd;
-  V4Weights out;
+  const VersionSpec& spec = v4_spec();
+  const StateLayout state(spec, Sizes::of(info));
+  V4Weights out{state,           state.offset("att_shift"), state.offset("aa"), state.offset("bb"),
+                state.offset("pp"), state.offset("ffn_shift"), {}};
   for (uint32_t i = 0; i < info.n_layer; ++i) {
+    const LayerTensors t(spec, w, info, i);
     V4Layer l;
-    l.ln1 = bind_norm(w, layer_tensor(i, "ln1"), C);
-    l.ln2 = bind_norm(w, layer_tensor(i, "ln2"), C);
-    l.time_mix_k = w.vec(layer_tensor(i, "att.time_mix_k"), C);
-    l.time_mix_v = w.vec(layer_tensor(i, "att.time_mix_v"), C);
-    l.time_mix_r = w.vec(layer_tensor(i, "att.time_mix_r"), C);
-    l.log_decay = w.vec(layer_tensor(i, "att.log_decay"), C);
-    l.bonus = w.vec(layer_tensor(i, "att.bonus"), C);
-    l.key = w.matrix(layer_tensor(i, "att.key.weight"), C, C);
-    l.value = w.matrix(layer_tensor(i, "att.value.weight"), C, C);
-    l.receptance = w.matrix(layer_tensor(i, "att.receptance.weight"), C, C);
-    l.output = w.matrix(layer_tensor(i, "att.output.weight"), C, C);
-    l.ffn = bind_channel_mix(w, i, C, info.n_ffn);
+    l.sizes = t.sizes();
+    l.ln1 = t.norm("ln1");
+    l.ln2 = t.norm("ln2");
+    l.time_mix_k = t.f32("att.time_mix_k");
+    l.time_mix_v = t.f32("att.time_mix_v");
+    l.time_mix_r = t.f32("att.time_mix_r");
+    l.log_decay = t.f32("att.log_decay");
+    l.bonus = t.f32("att.bonus");
+    l.key = t.matrix("att.key.weight");
+    l.value = t.matrix("att.value.weight");
+    l.receptance = t.matrix("att.receptance.weight");
+    l.output = t.matrix("att.output.weight");
+    l.ffn = bind_channel_mix(t);
     out.layers.push_back(l);
   }
   return out;
 }
 
-uint32_t state_floats_per_layer(const V4Weights&, const ModelInfo& info) { return 5 * info.n_embd; }
-
-void init_state(const V4Weights&, const ModelInfo& info, State& state) {
-  const uint32_t C = info.n_embd;
-  for (uint32_t i = 0; i < info.n_layer; ++i) {
-    auto s = state.layer(i);
-    std::fill(s.begin(), s.end(), 0.0f);
-    // pp starts at -1e30: the "previous maximum" of an empty sum; 0 would bias the first token.
-    std::fill(s.begin() + 3 * C, s.begin() + 4 * C, -1e30f);
-  }
-}
-
 namespace {
 
-void time_mix(const V4Layer& p, const float* xx, uint32_t T, float* s, float* x, uint32_t C, Scratch& scratch) {
-  float* shift = s;
-  float* aa = s + C;
-  float* bb = s + 2 * C;
-  float* pp = s + 3 * C;
+void time_mix(const V4Weights& w, const V4Layer& p, const float* xx, uint32_t T, float* s, float* x, uint32_t C,
+              Scratch& scratch) {
+  float* shift = s + w.att_shift;
+  float* aa = s + w.aa;
+  float* bb = s + w.bb;
+  float* pp = s + w.pp;
   const size_t TC = size_t(T) * C;
-  float* kx = scratch.take(TC);
-  float* vx = scratch.take(TC);
-  float* rx = scratch.take(TC);
+  float* kx = scratch.take("kx");
+  float* vx = scratch.take("vx");
+  float* rx = scratch.take("rx");
   each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       kx[t * C + c] = cur[c] * p.time_mix_k[c] + prev[c] * (1.0f - p.time_mix_k[c]);
@@ -63,19 +90,19 @@ void time_mix(const V4Layer& p, const float* xx, uint32_t T, float* s, float* x,
     }
   });
   std::copy(xx + TC - C, xx + TC, shift);
-  float* r = scratch.take(TC);
-  float* k = scratch.take(TC);
-  float* v = scratch.take(TC);
+  float* r = scratch.take("r");
+  float* k = scratch.take("k");
+  float* v = scratch.take("v");
   matmat(p.receptance, rx, r, T);
   matmat(p.key, kx, k, T);
   matmat(p.value, vx, v, T);
-  float* y = scratch.take(TC);
+  float* y = scratch.take("y");
   for (uint32_t t = 0; t < T; ++t) {
     const size_t at = size_t(t) * C;
     wkv4_step(k + at, v + at, p.log_decay, p.bonus, aa, bb, pp, y + at, C);
     for (uint32_t c = 0; c < C; ++c) y[at + c] *= sigmoid(r[at + c]);
   }
-  float* out = scratch.take(TC);
+  float* out = scratch.take("out");
   matmat(p.output, y, out, T);
   for (size_t i = 0; i < TC; ++i) x[i] += out[i];
 }
@@ -85,12 +112,12 @@ void time_mix(const V4Layer& p, const float* xx, uint32_t T, float* s, float* x,
 void run_blocks(const V4Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
   const uint32_t C = info.n_embd;
   run_layers(
-      w.layers, C, x, T, state, [&](const V4Layer&) { return 16 * C + 2 * info.n_ffn; },
+      v4_spec(), w.layers, C, x, T, state,
       [&](uint32_t, const V4Layer& p, const float* xx, float* s, Scratch& scratch) {
-        time_mix(p, xx, T, s, x, C, scratch);
+        time_mix(w, p, xx, T, s, x, C, scratch);
       },
       [&](const V4Layer& p, const float* xx, float* s, Scratch& scratch) {
-        channel_mix(p.ffn, xx, T, s + 4 * C, x, C, scratch);
+        channel_mix(p.ffn, xx, T, s + w.ffn_shift, x, C, scratch);
       });
 }
 

@@ -9,6 +9,7 @@
 namespace rwkv::arch {
 
 struct V4Layer {
+  Sizes sizes;
   Norm ln1, ln2;
   const float* time_mix_k = nullptr;  // [C]
   const float* time_mix_v = nullptr;  // [C]
@@ -20,12 +21,12 @@ struct V4Layer {
 };
 
 struct V4Weights {
+  StateLayout state;
+  uint32_t att_shift = 0, aa = 0, bb = 0, pp = 0, ffn_shift = 0;  // state offsets
   std::vector<V4Layer> layers;
 };
 
 V4Weights bind_v4(const WeightBinder& w, const ModelInfo& info);
-uint32_t state_floats_per_layer(const V4Weights&, const ModelInfo& info);
-void init_state(const V4Weights&, const ModelInfo& info, State& state);
 // Runs every block on the residual stream x [T, C] of T consecutive tokens.
 void run_blocks(const V4Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state);
 

@@ -10,39 +10,79 @@
 
 namespace rwkv::arch {
 
-V5Weights bind_v5(const WeightBinder& w, const ModelInfo& info) {
-  const uint32_t C = info.n_embd;
-  V5Weights out;
-  out.has_gate = info.arch != Arch::V5_0;
-  for (uint32_t i = 0; i < info.n_layer; ++i) {
-    V5Layer l;
-    l.ln1 = bind_norm(w, layer_tensor(i, "ln1"), C);
-    l.ln2 = bind_norm(w, layer_tensor(i, "ln2"), C);
-    l.ln_x = bind_norm(w, layer_tensor(i, "att.ln_x"), C);
-    l.time_mix_k = w.vec(layer_tensor(i, "att.time_mix_k"), C);
-    l.time_mix_v = w.vec(layer_tensor(i, "att.time_mix_v"), C);
-    l.time_mix_r = w.vec(layer_tensor(i, "att.time_mix_r"), C);
-    l.decay = w.f32(layer_tensor(i, "att.decay"), {info.n_head, info.head_size});
-    l.bonus = w.f32(layer_tensor(i, "att.bonus"), {info.n_head, info.head_size});
-    l.key = w.matrix(layer_tensor(i, "att.key.weight"), C, C);
-    l.value = w.matrix(layer_tensor(i, "att.value.weight"), C, C);
-    l.receptance = w.matrix(layer_tensor(i, "att.receptance.weight"), C, C);
-    l.output = w.matrix(layer_tensor(i, "att.output.weight"), C, C);
-    if (out.has_gate) {
-      l.time_mix_g = w.vec(layer_tensor(i, "att.time_mix_g"), C);
-      l.gate = w.matrix(layer_tensor(i, "att.gate.weight"), C, C);
+const VersionSpec& v5_spec(Arch arch) {
+  auto make = [](Arch version) {
+    const bool gated = version != Arch::V5_0;
+    VersionSpec v{version, common_tensors(), {}, {}};
+    auto matrix = [](const char* name) {
+      return TensorSpec{name, Where::EveryLayer, {Dim::C, Dim::C}, name, Layout::AsIs, ValueMap::None, true};
+    };
+    std::vector<TensorSpec> att = {
+        {"att.time_mix_k", Where::EveryLayer, {Dim::C}, "att.time_mix_k"},
+        {"att.time_mix_v", Where::EveryLayer, {Dim::C}, "att.time_mix_v"},
+        {"att.time_mix_r", Where::EveryLayer, {Dim::C}, "att.time_mix_r"},
+        // Per head (5.0, 5.1) or per channel (5.2) in checkpoints; per channel here.
+        {"att.decay", Where::EveryLayer, {Dim::H, Dim::N}, "att.time_decay", Layout::HeadBroadcast,
+         ValueMap::ExpNegExp},
+        gated ? TensorSpec{"att.bonus", Where::EveryLayer, {Dim::H, Dim::N}, "att.time_faaaa", Layout::HeadBroadcast}
+              : TensorSpec{"att.bonus", Where::EveryLayer, {Dim::H, Dim::N}, "att.time_first", Layout::HeadBroadcast,
+                           ValueMap::Exp},
+        matrix("att.key.weight"),
+        matrix("att.value.weight"),
+        matrix("att.receptance.weight"),
+        matrix("att.output.weight"),
+        {"att.ln_x.weight", Where::EveryLayer, {Dim::C}, "att.ln_x.weight"},
+        {"att.ln_x.bias", Where::EveryLayer, {Dim::C}, "att.ln_x.bias"},
+    };
+    if (gated) {
+      att.push_back({"att.time_mix_g", Where::EveryLayer, {Dim::C}, "att.time_mix_g"});
+      att.push_back(matrix("att.gate.weight"));
     }
-    l.ffn = bind_channel_mix(w, i, C, info.n_ffn);
+    v.tensors.insert(v.tensors.end(), att.begin(), att.end());
+    const auto ffn = shared_channel_mix_tensors(true);
+    v.tensors.insert(v.tensors.end(), ffn.begin(), ffn.end());
+    v.state = {{"att_shift", {Dim::C}}, {"wkv", {Dim::H, Dim::N, Dim::N}}, {"ffn_shift", {Dim::C}}};
+    v.scratch = {{"xx", {Dim::C}}, {"kx", {Dim::C}}, {"vx", {Dim::C}}, {"rx", {Dim::C}}, {"gx", {Dim::C}},
+                 {"r", {Dim::C}},  {"k", {Dim::C}},  {"v", {Dim::C}},  {"g", {Dim::C}},  {"y", {Dim::C}},
+                 {"out", {Dim::C}}};
+    const auto ffn_scratch = shared_channel_mix_scratch();
+    v.scratch.insert(v.scratch.end(), ffn_scratch.begin(), ffn_scratch.end());
+    return v;
+  };
+  static const VersionSpec v5_0 = make(Arch::V5_0), v5_1 = make(Arch::V5_1), v5_2 = make(Arch::V5_2);
+  return arch == Arch::V5_0 ? v5_0 : arch == Arch::V5_1 ? v5_1 : v5_2;
+}
+
+V5Weights bind_v5(const WeightBinder& w, const ModelInfo& info) {
+  const VersionSpec& spec = v5_spec(info.arch);
+  const StateLayout state(spec, Sizes::of(info));
+  V5Weights out{info.arch, info.arch != Arch::V5_0, state, state.offset("att_shift"), state.offset("wkv"),
+                state.offset("ffn_shift"), {}};
+  for (uint32_t i = 0; i < info.n_layer; ++i) {
+    const LayerTensors t(spec, w, info, i);
+    V5Layer l;
+    l.sizes = t.sizes();
+    l.ln1 = t.norm("ln1");
+    l.ln2 = t.norm("ln2");
+    l.ln_x = t.norm("att.ln_x");
+    l.time_mix_k = t.f32("att.time_mix_k");
+    l.time_mix_v = t.f32("att.time_mix_v");
+    l.time_mix_r = t.f32("att.time_mix_r");
+    l.decay = t.f32("att.decay");
+    l.bonus = t.f32("att.bonus");
+    l.key = t.matrix("att.key.weight");
+    l.value = t.matrix("att.value.weight");
+    l.receptance = t.matrix("att.receptance.weight");
+    l.output = t.matrix("att.output.weight");
+    if (out.has_gate) {
+      l.time_mix_g = t.f32("att.time_mix_g");
+      l.gate = t.matrix("att.gate.weight");
+    }
+    l.ffn = bind_channel_mix(t);
     out.layers.push_back(l);
   }
   return out;
 }
-
-uint32_t state_floats_per_layer(const V5Weights&, const ModelInfo& info) {
-  return 2 * info.n_embd + info.n_head * info.head_size * info.head_size;
-}
-
-void init_state(const V5Weights&, const ModelInfo&, State& state) { std::fill(state.data.begin(), state.data.end(), 0.0f); }
 
 void wkv5_tokens(const float* r, const float* k, const float* v, const float* w, size_t w_token_stride,
                  const float* u, float* S, float* y, uint32_t T, const ModelInfo& info, const Norm& ln_x) {
@@ -62,16 +102,17 @@ void wkv5_tokens(const float* r, const float* k, const float* v, const float* w,
 
 namespace {
 
-void time_mix(const V5Layer& p, bool has_gate, const ModelInfo& info, const float* xx, uint32_t T, float* s, float* x,
-              Scratch& scratch) {
+void time_mix(const V5Weights& w, const V5Layer& p, const ModelInfo& info, const float* xx, uint32_t T, float* s,
+              float* x, Scratch& scratch) {
+  const bool has_gate = w.has_gate;
   const uint32_t C = info.n_embd;
   const size_t TC = size_t(T) * C;
-  float* shift = s;
-  float* S = s + C;
-  float* kx = scratch.take(TC);
-  float* vx = scratch.take(TC);
-  float* rx = scratch.take(TC);
-  float* gx = scratch.take(TC);
+  float* shift = s + w.att_shift;
+  float* S = s + w.wkv;
+  float* kx = scratch.take("kx");
+  float* vx = scratch.take("vx");
+  float* rx = scratch.take("rx");
+  float* gx = scratch.take("gx");
   each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       const size_t i = size_t(t) * C + c;
@@ -82,20 +123,20 @@ void time_mix(const V5Layer& p, bool has_gate, const ModelInfo& info, const floa
     }
   });
   std::copy(xx + TC - C, xx + TC, shift);
-  float* r = scratch.take(TC);
-  float* k = scratch.take(TC);
-  float* v = scratch.take(TC);
-  float* g = scratch.take(TC);
+  float* r = scratch.take("r");
+  float* k = scratch.take("k");
+  float* v = scratch.take("v");
+  float* g = scratch.take("g");
   matmat(p.receptance, rx, r, T);
   matmat(p.key, kx, k, T);
   matmat(p.value, vx, v, T);
   if (has_gate) matmat(p.gate, gx, g, T);
-  float* y = scratch.take(TC);
+  float* y = scratch.take("y");
   wkv5_tokens(r, k, v, p.decay, 0, p.bonus, S, y, T, info, p.ln_x);
   if (has_gate) {
     for (size_t i = 0; i < TC; ++i) y[i] *= silu(g[i]);
   }
-  float* out = scratch.take(TC);
+  float* out = scratch.take("out");
   matmat(p.output, y, out, T);
   add_rows(x, out, T, C);
 }
@@ -104,14 +145,13 @@ void time_mix(const V5Layer& p, bool has_gate, const ModelInfo& info, const floa
 
 void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
   const uint32_t C = info.n_embd;
-  const uint32_t ffn_shift = C + info.n_head * info.head_size * info.head_size;
   run_layers(
-      w.layers, C, x, T, state, [&](const V5Layer&) { return 20 * C + 2 * info.n_ffn; },
+      v5_spec(w.arch), w.layers, C, x, T, state,
       [&](uint32_t, const V5Layer& p, const float* xx, float* s, Scratch& scratch) {
-        time_mix(p, w.has_gate, info, xx, T, s, x, scratch);
+        time_mix(w, p, info, xx, T, s, x, scratch);
       },
       [&](const V5Layer& p, const float* xx, float* s, Scratch& scratch) {
-        channel_mix(p.ffn, xx, T, s + ffn_shift, x, C, scratch);
+        channel_mix(p.ffn, xx, T, s + w.ffn_shift, x, C, scratch);
       });
 }
 

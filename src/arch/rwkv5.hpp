@@ -11,6 +11,7 @@
 namespace rwkv::arch {
 
 struct V5Layer {
+  Sizes sizes;
   Norm ln1, ln2, ln_x;
   const float* time_mix_k = nullptr;  // [C]
   const float* time_mix_v = nullptr;  // [C]
@@ -24,13 +25,14 @@ struct V5Layer {
 };
 
 struct V5Weights {
+  Arch arch = Arch::V5_2;
   bool has_gate = false;
+  StateLayout state;
+  uint32_t att_shift = 0, wkv = 0, ffn_shift = 0;  // state offsets
   std::vector<V5Layer> layers;
 };
 
 V5Weights bind_v5(const WeightBinder& w, const ModelInfo& info);
-uint32_t state_floats_per_layer(const V5Weights&, const ModelInfo& info);
-void init_state(const V5Weights&, const ModelInfo& info, State& state);
 // Runs every block on the residual stream x [T, C] of T consecutive tokens.
 void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state);
 

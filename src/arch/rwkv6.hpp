@@ -10,6 +10,7 @@
 namespace rwkv::arch {
 
 struct V6Layer {
+  Sizes sizes;
   Norm ln1, ln2, ln_x;
   const float* maa_x = nullptr;  // [C] time_maa_x
   const float* maa_w = nullptr;  // [C]
@@ -30,12 +31,12 @@ struct V6Layer {
 };
 
 struct V6Weights {
+  StateLayout state;
+  uint32_t att_shift = 0, wkv = 0, ffn_shift = 0;  // state offsets
   std::vector<V6Layer> layers;
 };
 
 V6Weights bind_v6(const WeightBinder& w, const ModelInfo& info);
-uint32_t state_floats_per_layer(const V6Weights&, const ModelInfo& info);
-void init_state(const V6Weights&, const ModelInfo& info, State& state);
 // Runs every block on the residual stream x [T, C] of T consecutive tokens.
 void run_blocks(const V6Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state);
 

@@ -21,70 +21,127 @@ constexpr float kNormalizeEps = 1e-12f;
 
 }  // namespace
 
+const VersionSpec& v7_spec() {
+  static const VersionSpec spec = [] {
+    VersionSpec v{Arch::V7_0, common_tensors(), {}, {}};
+    auto vec = [](const char* name, Where where = Where::EveryLayer) {
+      return TensorSpec{name, where, {Dim::C}, name};
+    };
+    auto matrix = [](const char* name, Dim rows, Dim cols) {
+      return TensorSpec{name, Where::EveryLayer, {rows, cols}, name, Layout::AsIs, ValueMap::None, true};
+    };
+    // LoRA matrices are used as x @ W in checkpoints and stored transposed; they are
+    // small and sensitive (RWKV-NOTES), so they stay float32. Layer 0 defines v_first:
+    // its v0/v1/v2, where a checkpoint has them, are unused.
+    auto lora = [](const char* name, Dim out, Dim in, Where where = Where::EveryLayer) {
+      return TensorSpec{name, where, {out, in}, name, Layout::Transposed};
+    };
+    const std::vector<TensorSpec> att = {
+        vec("att.x_r"),
+        vec("att.x_w"),
+        vec("att.x_k"),
+        vec("att.x_v"),
+        vec("att.x_a"),
+        vec("att.x_g"),
+        vec("att.w0"),
+        lora("att.w1", Dim::LoraW, Dim::C),
+        lora("att.w2", Dim::C, Dim::LoraW),
+        vec("att.a0"),
+        lora("att.a1", Dim::LoraA, Dim::C),
+        lora("att.a2", Dim::C, Dim::LoraA),
+        vec("att.v0", Where::AfterFirstLayer),
+        lora("att.v1", Dim::LoraV, Dim::C, Where::AfterFirstLayer),
+        lora("att.v2", Dim::C, Dim::LoraV, Where::AfterFirstLayer),
+        lora("att.g1", Dim::LoraG, Dim::C),
+        lora("att.g2", Dim::C, Dim::LoraG),
+        vec("att.k_k"),
+        vec("att.k_a"),
+        {"att.r_k", Where::EveryLayer, {Dim::H, Dim::N}, "att.r_k"},
+        matrix("att.key.weight", Dim::C, Dim::C),
+        matrix("att.value.weight", Dim::C, Dim::C),
+        matrix("att.receptance.weight", Dim::C, Dim::C),
+        matrix("att.output.weight", Dim::C, Dim::C),
+        vec("att.ln_x.weight"),
+        vec("att.ln_x.bias"),
+        vec("ffn.x_k"),
+        matrix("ffn.key.weight", Dim::F, Dim::C),
+        matrix("ffn.value.weight", Dim::C, Dim::F),
+    };
+    v.tensors.insert(v.tensors.end(), att.begin(), att.end());
+    v.state = {{"att_shift", {Dim::C}}, {"wkv", {Dim::H, Dim::N, Dim::N}}, {"ffn_shift", {Dim::C}}};
+    v.scratch = {{"xx", {Dim::C}},      {"xr", {Dim::C}},       {"xw", {Dim::C}},       {"xk", {Dim::C}},
+                 {"xv", {Dim::C}},      {"xa", {Dim::C}},       {"xg", {Dim::C}},       {"r", {Dim::C}},
+                 {"k", {Dim::C}},       {"v", {Dim::C}},        {"w", {Dim::C}},        {"a", {Dim::C}},
+                 {"g", {Dim::C}},       {"w_hidden", {Dim::LoraW}}, {"a_hidden", {Dim::LoraA}},
+                 {"g_hidden", {Dim::LoraG}}, {"v_hidden", {Dim::LoraV}}, {"mix", {Dim::C}},
+                 {"kk", {Dim::C}},      {"y", {Dim::C}},        {"out", {Dim::C}},      {"ffn.kx", {Dim::C}},
+                 {"ffn.k", {Dim::F}},   {"ffn.v", {Dim::C}}};
+    return v;
+  }();
+  return spec;
+}
+
 V7Weights bind_v7(const WeightBinder& w, const ModelInfo& info) {
-  const uint32_t C = info.n_embd;
-  V7Weights out;
+  const VersionSpec& spec = v7_spec();
+  const StateLayout state(spec, Sizes::of(info));
+  V7Weights out{state, state.offset("att_shift"), state.offset("wkv"), state.offset("ffn_shift"), {}};
   for (uint32_t i = 0; i < info.n_layer; ++i) {
+    const LayerTensors t(spec, w, info, i);
     V7Layer l;
-    l.ln1 = bind_norm(w, layer_tensor(i, "ln1"), C);
-    l.ln2 = bind_norm(w, layer_tensor(i, "ln2"), C);
-    l.ln_x = bind_norm(w, layer_tensor(i, "att.ln_x"), C);
-    l.x_r = w.vec(layer_tensor(i, "att.x_r"), C);
-    l.x_w = w.vec(layer_tensor(i, "att.x_w"), C);
-    l.x_k = w.vec(layer_tensor(i, "att.x_k"), C);
-    l.x_v = w.vec(layer_tensor(i, "att.x_v"), C);
-    l.x_a = w.vec(layer_tensor(i, "att.x_a"), C);
-    l.x_g = w.vec(layer_tensor(i, "att.x_g"), C);
-    l.w0 = w.vec(layer_tensor(i, "att.w0"), C);
-    l.w1 = w.matrix(layer_tensor(i, "att.w1"), 0, C);
-    l.w2 = w.matrix(layer_tensor(i, "att.w2"), C, l.w1.rows);
-    l.a0 = w.vec(layer_tensor(i, "att.a0"), C);
-    l.a1 = w.matrix(layer_tensor(i, "att.a1"), 0, C);
-    l.a2 = w.matrix(layer_tensor(i, "att.a2"), C, l.a1.rows);
+    l.sizes = t.sizes();
+    l.ln1 = t.norm("ln1");
+    l.ln2 = t.norm("ln2");
+    l.ln_x = t.norm("att.ln_x");
+    l.x_r = t.f32("att.x_r");
+    l.x_w = t.f32("att.x_w");
+    l.x_k = t.f32("att.x_k");
+    l.x_v = t.f32("att.x_v");
+    l.x_a = t.f32("att.x_a");
+    l.x_g = t.f32("att.x_g");
+    l.w0 = t.f32("att.w0");
+    l.w1 = t.matrix("att.w1");
+    l.w2 = t.matrix("att.w2");
+    l.a0 = t.f32("att.a0");
+    l.a1 = t.matrix("att.a1");
+    l.a2 = t.matrix("att.a2");
     if (i > 0) {
-      l.v0 = w.vec(layer_tensor(i, "att.v0"), C);
-      l.v1 = w.matrix(layer_tensor(i, "att.v1"), 0, C);
-      l.v2 = w.matrix(layer_tensor(i, "att.v2"), C, l.v1.rows);
+      l.v0 = t.f32("att.v0");
+      l.v1 = t.matrix("att.v1");
+      l.v2 = t.matrix("att.v2");
     }
-    l.g1 = w.matrix(layer_tensor(i, "att.g1"), 0, C);
-    l.g2 = w.matrix(layer_tensor(i, "att.g2"), C, l.g1.rows);
-    l.k_k = w.vec(layer_tensor(i, "att.k_k"), C);
-    l.k_a = w.vec(layer_tensor(i, "att.k_a"), C);
-    l.r_k = w.f32(layer_tensor(i, "att.r_k"), {info.n_head, info.head_size});
-    l.key = w.matrix(layer_tensor(i, "att.key.weight"), C, C);
-    l.value = w.matrix(layer_tensor(i, "att.value.weight"), C, C);
-    l.receptance = w.matrix(layer_tensor(i, "att.receptance.weight"), C, C);
-    l.output = w.matrix(layer_tensor(i, "att.output.weight"), C, C);
-    l.ffn_x_k = w.vec(layer_tensor(i, "ffn.x_k"), C);
-    l.ffn_key = w.matrix(layer_tensor(i, "ffn.key.weight"), info.n_ffn, C);
-    l.ffn_value = w.matrix(layer_tensor(i, "ffn.value.weight"), C, info.n_ffn);
+    l.g1 = t.matrix("att.g1");
+    l.g2 = t.matrix("att.g2");
+    l.k_k = t.f32("att.k_k");
+    l.k_a = t.f32("att.k_a");
+    l.r_k = t.f32("att.r_k");
+    l.key = t.matrix("att.key.weight");
+    l.value = t.matrix("att.value.weight");
+    l.receptance = t.matrix("att.receptance.weight");
+    l.output = t.matrix("att.output.weight");
+    l.ffn_x_k = t.f32("ffn.x_k");
+    l.ffn_key = t.matrix("ffn.key.weight");
+    l.ffn_value = t.matrix("ffn.value.weight");
     out.layers.push_back(l);
   }
   return out;
 }
 
-uint32_t state_floats_per_layer(const V7Weights&, const ModelInfo& info) {
-  return 2 * info.n_embd + info.n_head * info.head_size * info.head_size;
-}
-
-void init_state(const V7Weights&, const ModelInfo&, State& state) { std::fill(state.data.begin(), state.data.end(), 0.0f); }
-
 namespace {
 
-void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* v_first, const float* xx, uint32_t T,
+void time_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info, bool first_layer, float* v_first, const float* xx, uint32_t T,
               float* s, float* x, Scratch& scratch) {
   const uint32_t C = info.n_embd;
   const uint32_t H = info.n_head;
   const uint32_t N = info.head_size;
   const size_t TC = size_t(T) * C;
-  float* shift = s;
-  float* S = s + C;
-  float* xr = scratch.take(TC);
-  float* xw = scratch.take(TC);
-  float* xk = scratch.take(TC);
-  float* xv = scratch.take(TC);
-  float* xa = scratch.take(TC);
-  float* xg = scratch.take(TC);
+  float* shift = s + weights.att_shift;
+  float* S = s + weights.wkv;
+  float* xr = scratch.take("xr");
+  float* xw = scratch.take("xw");
+  float* xk = scratch.take("xk");
+  float* xv = scratch.take("xv");
+  float* xa = scratch.take("xa");
+  float* xg = scratch.take("xg");
   each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       const size_t i = size_t(t) * C + c;
@@ -99,19 +156,19 @@ void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* 
   });
   std::copy(xx + TC - C, xx + TC, shift);
 
-  float* r = scratch.take(TC);
-  float* k = scratch.take(TC);
-  float* v = scratch.take(TC);
-  float* w = scratch.take(TC);
-  float* a = scratch.take(TC);
-  float* g = scratch.take(TC);
+  float* r = scratch.take("r");
+  float* k = scratch.take("k");
+  float* v = scratch.take("v");
+  float* w = scratch.take("w");
+  float* a = scratch.take("a");
+  float* g = scratch.take("g");
   // r, k, v and the low-rank projections w = W2 tanh(W1 xw), a = A2 (A1 xa),
   // g = G2 σ(G1 xg) and the value-residual mix V2 (V1 xv): each stage's products in one batch.
-  float* w_hidden = scratch.take(size_t(T) * p.w1.rows);
-  float* a_hidden = scratch.take(size_t(T) * p.a1.rows);
-  float* g_hidden = scratch.take(size_t(T) * p.g1.rows);
-  float* v_hidden = first_layer ? nullptr : scratch.take(size_t(T) * p.v1.rows);
-  float* mix = first_layer ? nullptr : scratch.take(TC);
+  float* w_hidden = scratch.take("w_hidden");
+  float* a_hidden = scratch.take("a_hidden");
+  float* g_hidden = scratch.take("g_hidden");
+  float* v_hidden = first_layer ? nullptr : scratch.take("v_hidden");
+  float* mix = first_layer ? nullptr : scratch.take("mix");
   if (first_layer) {
     matmat_each({{p.receptance, xr, r}, {p.key, xk, k}, {p.value, xv, v}, {p.w1, xw, w_hidden}, {p.a1, xa, a_hidden},
                  {p.g1, xg, g_hidden}},
@@ -128,8 +185,8 @@ void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* 
   } else {
     matmat_each({{p.w2, w_hidden, w}, {p.a2, a_hidden, a}, {p.g2, g_hidden, g}, {p.v2, v_hidden, mix}}, T);
   }
-  float* kk = scratch.take(TC);
-  float* y = scratch.take(TC);
+  float* kk = scratch.take("kk");
+  float* y = scratch.take("y");
   // Per token and head: decay, in-context learning rate, removal key, value residual.
   const auto prepare = [&](uint32_t t, uint32_t h) {
     const uint32_t o = h * N;
@@ -203,7 +260,7 @@ void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* 
     });
     each_unit(finish);
   }
-  float* out = scratch.take(TC);
+  float* out = scratch.take("out");
   matmat(p.output, y, out, T);
   add_rows(x, out, T, C);
 }
@@ -211,9 +268,8 @@ void time_mix(const V7Layer& p, const ModelInfo& info, bool first_layer, float* 
 void channel_mix(const V7Layer& p, const ModelInfo& info, const float* xx, uint32_t T, float* shift, float* x,
                  Scratch& scratch) {
   const uint32_t C = info.n_embd;
-  const uint32_t F = p.ffn_key.rows;
   const size_t TC = size_t(T) * C;
-  float* kx = scratch.take(TC);
+  float* kx = scratch.take("ffn.kx");
   each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       const size_t i = size_t(t) * C + c;
@@ -221,9 +277,9 @@ void channel_mix(const V7Layer& p, const ModelInfo& info, const float* xx, uint3
     }
   });
   std::copy(xx + TC - C, xx + TC, shift);
-  float* k = scratch.take(size_t(T) * F);
+  float* k = scratch.take("ffn.k");
   matmat_squared_relu(p.ffn_key, kx, k, T);
-  float* v = scratch.take(TC);
+  float* v = scratch.take("ffn.v");
   matmat(p.ffn_value, k, v, T);
   add_rows(x, v, T, C);
 }
@@ -232,17 +288,15 @@ void channel_mix(const V7Layer& p, const ModelInfo& info, const float* xx, uint3
 
 void run_blocks(const V7Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
   const uint32_t C = info.n_embd;
-  const uint32_t ffn_shift = C + info.n_head * info.head_size * info.head_size;
   thread_local std::vector<float> v_first;
   v_first.resize(size_t(T) * C);
   run_layers(
-      w.layers, C, x, T, state,
-      [&](const V7Layer& p) { return 32 * C + 2 * info.n_ffn + p.w1.rows + p.a1.rows + p.g1.rows + p.v1.rows; },
+      v7_spec(), w.layers, C, x, T, state,
       [&](uint32_t i, const V7Layer& p, const float* xx, float* s, Scratch& scratch) {
-        time_mix(p, info, i == 0, v_first.data(), xx, T, s, x, scratch);
+        time_mix(w, p, info, i == 0, v_first.data(), xx, T, s, x, scratch);
       },
       [&](const V7Layer& p, const float* xx, float* s, Scratch& scratch) {
-        channel_mix(p, info, xx, T, s + ffn_shift, x, scratch);
+        channel_mix(p, info, xx, T, s + w.ffn_shift, x, scratch);
       });
 }
 

@@ -10,6 +10,7 @@
 namespace rwkv::arch {
 
 struct V7Layer {
+  Sizes sizes;
   Norm ln1, ln2, ln_x;
   const float* x_r = nullptr;  // [C] token-shift mixes
   const float* x_w = nullptr;
@@ -34,12 +35,12 @@ struct V7Layer {
 };
 
 struct V7Weights {
+  StateLayout state;
+  uint32_t att_shift = 0, wkv = 0, ffn_shift = 0;  // state offsets
   std::vector<V7Layer> layers;
 };
 
 V7Weights bind_v7(const WeightBinder& w, const ModelInfo& info);
-uint32_t state_floats_per_layer(const V7Weights&, const ModelInfo& info);
-void init_state(const V7Weights&, const ModelInfo& info, State& state);
 // Runs every block on the residual stream x [T, C] of T consecutive tokens.
 void run_blocks(const V7Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state);
 

@@ -32,11 +32,12 @@ class WeightBinder {
   // and sizes do not call for means the header and the table disagree (a lowered
   // n_layer, another version's tensors), which would otherwise be ignored silently.
   void require_all_bound() const;
+  // The tensor `name` (marked bound); throws naming the file when it is missing.
+  const NativeTensor& get(const std::string& name) const;
   // Throws rwkv::Error with the file's path in front of `message`.
   [[noreturn]] void fail(const std::string& message) const;
 
  private:
-  const NativeTensor& get(const std::string& name) const;
   const NativeFile& file_;
   mutable std::vector<bool> used_;  // (tensors) bound so far
 };

@@ -1,6 +1,6 @@
 // rwkv-gen-model: writes an official-format checkpoint (torch.save zip, bfloat16
 // storages, as released files are) with the tensor names and shapes of a released
-// RWKV model and seeded random weights, so that real-size speed and memory can be
+// RWKV model (from the version's table, arch/spec.hpp) and seeded random weights, so that real-size speed and memory can be
 // measured without downloading gigabytes. The weights are scaled so that activations
 // stay finite through every layer; the text they produce is noise.
 #include <fmt/format.h>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "args.hpp"
+#include "arch/spec.hpp"
 #include "convert/pth_writer.hpp"
 #include "kernels/half.hpp"
 #include "rwkv/error.hpp"
@@ -25,12 +26,10 @@ namespace {
 using rwkv_cli::ArgParser;
 using rwkv_cli::UsageError;
 
-enum class Version { V4, V7 };
-
 struct Preset {
   const char* name;
   const char* released_as;
-  Version version;
+  rwkv::Arch arch;
   int64_t n_layer, n_embd, n_vocab, n_ffn;
   int64_t head_size;                       // v7
   int64_t lora_w, lora_a, lora_v, lora_g;  // v7: follow from C as in RWKV-v7/train_temp/src/model.py
@@ -40,9 +39,9 @@ struct Preset {
 constexpr int64_t kMaxLayers = 1024;
 
 constexpr Preset kPresets[] = {
-    {"rwkv7-0.1b", "RWKV-x070-World-0.1B", Version::V7, 12, 768, 65536, 3072, 64, 64, 64, 32, 128},
-    {"rwkv7-1.5b", "RWKV-x070-World-1.5B", Version::V7, 24, 2048, 65536, 8192, 64, 96, 96, 64, 256},
-    {"rwkv4-169m", "RWKV-4-Pile-169M", Version::V4, 12, 768, 50277, 3072, 0, 0, 0, 0, 0},
+    {"rwkv7-0.1b", "RWKV-x070-World-0.1B", rwkv::Arch::V7_0, 12, 768, 65536, 3072, 64, 64, 64, 32, 128},
+    {"rwkv7-1.5b", "RWKV-x070-World-1.5B", rwkv::Arch::V7_0, 24, 2048, 65536, 8192, 64, 96, 96, 64, 256},
+    {"rwkv4-169m", "RWKV-4-Pile-169M", rwkv::Arch::V4, 12, 768, 50277, 3072, 0, 0, 0, 0, 0},
 };
 
 // Values drawn uniformly from [low, high]; a uniform of half-width sqrt(3)·s has
@@ -53,104 +52,132 @@ struct Tensor {
   float low, high;
 };
 
-Tensor with_std(std::string name, std::vector<int64_t> shape, double std_dev) {
-  const auto half_width = static_cast<float>(std::sqrt(3.0) * std_dev);
-  return {std::move(name), std::move(shape), -half_width, half_width};
-}
+// How one official tensor's random values are drawn, by the tensor's name within its
+// block. Values span what trained models hold, so activations stay finite.
+struct Draw {
+  const char* name;
+  enum Kind { Uniform, Std, Linear } kind;
+  double a, b;  // Uniform: [a, b]; Std: a; Linear: gain a, scaled by the depth when b != 0
+};
 
-// A Linear weight [out, in] applied to unit-scale inputs: outputs of unit scale, times gain.
-Tensor linear(std::string name, int64_t out, int64_t in, double gain = 1.0) {
-  return with_std(std::move(name), {out, in}, gain / std::sqrt(double(in)));
-}
-
-Tensor uniform(std::string name, std::vector<int64_t> shape, float low, float high) {
-  return {std::move(name), std::move(shape), low, high};
-}
-
-std::vector<Tensor> common_start(const Preset& p) {
-  const int64_t C = p.n_embd;
-  return {with_std("emb.weight", {p.n_vocab, C}, 1.0), uniform("blocks.0.ln0.weight", {C}, 0.8f, 1.2f),
-          uniform("blocks.0.ln0.bias", {C}, -0.1f, 0.1f)};
-}
-
-void add_layer_norms(std::vector<Tensor>& out, const std::string& b, int64_t C) {
-  out.push_back(uniform(b + "ln1.weight", {C}, 0.8f, 1.2f));
-  out.push_back(uniform(b + "ln1.bias", {C}, -0.1f, 0.1f));
-  out.push_back(uniform(b + "ln2.weight", {C}, 0.8f, 1.2f));
-  out.push_back(uniform(b + "ln2.bias", {C}, -0.1f, 0.1f));
-}
-
-void add_common_end(std::vector<Tensor>& out, const Preset& p) {
-  out.push_back(uniform("ln_out.weight", {p.n_embd}, 0.8f, 1.2f));
-  out.push_back(uniform("ln_out.bias", {p.n_embd}, -0.1f, 0.1f));
-  out.push_back(linear("head.weight", p.n_vocab, p.n_embd));
-}
-
-// Residual branches are scaled down by the depth so that the residual stream grows
-// slowly over many layers.
-double branch_gain(const Preset& p) { return 1.0 / std::sqrt(double(p.n_layer)); }
-
-std::vector<Tensor> v7_tensors(const Preset& p) {
-  const int64_t C = p.n_embd, F = p.n_ffn, N = p.head_size, H = C / N;
-  std::vector<Tensor> out = common_start(p);
-  for (int64_t i = 0; i < p.n_layer; ++i) {
-    const std::string b = fmt::format("blocks.{}.", i);
-    add_layer_norms(out, b, C);
-    for (const char* mix : {"att.x_r", "att.x_w", "att.x_k", "att.x_v", "att.x_a", "att.x_g"}) {
-      out.push_back(uniform(b + mix, {1, 1, C}, 0.0f, 1.0f));
-    }
+constexpr Draw kDraws[] = {
+    {"emb.weight", Draw::Std, 1.0, 0},
+    {"head.weight", Draw::Linear, 1.0, 0},
+    // Norms.
+    {"ln0.weight", Draw::Uniform, 0.8, 1.2},
+    {"ln0.bias", Draw::Uniform, -0.1, 0.1},
+    {"ln1.weight", Draw::Uniform, 0.8, 1.2},
+    {"ln1.bias", Draw::Uniform, -0.1, 0.1},
+    {"ln2.weight", Draw::Uniform, 0.8, 1.2},
+    {"ln2.bias", Draw::Uniform, -0.1, 0.1},
+    {"ln_out.weight", Draw::Uniform, 0.8, 1.2},
+    {"ln_out.bias", Draw::Uniform, -0.1, 0.1},
+    {"att.ln_x.weight", Draw::Uniform, 0.8, 1.2},
+    {"att.ln_x.bias", Draw::Uniform, -0.1, 0.1},
+    // Residual branches (att.output, ffn.value) are scaled down by the depth so that
+    // the residual stream grows slowly over many layers.
+    {"att.key.weight", Draw::Linear, 1.0, 0},
+    {"att.value.weight", Draw::Linear, 1.0, 0},
+    {"att.receptance.weight", Draw::Linear, 1.0, 0},
+    {"att.gate.weight", Draw::Linear, 1.0, 0},
+    {"att.output.weight", Draw::Linear, 1.0, 1},
+    {"ffn.key.weight", Draw::Linear, 1.0, 0},
+    {"ffn.receptance.weight", Draw::Linear, 1.0, 0},
+    {"ffn.value.weight", Draw::Linear, 1.0, 1},
+    // Token-shift mixes.
+    {"att.time_mix_k", Draw::Uniform, 0, 1},
+    {"att.time_mix_v", Draw::Uniform, 0, 1},
+    {"att.time_mix_r", Draw::Uniform, 0, 1},
+    {"att.time_mix_g", Draw::Uniform, 0, 1},
+    {"ffn.time_mix_k", Draw::Uniform, 0, 1},
+    {"ffn.time_mix_r", Draw::Uniform, 0, 1},
+    {"att.time_maa_x", Draw::Uniform, 0, 1},
+    {"att.time_maa_w", Draw::Uniform, 0, 1},
+    {"att.time_maa_k", Draw::Uniform, 0, 1},
+    {"att.time_maa_v", Draw::Uniform, 0, 1},
+    {"att.time_maa_r", Draw::Uniform, 0, 1},
+    {"att.time_maa_g", Draw::Uniform, 0, 1},
+    {"ffn.time_maa_k", Draw::Uniform, 0, 1},
+    {"ffn.time_maa_r", Draw::Uniform, 0, 1},
+    {"att.x_r", Draw::Uniform, 0, 1},
+    {"att.x_w", Draw::Uniform, 0, 1},
+    {"att.x_k", Draw::Uniform, 0, 1},
+    {"att.x_v", Draw::Uniform, 0, 1},
+    {"att.x_a", Draw::Uniform, 0, 1},
+    {"att.x_g", Draw::Uniform, 0, 1},
+    {"ffn.x_k", Draw::Uniform, 0, 1},
+    // Decays exp(-e^d) from about 0.99 (d = -5) to 0.07 (d = 1), as trained models span.
+    {"att.time_decay", Draw::Uniform, -5, 1},
+    {"att.time_first", Draw::Uniform, -1, 1},
+    {"att.time_faaaa", Draw::Uniform, -1, 1},
+    // LoRA matrices [in, out], used as x @ W: small gains.
+    {"att.time_maa_w1", Draw::Linear, 0.1, 0},
+    {"att.time_maa_w2", Draw::Linear, 0.1, 0},
+    {"att.time_decay_w1", Draw::Linear, 0.1, 0},
+    {"att.time_decay_w2", Draw::Linear, 0.1, 0},
     // Decays exp(-e^-0.5 sigmoid(w)) between about 0.55 and 0.99: w0 as trained models have it.
-    out.push_back(uniform(b + "att.w0", {1, 1, C}, -6.0f, 1.0f));
-    out.push_back(linear(b + "att.w1", C, p.lora_w, 0.1));  // [C, D]: used as x @ w1
-    out.push_back(linear(b + "att.w2", p.lora_w, C, 0.1));
-    out.push_back(uniform(b + "att.a0", {1, 1, C}, -1.0f, 1.0f));
-    out.push_back(linear(b + "att.a1", C, p.lora_a, 0.1));
-    out.push_back(linear(b + "att.a2", p.lora_a, C, 0.1));
-    out.push_back(uniform(b + "att.v0", {1, 1, C}, 0.5f, 1.5f));
-    out.push_back(linear(b + "att.v1", C, p.lora_v, 0.1));
-    out.push_back(linear(b + "att.v2", p.lora_v, C, 0.1));
-    out.push_back(linear(b + "att.g1", C, p.lora_g, 0.5));
-    out.push_back(linear(b + "att.g2", p.lora_g, C, 0.5));
-    out.push_back(uniform(b + "att.k_k", {1, 1, C}, 0.5f, 1.0f));
-    out.push_back(uniform(b + "att.k_a", {1, 1, C}, 0.5f, 1.5f));
-    out.push_back(with_std(b + "att.r_k", {H, N}, 0.1));
-    out.push_back(linear(b + "att.receptance.weight", C, C));
-    out.push_back(linear(b + "att.key.weight", C, C));
-    out.push_back(linear(b + "att.value.weight", C, C));
-    out.push_back(linear(b + "att.output.weight", C, C, branch_gain(p)));
-    out.push_back(uniform(b + "att.ln_x.weight", {C}, 0.8f, 1.2f));
-    out.push_back(uniform(b + "att.ln_x.bias", {C}, -0.1f, 0.1f));
-    out.push_back(uniform(b + "ffn.x_k", {1, 1, C}, 0.0f, 1.0f));
-    out.push_back(linear(b + "ffn.key.weight", F, C));
-    out.push_back(linear(b + "ffn.value.weight", C, F, branch_gain(p)));
+    {"att.w0", Draw::Uniform, -6, 1},
+    {"att.w1", Draw::Linear, 0.1, 0},
+    {"att.w2", Draw::Linear, 0.1, 0},
+    {"att.a0", Draw::Uniform, -1, 1},
+    {"att.a1", Draw::Linear, 0.1, 0},
+    {"att.a2", Draw::Linear, 0.1, 0},
+    {"att.v0", Draw::Uniform, 0.5, 1.5},
+    {"att.v1", Draw::Linear, 0.1, 0},
+    {"att.v2", Draw::Linear, 0.1, 0},
+    {"att.g1", Draw::Linear, 0.5, 0},
+    {"att.g2", Draw::Linear, 0.5, 0},
+    {"att.k_k", Draw::Uniform, 0.5, 1},
+    {"att.k_a", Draw::Uniform, 0.5, 1.5},
+    {"att.r_k", Draw::Std, 0.1, 0},
+};
+
+Tensor drawn(const std::string& name, const std::string& within_block, std::vector<int64_t> shape, const Preset& p) {
+  for (const Draw& d : kDraws) {
+    if (within_block != d.name) continue;
+    double std_dev = d.a;
+    if (d.kind == Draw::Uniform) return {name, std::move(shape), float(d.a), float(d.b)};
+    // A Linear weight applied to unit-scale inputs along its last axis: outputs of unit scale, times gain.
+    if (d.kind == Draw::Linear) std_dev = d.a / std::sqrt(double(shape.back())) / (d.b != 0 ? std::sqrt(double(p.n_layer)) : 1.0);
+    const auto half_width = static_cast<float>(std::sqrt(3.0) * std_dev);
+    return {name, std::move(shape), -half_width, half_width};
   }
-  add_common_end(out, p);
-  return out;
+  throw rwkv::Error(fmt::format("rwkv-gen-model: no value range for tensor '{}'", name));
 }
 
-std::vector<Tensor> v4_tensors(const Preset& p) {
-  const int64_t C = p.n_embd, F = p.n_ffn;
-  std::vector<Tensor> out = common_start(p);
-  for (int64_t i = 0; i < p.n_layer; ++i) {
-    const std::string b = fmt::format("blocks.{}.", i);
-    add_layer_norms(out, b, C);
-    // Decays exp(-e^d) from about 0.99 (d = -5) to 0.07 (d = 1), as trained v4 models span.
-    out.push_back(uniform(b + "att.time_decay", {C}, -5.0f, 1.0f));
-    out.push_back(uniform(b + "att.time_first", {C}, -1.0f, 1.0f));
-    for (const char* mix : {"att.time_mix_k", "att.time_mix_v", "att.time_mix_r"}) {
-      out.push_back(uniform(b + mix, {1, 1, C}, 0.0f, 1.0f));
-    }
-    out.push_back(linear(b + "att.key.weight", C, C));
-    out.push_back(linear(b + "att.value.weight", C, C));
-    out.push_back(linear(b + "att.receptance.weight", C, C));
-    out.push_back(linear(b + "att.output.weight", C, C, branch_gain(p)));
-    out.push_back(uniform(b + "ffn.time_mix_k", {1, 1, C}, 0.0f, 1.0f));
-    out.push_back(uniform(b + "ffn.time_mix_r", {1, 1, C}, 0.0f, 1.0f));
-    out.push_back(linear(b + "ffn.key.weight", F, C));
-    out.push_back(linear(b + "ffn.receptance.weight", C, C));
-    out.push_back(linear(b + "ffn.value.weight", C, F, branch_gain(p)));
+// The official tensors of the preset's version, as the version's table lists them.
+std::vector<Tensor> preset_tensors(const Preset& p) {
+  namespace arch = rwkv::arch;
+  rwkv::ModelInfo info;
+  info.arch = p.arch;
+  info.n_layer = uint32_t(p.n_layer);
+  info.n_embd = uint32_t(p.n_embd);
+  info.n_vocab = uint32_t(p.n_vocab);
+  info.n_ffn = uint32_t(p.n_ffn);
+  info.head_size = uint32_t(p.head_size);
+  info.n_head = p.head_size > 0 ? uint32_t(p.n_embd / p.head_size) : 0;
+  arch::Sizes sizes = arch::Sizes::of(info);
+  sizes.value[size_t(arch::Dim::LoraW)] = uint64_t(p.lora_w);
+  sizes.value[size_t(arch::Dim::LoraA)] = uint64_t(p.lora_a);
+  sizes.value[size_t(arch::Dim::LoraV)] = uint64_t(p.lora_v);
+  sizes.value[size_t(arch::Dim::LoraG)] = uint64_t(p.lora_g);
+  const arch::VersionSpec& spec = arch::version_spec(p.arch);
+  std::vector<Tensor> out;
+  auto add = [&](const arch::TensorSpec& t, uint32_t layer) {
+    std::vector<int64_t> shape;
+    for (uint64_t d : sizes.shape(arch::official_dims(t))) shape.push_back(int64_t(d));
+    std::string within = t.official;
+    if (within.rfind("blocks.0.", 0) == 0) within = within.substr(9);
+    out.push_back(drawn(arch::official_name(t, layer), within, std::move(shape), p));
+  };
+  for (const arch::TensorSpec& t : spec.tensors) {
+    if (t.where == arch::Where::Model) add(t, 0);
   }
-  add_common_end(out, p);
+  for (uint32_t i = 0; i < info.n_layer; ++i) {
+    for (const arch::TensorSpec& t : spec.tensors) {
+      if (arch::in_layer(t, i)) add(t, i);
+    }
+  }
   return out;
 }
 
@@ -265,7 +292,7 @@ int run(int argc, char** argv) {
   if (n_layer > 0) p.n_layer = n_layer;
   const auto seed = static_cast<uint64_t>(args.get_int("seed", 0, INT64_MAX));
   const std::string out = args.get("out");
-  write_model(p.version == Version::V7 ? v7_tensors(p) : v4_tensors(p), seed, out);
+  write_model(preset_tensors(p), seed, out);
   return 0;
 }
 

@@ -3,7 +3,7 @@
 #include "args.hpp"
 #include "rwkv/error.hpp"
 #include "commands.hpp"
-#include "convert/pth_to_native.hpp"
+#include "convert/to_native.hpp"
 #include "io/printable.hpp"
 #include "progress.hpp"
 #include "weight_type_flags.hpp"

@@ -1,6 +1,7 @@
-// Converts an official PyTorch checkpoint into the native model format: detects the
-// architecture as the official code does, checks every tensor's shape, applies the
-// official load-time transforms once (decays exponentiated, per-head values
+// Converts a checkpoint (any source format, seen as the official checkpoint it stands
+// for) into the native model format: detects the architecture as the official code
+// does, and through the version's table (arch/spec.hpp) checks every tensor's shape,
+// applies the official load-time transforms once (decays exponentiated, per-head values
 // broadcast, LoRA matrices transposed to [out, in]) and stores matrices in the
 // requested type (vectors stay float32).
 #pragma once
@@ -10,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "convert/pth_checkpoint.hpp"
+#include "convert/source_model.hpp"
 #include "convert/weight_types.hpp"
 #include "kernels/dtype.hpp"
 #include "rwkv/model.hpp"
@@ -31,8 +32,10 @@ struct ConvertResult {
 
 // Architecture and sizes of a checkpoint, as the official code detects them.
 // Throws rwkv::Error naming the file if it is not a recognisable RWKV checkpoint.
-ModelInfo detect_model(const PthCheckpoint& checkpoint, std::optional<TokenizerKind> tokenizer);
+ModelInfo detect_model(const SourceModel& checkpoint, std::optional<TokenizerKind> tokenizer);
 
+ConvertResult convert_source(const SourceModel& source, const std::string& output, const ConvertOptions& options);
+// An official PyTorch checkpoint.
 ConvertResult convert_pth(const std::string& input, const std::string& output, const ConvertOptions& options);
 
 }  // namespace rwkv::convert

@@ -1,0 +1,45 @@
+// A checkpoint in any source format (official .pth, rwkv.cpp, GGUF, Hugging Face),
+// presented as the official checkpoint it stands for: official tensor names, official
+// shapes and values in the official order. Each importer is this mapping of names and
+// transforms; the conversion to the native format (convert/to_native.hpp) is one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rwkv/model.hpp"
+
+namespace rwkv::convert {
+
+struct SourceTensor {
+  std::string name;             // official name, e.g. "blocks.0.att.key.weight"
+  std::vector<int64_t> shape;   // official shape
+  std::string type;             // the source's element type, e.g. "bf16", "Q5_1"
+  std::function<std::vector<float>()> values;  // row-major in `shape`
+  // Set where the source holds a matrix as exactly the q8_0 blocks the native file
+  // stores (ggml's Q8_0, rows as stored here): those bytes, kept bit for bit.
+  std::function<std::vector<std::byte>()> q8_0_rows;
+
+  int64_t numel() const;
+};
+
+struct SourceModel {
+  std::string path;
+  std::string format;  // "pth", "rwkv.cpp", "gguf", "safetensors"
+  std::vector<SourceTensor> tensors;
+  std::optional<TokenizerKind> tokenizer;  // where the source says
+  std::shared_ptr<const void> owner;       // keeps what `tensors` read from alive
+
+  const SourceTensor* find(std::string_view name) const;
+};
+
+// An official PyTorch checkpoint (torch.save zip).
+SourceModel open_pth_source(const std::string& path);
+
+}  // namespace rwkv::convert
