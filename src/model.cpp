@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <random>
 #include <variant>
 
 #include "arch/blocks.hpp"
@@ -9,6 +12,8 @@
 #include "arch/rwkv5.hpp"
 #include "arch/rwkv6.hpp"
 #include "arch/rwkv7.hpp"
+#include "convert/source_model.hpp"
+#include "convert/to_native.hpp"
 #include "io/printable.hpp"
 #include "rwkv/error.hpp"
 #include "weights/binder.hpp"
@@ -38,6 +43,7 @@ Arch parse_arch(std::string_view name) {
 using ArchWeights = std::variant<arch::V4Weights, arch::V5Weights, arch::V6Weights, arch::V7Weights>;
 
 struct Model::Impl {
+  std::string path;  // as given to load (an imported file's own, not its temporary native file's)
   NativeFile file;
   MatrixRef embedding;  // [V, C]
   arch::Norm ln0;       // applied to the embedding row before the first block
@@ -63,8 +69,76 @@ ArchWeights bind_blocks(const WeightBinder& w, const ModelInfo& info) {
 
 }  // namespace
 
+std::string model_file_format(const std::string& path) {
+  switch (convert::detect_source_format(path)) {
+    case convert::SourceFormat::Native: return "native";
+    case convert::SourceFormat::Pth: return "pth";
+    case convert::SourceFormat::RwkvCpp: return "rwkv.cpp";
+    case convert::SourceFormat::Gguf: return "gguf";
+    case convert::SourceFormat::Safetensors: return "safetensors";
+    case convert::SourceFormat::HuggingFaceDir: return "huggingface";
+    case convert::SourceFormat::Unknown: break;
+  }
+  return "unknown";
+}
+
+SourceSummary summarize_source_file(const std::string& path) {
+  const convert::SourceModel source = convert::open_source(path);
+  SourceSummary summary{model_file_format(path), {}};
+  for (const convert::SourceTensor& t : source.tensors) {
+    auto it = std::find_if(summary.tensor_types.begin(), summary.tensor_types.end(),
+                           [&](const auto& entry) { return entry.first == t.type; });
+    if (it == summary.tensor_types.end()) {
+      summary.tensor_types.emplace_back(t.type, 1);
+    } else {
+      ++it->second;
+    }
+  }
+  return summary;
+}
+
+namespace {
+
+// An imported model converted to a native file in the temporary directory, removed
+// when this goes: a mapping of it keeps its pages.
+struct TemporaryNative {
+  std::filesystem::path path;
+  explicit TemporaryNative(const std::string& source_path) {
+    const convert::SourceModel source = convert::open_source(source_path);
+    convert::ConvertOptions options;
+    options.types = convert::lossless_types(source);
+    std::random_device random;
+    path = std::filesystem::temp_directory_path() / fmt::format("rwkv-import-{:08x}{:08x}.rwkv", random(), random());
+    convert::convert_source(source, path.string(), options);
+  }
+  ~TemporaryNative() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+  TemporaryNative(const TemporaryNative&) = delete;
+  TemporaryNative& operator=(const TemporaryNative&) = delete;
+};
+
+}  // namespace
+
 std::shared_ptr<const Model> Model::load(const std::string& path) {
+  // An unreadable or unrecognised file is left to the native reader, whose errors say
+  // what a native file should have been.
+  convert::SourceFormat format = convert::SourceFormat::Unknown;
+  try {
+    format = convert::detect_source_format(path);
+  } catch (const Error&) {
+  }
+  if (format != convert::SourceFormat::Native && format != convert::SourceFormat::Unknown) {
+    const TemporaryNative native(path);
+    return load_native(native.path.string(), path);
+  }
+  return load_native(path, path);
+}
+
+std::shared_ptr<const Model> Model::load_native(const std::string& path, const std::string& shown_path) {
   auto impl = std::make_unique<Impl>();
+  impl->path = shown_path;
   impl->file = read_native_file(path);
   const ModelInfo& info = impl->file.info;
   WeightBinder w(impl->file);
@@ -84,7 +158,8 @@ Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
 const ModelInfo& Model::info() const { return impl_->file.info; }
-const std::string& Model::path() const { return impl_->file.file.path(); }
+const std::string& Model::path() const { return impl_->path; }
+std::string_view Model::embedded_vocabulary() const { return impl_->file.vocabulary; }
 uint64_t Model::file_bytes() const { return impl_->file.file.size(); }
 
 std::vector<TensorInfo> Model::tensors() const {

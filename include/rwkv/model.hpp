@@ -47,11 +47,28 @@ struct TensorInfo {
   uint64_t bytes = 0;
 };
 
+// The format of a model file or directory, told by its content: "native", "pth",
+// "rwkv.cpp", "gguf", "safetensors", "huggingface" (a directory with config.json) or
+// "unknown". Throws rwkv::Error if the path cannot be read.
+std::string model_file_format(const std::string& path);
+
+// What an imported model file holds before conversion: its format and how many tensors
+// have each of its element types ("FP16", "Q5_1", "bfloat16", ...). Throws rwkv::Error
+// for a native or unreadable file.
+struct SourceSummary {
+  std::string format;
+  std::vector<std::pair<std::string, size_t>> tensor_types;
+};
+SourceSummary summarize_source_file(const std::string& path);
+
 class Model {
  public:
   // Maps and validates a native model file. Throws rwkv::Error naming the file
   // and the problem (missing, truncated, bad magic, unsupported version, a tensor
-  // missing, of the wrong shape or pointing outside the file).
+  // missing, of the wrong shape or pointing outside the file). Any other format
+  // model_file_format() knows is converted first (to a temporary native file, removed
+  // once mapped), in the types that lose nothing more than the file already lost;
+  // converting once with `rwkv-cli convert` makes loading instant.
   static std::shared_ptr<const Model> load(const std::string& path);
 
   ~Model();
@@ -62,6 +79,9 @@ class Model {
   const std::string& path() const;
   uint64_t file_bytes() const;
   std::vector<TensorInfo> tensors() const;
+  // The World vocabulary stored in the model file (imports that carry their tokenizer,
+  // such as GGUF), as the text of a vocabulary file; empty if the file has none.
+  std::string_view embedded_vocabulary() const;
 
   // The initial state: zeros, except where a version needs otherwise (v4's pp = -1e30).
   State new_state() const;
@@ -80,6 +100,8 @@ class Model {
   struct Impl;
 
  private:
+  // `path` is read; `shown_path` is what path() reports (the imported file's).
+  static std::shared_ptr<const Model> load_native(const std::string& path, const std::string& shown_path);
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

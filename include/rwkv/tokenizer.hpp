@@ -62,6 +62,10 @@ class Tokenizer {
 // it is ignored for Bytes. Throws rwkv::Error naming the file (and line) on any problem.
 std::unique_ptr<Tokenizer> load_tokenizer(TokenizerKind kind, const std::string& vocab_path);
 
+// A World tokenizer from the text of a vocabulary file (as Model::embedded_vocabulary
+// gives it); `name` stands for the file in error messages.
+std::unique_ptr<Tokenizer> load_world_tokenizer_text(const std::string& name, std::string_view text);
+
 // Turns ids into text as they arrive, never emitting part of a UTF-8 character.
 //
 // Rule: bytes are held back only while they are a proper prefix of a valid UTF-8

@@ -15,6 +15,7 @@
 #include "kernels/matvec.hpp"
 #include "kernels/quant_blocks.hpp"
 #include "rwkv/error.hpp"
+#include "rwkv/tokenizer.hpp"
 #include "weights/format.hpp"
 
 namespace rwkv::convert {
@@ -38,7 +39,9 @@ SourceModel open_pth_source(const std::string& path) {
   source.path = path;
   source.format = "pth";
   for (const PthTensor& t : ckpt->tensors()) {
-    source.tensors.push_back({t.name, t.shape, pth_dtype_name(t.dtype), [&t] { return t.to_float(); }, {}});
+    SourceTensor s{t.name, t.shape, pth_dtype_name(t.dtype), [&t] { return t.to_float(); }};
+    s.lossless = t.dtype == PthDType::Float16 ? DType::F16 : t.dtype == PthDType::BFloat16 ? DType::BF16 : DType::F32;
+    source.tensors.push_back(std::move(s));
   }
   source.owner = ckpt;
   return source;
@@ -201,7 +204,7 @@ std::vector<float> native_values(const TensorSpec& t, const SourceTensor& src, c
       break;
     }
   }
-  if (t.map != arch::ValueMap::None) {
+  if (t.map != arch::ValueMap::None && !src.mapped) {
     for (float& x : out) x = arch::apply(t.map, x);
   }
   return out;
@@ -266,6 +269,37 @@ std::vector<PlannedTensor> plan_tensors(const SourceModel& source, const ModelIn
 
 }  // namespace
 
+namespace {
+
+// The narrowest type that holds the values of both a and b exactly.
+DType widest(DType a, DType b) {
+  if (a == b) return a;
+  if (a == DType::F32 || b == DType::F32) return DType::F32;
+  const bool a_half = a == DType::F16 || a == DType::BF16, b_half = b == DType::F16 || b == DType::BF16;
+  if (a_half && b_half) return DType::F32;  // f16 and bf16 each hold values the other cannot
+  if (a_half) return a;
+  if (b_half) return b;
+  return DType::F16;  // two different block types
+}
+
+}  // namespace
+
+WeightTypes lossless_types(const SourceModel& source) {
+  WeightTypes types;
+  std::optional<DType> matrices;
+  for (const SourceTensor& t : source.tensors) {
+    if (t.name == "emb.weight") {
+      types.embedding = t.lossless;
+    } else if (t.name == "head.weight") {
+      types.head = t.lossless;
+    } else if (t.shape.size() == 2 && t.name.ends_with(".weight")) {
+      matrices = matrices ? widest(*matrices, t.lossless) : t.lossless;
+    }
+  }
+  types.matrices = matrices.value_or(DType::F32);
+  return types;
+}
+
 ConvertResult convert_source(const SourceModel& source, const std::string& output, const ConvertOptions& options) {
   ConvertResult result;
   result.info = detect_model(source, options.tokenizer);
@@ -278,6 +312,9 @@ ConvertResult convert_source(const SourceModel& source, const std::string& outpu
   std::vector<TensorPlan> plan;
   for (const PlannedTensor& p : planned) plan.push_back(p.plan);
   const size_t total = plan.size();
+  std::string_view vocabulary;
+  if (info.tokenizer == TokenizerKind::World) vocabulary = source.vocabulary;
+  if (!vocabulary.empty()) (void)load_world_tokenizer_text(source.path + " (its vocabulary)", vocabulary);
   write_native_file(output, info, plan, [&](size_t i) {
     const PlannedTensor& p = planned[i];
     const TensorPlan& t = p.plan;
@@ -292,7 +329,7 @@ ConvertResult convert_source(const SourceModel& source, const std::string& outpu
       }
     }
     return quantize_rows(values.data(), values.size() / t.shape.back(), t.shape.back(), t.dtype);
-  });
+  }, vocabulary);
   return result;
 }
 

@@ -34,6 +34,10 @@ struct ConvertResult {
 // Throws rwkv::Error naming the file if it is not a recognisable RWKV checkpoint.
 ModelInfo detect_model(const SourceModel& checkpoint, std::optional<TokenizerKind> tokenizer);
 
+// The stored types that lose nothing more than the source already lost: for the large
+// matrices the widest `lossless` type among them, for the embedding and head their own.
+WeightTypes lossless_types(const SourceModel& source);
+
 ConvertResult convert_source(const SourceModel& source, const std::string& output, const ConvertOptions& options);
 // An official PyTorch checkpoint.
 ConvertResult convert_pth(const std::string& input, const std::string& output, const ConvertOptions& options);

@@ -27,6 +27,10 @@ std::unique_ptr<Tokenizer> load_tokenizer(TokenizerKind kind, const std::string&
   throw Error(fmt::format("unknown tokenizer kind {}", static_cast<unsigned>(kind)));
 }
 
+std::unique_ptr<Tokenizer> load_world_tokenizer_text(const std::string& name, std::string_view text) {
+  return detail::load_world_tokenizer_text(name, text);
+}
+
 std::string utf8_replace_invalid(std::string_view bytes) {
   std::string out;
   out.reserve(bytes.size());

@@ -12,6 +12,8 @@ namespace rwkv::detail {
 
 std::unique_ptr<Tokenizer> make_bytes_tokenizer();
 std::unique_ptr<Tokenizer> load_world_tokenizer(const std::string& path);
+// A World vocabulary given as its text; `name` stands for its file in messages.
+std::unique_ptr<Tokenizer> load_world_tokenizer_text(const std::string& name, std::string_view text);
 std::unique_ptr<Tokenizer> load_neox_tokenizer(const std::string& path);
 
 // Vocabulary files are a few MB (the World vocabulary 1 MB, large tokenizer.json files

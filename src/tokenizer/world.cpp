@@ -20,7 +20,7 @@ constexpr std::string_view kEndOfText = "<|endoftext|>";
 
 class WorldTokenizer final : public Tokenizer {
  public:
-  explicit WorldTokenizer(const std::string& path);
+  WorldTokenizer(const std::string& path, std::string_view file);
 
   TokenizerKind kind() const override { return TokenizerKind::World; }
   int32_t vocab_size() const override { return kWorldVocabSize; }
@@ -65,9 +65,8 @@ std::optional<int64_t> parse_decimal(std::string_view s) {
   return v;
 }
 
-WorldTokenizer::WorldTokenizer(const std::string& path)
+WorldTokenizer::WorldTokenizer(const std::string& path, std::string_view file)
     : path_(path), offset_(kWorldVocabSize, 0), length_(kWorldVocabSize, 0) {
-  const std::string file = read_whole_file(path, "World vocabulary");
   std::vector<uint32_t> line_of_id(kWorldVocabSize, 0);
   std::vector<int32_t> ids;
   blob_.reserve(file.size() / 2);
@@ -135,7 +134,15 @@ WorldTokenizer::WorldTokenizer(const std::string& path)
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_world_tokenizer(const std::string& path) {
-  return std::make_unique<WorldTokenizer>(path);
+  return std::make_unique<WorldTokenizer>(path, read_whole_file(path, "World vocabulary"));
+}
+
+std::unique_ptr<Tokenizer> load_world_tokenizer_text(const std::string& name, std::string_view text) {
+  if (text.size() > kMaxVocabFileBytes) {
+    throw Error(fmt::format("{}: World vocabulary of {} bytes, more than the {} allowed", name, text.size(),
+                            kMaxVocabFileBytes));
+  }
+  return std::make_unique<WorldTokenizer>(name, text);
 }
 
 }  // namespace rwkv::detail

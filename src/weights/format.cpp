@@ -198,6 +198,8 @@ NativeFile read_native_file(const std::string& path) {
   const uint64_t table_bytes = load_le<uint64_t>(base + 64);
   const uint64_t data_offset = load_le<uint64_t>(base + 72);
   const uint64_t file_bytes = load_le<uint64_t>(base + 80);
+  const uint64_t vocabulary_offset = load_le<uint64_t>(base + 88);
+  const uint64_t vocabulary_bytes = load_le<uint64_t>(base + 96);
 
   if (file_bytes != size) {
     if (file_bytes > size) {
@@ -272,6 +274,17 @@ NativeFile read_native_file(const std::string& path) {
     nf.tensors.push_back(std::move(t));
   }
   check_no_overlap(path, nf.tensors);
+  if (vocabulary_bytes > 0) {
+    uint64_t tensors_end = data_offset;
+    for (const NativeTensor& t : nf.tensors) tensors_end = std::max(tensors_end, t.offset + t.bytes);
+    if (info.tokenizer != TokenizerKind::World || vocabulary_offset < tensors_end || vocabulary_offset > size ||
+        vocabulary_bytes > size - vocabulary_offset) {
+      throw Error(fmt::format("{}: corrupt header: embedded vocabulary of {} bytes at {} (expected a World model's, "
+                              "after the tensors, which end at {}, inside the {}-byte file)",
+                              path, vocabulary_bytes, vocabulary_offset, tensors_end, size));
+    }
+    nf.vocabulary = std::string_view(reinterpret_cast<const char*>(base + vocabulary_offset), vocabulary_bytes);
+  }
   check_finite(path, nf.tensors);
   return nf;
 }
@@ -279,7 +292,7 @@ NativeFile read_native_file(const std::string& path) {
 uint64_t TensorPlan::bytes() const { return dtype_tensor_bytes(dtype, shape); }
 
 void write_native_file(const std::string& path, const ModelInfo& info, const std::vector<TensorPlan>& plan,
-                       const TensorProducer& produce) {
+                       const TensorProducer& produce, std::string_view vocabulary) {
   auto align = [](uint64_t x) { return (x + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment; };
   uint64_t table_bytes = 0;
   for (const TensorPlan& t : plan) {
@@ -314,7 +327,11 @@ void write_native_file(const std::string& path, const ModelInfo& info, const std
   put64(56, table_offset);
   put64(64, table_bytes);
   put64(72, data_offset);
+  const uint64_t vocabulary_offset = end;
+  if (!vocabulary.empty()) end += vocabulary.size();
   put64(80, end);
+  put64(88, vocabulary.empty() ? 0 : vocabulary_offset);
+  put64(96, vocabulary.size());
   for (size_t i = 0; i < plan.size(); ++i) {
     const TensorPlan& t = plan[i];
     append_le<uint16_t>(head, static_cast<uint16_t>(t.name.size()));
@@ -358,6 +375,7 @@ void write_native_file(const std::string& path, const ModelInfo& info, const std
     write(bytes.data(), bytes.size());
     pos = offsets[i] + bytes.size();
   }
+  write(vocabulary.data(), vocabulary.size());
   if (std::fflush(f) != 0 || ::fsync(::fileno(f)) != 0) fail(fmt::format("write failed: {}", std::strerror(errno)));
   if (std::fclose(f) != 0) {
     std::remove(tmp.c_str());

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernels/dtype.hpp"
@@ -43,6 +44,8 @@ struct NativeFile {
   MappedFile file;
   ModelInfo info;
   std::vector<NativeTensor> tensors;
+  // An embedded World vocabulary (the text of a vocabulary file), empty if none.
+  std::string_view vocabulary;
 
   const NativeTensor* find(const std::string& name) const;
 };
@@ -64,7 +67,9 @@ using TensorProducer = std::function<std::vector<std::byte>(size_t index)>;
 
 // Writes to a temporary name next to `path` and renames it into place when complete,
 // so that a failed or interrupted write never leaves a partial model at `path`.
+// `vocabulary`, when not empty, is stored after the tensors (the text of a World
+// vocabulary file, from an import that carries its tokenizer).
 void write_native_file(const std::string& path, const ModelInfo& info, const std::vector<TensorPlan>& plan,
-                       const TensorProducer& produce);
+                       const TensorProducer& produce, std::string_view vocabulary = {});
 
 }  // namespace rwkv

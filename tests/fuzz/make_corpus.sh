@@ -24,7 +24,7 @@ scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 
 rm -rf "$corpus"
-mkdir -p "$corpus"/{world_vocab,neox_json,state_file,native_model,cli_args}
+mkdir -p "$corpus"/{world_vocab,neox_json,state_file,native_model,cli_args,pth,rwkvcpp}
 
 # World vocabulary: slices of the real file (single bytes and escapes, box drawing,
 # words, the longest tokens), the test fixture, and near-misses.
@@ -121,5 +121,19 @@ args unknown-flag --nope p
 args twice --seed 1 --seed 2 p
 args list-spaces "--tokens= 1 , 2 ,3" p
 args empty-items --tokens 1,,2 p
+
+# Official checkpoints: a whole small one (bf16 storages), and the zip's head alone.
+out="$corpus/pth"
+cp "$fixtures/tiny-v4-bf16.pth" "$out/tiny-v4-bf16.pth"
+head -c 4096 "$fixtures/tiny-v7.0.pth" >"$out/truncated-v7.pth"
+
+# rwkv.cpp files as its converter and quantizer wrote them, cut after their first
+# tensors (whole files are megabytes): FP16, Q5_0, Q5_1 and v7's x_rwkvag.
+out="$corpus/rwkvcpp"
+rwkvcpp="$shared/models/rwkvcpp"
+head -c 40000 "$rwkvcpp/tiny-rwkv-5v1-730K-FP16.bin" >"$out/v5-fp16-head.bin"
+head -c 40000 "$rwkvcpp/tiny-rwkv-4v0-660K-Q5_0.bin" >"$out/v4-q5_0-head.bin"
+head -c 60000 "$rwkvcpp/tiny-rwkv-6v0-1m-Q5_1.bin" >"$out/v6-q5_1-head.bin"
+head -c 30000 "$rwkvcpp/tiny-rwkv-7v0-834K-FP32.bin" >"$out/v7-fp32-head.bin"
 
 echo "make_corpus.sh: wrote $(find "$corpus" -type f | wc -l) seeds under $corpus" >&2

@@ -33,6 +33,7 @@ case "$target" in
   world_vocab | neox_json | native_model) max_len=65536 ;;
   state_file) max_len=8192 ;;
   cli_args) max_len=4096 ;;
+  gguf | safetensors) max_len=8192 ;;
   *) echo "run.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
 if [ ! -x "$binary" ]; then

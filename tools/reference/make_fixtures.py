@@ -69,12 +69,12 @@ def decay_profile(rng, n, lo, hi):
     return [lo + (hi - lo) * (i / max(n - 1, 1)) ** 0.9 + rng.gauss(0, 0.2) for i in range(n)]
 
 
-def block_common(g, i):
+def block_common(g, i, n=C):
     p = "blocks.%d." % i
-    g.ln(p + "ln1")
-    g.ln(p + "ln2")
+    g.ln(p + "ln1", n)
+    g.ln(p + "ln2", n)
     if i == 0:
-        g.ln(p + "ln0")
+        g.ln(p + "ln0", n)
 
 
 def make_v4(seed, n_layer=2):
@@ -177,14 +177,16 @@ def make_v6(seed, n_layer=2, N=8, D_mix=8, D_decay=16):
                      d_mix=D_mix, d_decay=D_decay)
 
 
-def make_v7(seed, n_layer=3, N=16, D_w=8, D_a=8, D_v=4, D_g=16):
+def make_v7(seed, n_layer=3, N=16, D_w=8, D_a=8, D_v=4, D_g=16, C=C, F=None):
+    """C/F default to the tiny size (32, 4*C); tiny-v7.0-c256 uses C=256 so that
+    llama-quantize can make real K-quant blocks (rows a multiple of 256)."""
     g = Gen(seed)
     H = C // N
-    F = 4 * C
+    F = F or 4 * C
     g.normal("emb.weight", (VOCAB, C), 1.0)
     for i in range(n_layer):
         a, f = "blocks.%d.att." % i, "blocks.%d.ffn." % i
-        block_common(g, i)
+        block_common(g, i, C)
         for m in "rwkvag":
             g.uniform(a + "x_" + m, (1, 1, C), 0.0, 1.0)
         g.normal(a + "w1", (C, D_w), 0.5 / math.sqrt(C))
@@ -211,13 +213,14 @@ def make_v7(seed, n_layer=3, N=16, D_w=8, D_a=8, D_v=4, D_g=16):
         g.uniform(f + "x_k", (1, 1, C), 0.0, 1.0)
         g.linear(f + "key.weight", F, C)
         g.linear(f + "value.weight", C, F, 0.7)
-    g.ln("ln_out")
+    g.ln("ln_out", C)
     g.linear("head.weight", VOCAB, C, 2.5)
     return g.t, dict(n_layer=n_layer, n_embd=C, head_size=N, n_head=H, n_ffn=F,
                      d_decay=D_w, d_aaa=D_a, d_mv=D_v, d_gate=D_g)
 
 
-# (model name, arch version, builder, seed, stored dtypes)
+# (model name, arch version, builder, seed, stored dtypes); a dtype given as
+# (dtype, suffix) overrides SUFFIX (tiny-v7.0-c256 is stored as f16 under the plain name)
 MODELS = [
     ("tiny-v4", "4", lambda: make_v4(1004), ["f32", "bf16"]),
     ("tiny-v5.0", "5.0", lambda: make_v5(1050, "5.0"), ["f32"]),
@@ -225,6 +228,10 @@ MODELS = [
     ("tiny-v5.2", "5.2", lambda: make_v5(1052, "5.2"), ["f32"]),
     ("tiny-v6.0", "6.0", lambda: make_v6(1060), ["f32"]),
     ("tiny-v7.0", "7.0", lambda: make_v7(1070), ["f32", "f16", "bf16"]),
+    # n_embd 256 / n_ffn 512, 1 layer: the smallest RWKV-7 whose matrices llama-quantize
+    # really stores as Q4_K/Q5_K/Q6_K (tools/fixtures/make_gguf_fixtures.sh); float16 keeps
+    # the .pth at ~1.3 MB; small LoRA ranks (as tiny-v7.0) keep the GGUFs small.
+    ("tiny-v7.0-c256", "7.0", lambda: make_v7(1071, n_layer=1, N=64, C=256, F=512), [("f16", "")]),
 ]
 SUFFIX = {"f32": "", "f16": "-fp16", "bf16": "-bf16"}
 
@@ -245,7 +252,8 @@ def main():
     for name, ver, build, dtypes in MODELS:
         tensors, meta = build()
         for dt in dtypes:
-            mname = name + SUFFIX[dt]
+            dt, sfx = dt if isinstance(dt, tuple) else (dt, SUFFIX[dt])
+            mname = name + sfx
             path = os.path.join(out_dir, mname + ".pth")
             pth_io.save_pth(path, tensors, dtype=dt)
             # round trip: names, shapes, values (as rounded to dt)
@@ -280,8 +288,8 @@ def main():
             entry.update([("tokens", TOKENS), ("tokens_file", mname + ".tokens.json"),
                           ("logits", mname + ".logits.f32"), ("logits_shape", [len(TOKENS), VOCAB])])
             index.append(entry)
-            print("%-18s v%-4s %-4s %7d bytes  logit std/row %.2f..%.2f  first-token effect at t=23: %.3g"
-                  % (mname, ver, dt, os.path.getsize(path), min(row_std), max(row_std), far))
+            print("%-18s v%-4s %-4s %7d bytes  logit std/row %.2f..%.2f  first-token effect at t=%d: %.3g"
+                  % (mname, ver, dt, os.path.getsize(path), min(row_std), max(row_std), len(TOKENS) - 1, far))
     doc = collections.OrderedDict([
         ("about", "Tiny random-weight RWKV checkpoints (official tensor names/shapes) and reference "
                   "logits from tools/reference/rwkv_reference.py (float64, RNN mode, one token at a "

@@ -155,7 +155,7 @@ int run_bench(int argc, char** argv) {
                  "the bandwidth limit (weights read per token) and prefill to the FMA peak. Each limit is\n"
                  "measured interleaved with what it is compared with (a bandwidth pass after every decoded\n"
                  "token, an FMA pass after every prefill run), so that both see the same machine.");
-  args.option("model", "M", "native model file (default: the shipped default model)")
+  args.option("model", "M", "model file: native, or .pth, rwkv.cpp .bin, GGUF, safetensors or a Hugging Face directory (converted in memory; default: the shipped default model)")
       .option("decode", "N", "decoded tokens timed (after a few untimed ones); the median is reported", "128")
       .option("prefill", "N", "prompt tokens fed for the prefill speed (median of 3 runs)", "512")
       .option("bandwidth-mib", "N",
@@ -176,7 +176,7 @@ int run_bench(int argc, char** argv) {
 
   const std::string path = resolve_model_path(args);
   const double load_seconds = median_load_seconds(path);
-  auto model = rwkv::Model::load(path);
+  auto model = load_model(path);
   const rwkv::ModelInfo& info = model->info();
   const WeightTraffic traffic = weight_traffic(*model);
   const std::vector<int32_t> prompt = bench_tokens(static_cast<size_t>(prefill_tokens), info.n_vocab);

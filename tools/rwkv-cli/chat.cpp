@@ -58,7 +58,7 @@ int run_chat(int argc, char** argv) {
   ArgParser args("chat", "[--model M] [--system S] [options]",
                  "Chats in the RWKV World format (\"User: ...\\n\\nAssistant:\"), keeping the state between\n"
                  "turns so that each turn feeds only its new text.");
-  args.option("model", "M", "native model file (default: the shipped default model)")
+  args.option("model", "M", "model file: native, or .pth, rwkv.cpp .bin, GGUF, safetensors or a Hugging Face directory (converted in memory; default: the shipped default model)")
       .option("tokenizer-vocab", "PATH", "World vocabulary or NeoX tokenizer.json")
       .option("system", "S", "a system prompt, fed once as \"System: S\\n\\n\"")
       .option("max-tokens", "N", "longest reply in tokens", "500");
@@ -72,7 +72,7 @@ int run_chat(int argc, char** argv) {
   options.stop = {"\n\n"};
   options.sampler.banned_tokens = {0};  // end of text would end the conversation
 
-  auto model = rwkv::Model::load(resolve_model_path(args));
+  auto model = load_model(resolve_model_path(args));
   rwkv::Session session(model, load_model_tokenizer(*model, args, "tokenizer-vocab"));
   if (args.has("system")) {
     session.feed_text("System: " + args.get("system") + "\n\n");

@@ -40,10 +40,27 @@ std::string resolve_model_path(const ArgParser& args) {
                                 kDefaultModelEnv, tried));
 }
 
+std::shared_ptr<const rwkv::Model> load_model(const std::string& path) {
+  std::string format = "unknown";
+  try {
+    format = rwkv::model_file_format(path);
+  } catch (const rwkv::Error&) {
+    // Model::load names the problem.
+  }
+  if (format != "native" && format != "unknown") {
+    fmt::print(stderr, "note: {} is a {} model, converted in memory; 'rwkv-cli convert {} OUT.rwkv' once makes "
+               "loading instant\n", path, format, path);
+  }
+  return rwkv::Model::load(path);
+}
+
 std::shared_ptr<const rwkv::Tokenizer> load_model_tokenizer(const rwkv::Model& model, const ArgParser& args,
                                                             const std::string& vocab_flag) {
   const rwkv::TokenizerKind kind = model.info().tokenizer;
   if (kind == rwkv::TokenizerKind::Bytes) return rwkv::load_tokenizer(kind, "");
+  if (kind == rwkv::TokenizerKind::World && !args.has(vocab_flag) && !model.embedded_vocabulary().empty()) {
+    return rwkv::load_world_tokenizer_text(model.path() + " (embedded vocabulary)", model.embedded_vocabulary());
+  }
   std::string path;
   if (args.has(vocab_flag)) {
     path = args.get(vocab_flag);

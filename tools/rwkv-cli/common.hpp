@@ -20,6 +20,9 @@ inline constexpr const char* kDefaultModelName = "default-rwkv7.rwkv";
 // program (models/ beside it, where the build puts it, ../share/rwkv/ when installed,
 // or beside it). Throws naming the places tried.
 std::string resolve_model_path(const ArgParser& args);
+// Model::load, with a one-line note on stderr when `path` is not a native model file
+// (it is converted in memory, which `rwkv-cli convert` once makes unnecessary).
+std::shared_ptr<const rwkv::Model> load_model(const std::string& path);
 
 // The model's tokenizer: bytes needs no file; World and NeoX read `vocab_flag` if
 // given, else their usual file name in the working directory or beside the model.

@@ -21,7 +21,7 @@ int run_generate(int argc, char** argv) {
   ArgParser args("generate", "[--model M] (--prompt S | --prompt-file F | stdin) [options]",
                  "Generates text after a prompt, streaming it to stdout; speed goes to stderr.\n"
                  "Without --model it uses the default model shipped in models/.");
-  args.option("model", "M", "native model file (default: the shipped default model)")
+  args.option("model", "M", "model file: native, or .pth, rwkv.cpp .bin, GGUF, safetensors or a Hugging Face directory (converted in memory; default: the shipped default model)")
       .option("tokenizer-vocab", "PATH", "World vocabulary or NeoX tokenizer.json (default: usual name, here or beside the model)")
       .option("prompt", "S", "the prompt text")
       .option("prompt-file", "F", "read the prompt from a file (its raw bytes)")
@@ -53,7 +53,7 @@ int run_generate(int argc, char** argv) {
   }
   if (prompt.empty()) throw UsageError("the prompt is empty (give --prompt, --prompt-file or text on stdin)");
 
-  auto model = rwkv::Model::load(resolve_model_path(args));
+  auto model = load_model(resolve_model_path(args));
   rwkv::Session session(model, load_model_tokenizer(*model, args, "tokenizer-vocab"));
   if (args.has("state-in")) {
     const std::string path = args.get("state-in");

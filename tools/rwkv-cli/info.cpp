@@ -5,15 +5,17 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "common.hpp"
 #include "rwkv/model.hpp"
 
 namespace rwkv_cli {
 
 int run_info(int argc, char** argv) {
   ArgParser args("info", "--model MODEL [--tensors]", "Prints a model's architecture, sizes, data types and file size.");
-  args.option("model", "MODEL", "native model file (from 'rwkv-cli convert')").flag("tensors", "also list every tensor");
+  args.option("model", "MODEL", "a model: native (from 'rwkv-cli convert') or any format convert reads").flag("tensors", "also list every tensor");
   if (!args.parse(argc, argv)) return 0;
-  auto model = rwkv::Model::load(args.get("model"));
+  const std::string path = args.get("model");
+  auto model = load_model(path);
   const rwkv::ModelInfo& info = model->info();
   std::map<std::string, std::pair<uint64_t, uint64_t>> by_type;  // dtype -> (tensors, bytes)
   uint64_t params = 0;
@@ -26,6 +28,13 @@ int run_info(int argc, char** argv) {
     params += n;
   }
   fmt::print("file:         {}\n", model->path());
+  if (const std::string format = rwkv::model_file_format(path); format != "native") {
+    const rwkv::SourceSummary source = rwkv::summarize_source_file(path);
+    std::vector<std::string> types;
+    for (const auto& [type, count] : source.tensor_types) types.push_back(fmt::format("{} ({} tensors)", type, count));
+    fmt::print("source:       {}, {}\n", source.format, fmt::join(types, ", "));
+    fmt::print("converted in memory; the sizes below are of the native form\n");
+  }
   fmt::print("file size:    {} bytes ({:.2f} MiB)\n", model->file_bytes(), model->file_bytes() / 1048576.0);
   fmt::print("architecture: RWKV {}\n", rwkv::arch_name(info.arch));
   fmt::print("n_layer:      {}\n", info.n_layer);

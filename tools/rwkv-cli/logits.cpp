@@ -7,6 +7,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "common.hpp"
 #include "rwkv/error.hpp"
 #include "rwkv/model.hpp"
 #include "threads_flag.hpp"
@@ -17,7 +18,7 @@ int run_logits(int argc, char** argv) {
   ArgParser args("logits", "--model MODEL --tokens 34,105,110 --out FILE [--sequence]",
                  "Feeds the tokens one by one from the initial (zero) state and writes the logits after every\n"
                  "token as raw little-endian float32, row-major [T, n_vocab].");
-  args.option("model", "MODEL", "native model file")
+  args.option("model", "MODEL", "model file: native, or any format convert reads (converted in memory)")
       .option("tokens", "IDS", "comma-separated token ids")
       .option("out", "FILE", "output file (written to a temporary name, then renamed)")
       .flag("sequence", "compute in sequence mode (many tokens per pass over the weights); same output");
@@ -26,7 +27,7 @@ int run_logits(int argc, char** argv) {
   apply_threads_flag(args);
   const std::string out_path = args.get("out");
   const std::vector<int64_t> ids = args.get_int_list("tokens", 0, INT32_MAX);
-  auto model = rwkv::Model::load(args.get("model"));
+  auto model = load_model(args.get("model"));
   const uint32_t n_vocab = model->info().n_vocab;
   for (int64_t id : ids) {
     if (id < 0 || id >= n_vocab) {

@@ -35,7 +35,7 @@ int run_perplexity(int argc, char** argv) {
                  "Measures the model's loss on a text file: perplexity per token and bits per byte.\n"
                  "Each window of --context tokens starts from the initial state; the first token of a\n"
                  "window has no context and is not scored.");
-  args.option("model", "M", "native model file (default: the shipped default model)")
+  args.option("model", "M", "model file: native, or .pth, rwkv.cpp .bin, GGUF, safetensors or a Hugging Face directory (converted in memory; default: the shipped default model)")
       .option("tokenizer-vocab", "PATH", "World vocabulary or NeoX tokenizer.json")
       .option("file", "F", "the text (its raw bytes)")
       .option("context", "N", "tokens per window; 0 = the whole file as one window", "0")
@@ -48,7 +48,7 @@ int run_perplexity(int argc, char** argv) {
   if (context == 1) throw UsageError("flag --context: must be 0 (whole file) or at least 2");
   const std::string path = args.get("file");
   const std::string text = read_file_bytes(path);
-  auto model = rwkv::Model::load(resolve_model_path(args));
+  auto model = load_model(resolve_model_path(args));
   auto tokenizer = load_model_tokenizer(*model, args, "tokenizer-vocab");
   const std::vector<int32_t> tokens = tokenizer->encode(text);
   if (tokens.size() < 2) throw rwkv::Error(fmt::format("{}: needs at least 2 tokens, has {}", path, tokens.size()));
