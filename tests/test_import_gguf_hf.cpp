@@ -2,6 +2,7 @@
 // made by the official conversion scripts, from the committed tiny checkpoints
 // (tools/fixtures/make_gguf_fixtures.sh): imported and compared with the .pth they came
 // from and with the official logits.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -175,6 +176,29 @@ TEST(ImportFormats, ModelLoadConvertsInMemory) {
   EXPECT_EQ(hf->info().arch, rwkv::Arch::V6_0);
   EXPECT_EQ(rwkv::model_file_format((rwkv_test::fixtures_dir() / "tiny-v6.0.pth").string()), "pth");
   EXPECT_EQ(rwkv::model_file_format((rwkv_test::fixtures_dir() / "tiny-v6.0.F32.gguf").string()), "gguf");
+}
+
+// The command line: convert detects the format by content (the file's name says
+// nothing), info names the source, and --model takes an import with a note.
+TEST(ImportFormats, CommandLine) {
+  const ScratchDir dir;
+  const auto renamed = dir / "model.bin";  // a GGUF under a misleading name
+  std::filesystem::copy_file(rwkv_test::fixtures_dir() / "tiny-v7.0.Q8_0.gguf", renamed);
+  const auto out = dir / "out.rwkv";
+  const auto convert = rwkv_test::run_cli_with_stderr("convert " + renamed.string() + " " + out.string());
+  EXPECT_EQ(convert.exit_code, 0) << convert.output;
+  EXPECT_THAT(convert.output, testing::HasSubstr("(gguf)"));
+  EXPECT_THAT(convert.output, testing::HasSubstr("matrices q8_0"));
+  const auto info = rwkv_test::run_cli_with_stderr("info --model " + renamed.string());
+  EXPECT_EQ(info.exit_code, 0) << info.output;
+  EXPECT_THAT(info.output, testing::HasSubstr("converted in memory"));
+  EXPECT_THAT(info.output, testing::HasSubstr("source:       gguf, "));
+  EXPECT_THAT(info.output, testing::HasSubstr("Q8_0 ("));
+  const auto text = dir / "notes.txt";
+  rwkv_test::write_file(text, "not a model\n");
+  const auto bad = rwkv_test::run_cli_with_stderr("convert " + text.string() + " " + out.string());
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.output, testing::HasSubstr("not a model file this engine reads"));
 }
 
 }  // namespace
