@@ -49,14 +49,6 @@ DType lossless_for(uint32_t ggml_type) {
   }
 }
 
-std::vector<float> transposed(const std::vector<float>& v, int64_t rows, int64_t cols) {
-  std::vector<float> out(v.size());
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = v[r * cols + c];
-  }
-  return out;
-}
-
 class Importer {
  public:
   Importer(std::shared_ptr<const GgufFile> file, SourceModel& out) : file_(std::move(file)), out_(out) {}

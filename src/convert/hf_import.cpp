@@ -31,14 +31,6 @@ namespace fs = std::filesystem;
 
 constexpr uint64_t kMaxConfigBytes = 1 << 20;
 
-std::vector<float> transposed(const std::vector<float>& v, int64_t rows, int64_t cols) {
-  std::vector<float> out(v.size());
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = v[r * cols + c];
-  }
-  return out;
-}
-
 // The repository's tensors under their own names.
 SourceModel repository_tensors(const fs::path& dir, const std::string& shown) {
   SourceModel source;

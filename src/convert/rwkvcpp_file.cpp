@@ -64,15 +64,6 @@ std::vector<float> dequantized(const Parameter& p) {
   return out;
 }
 
-// [rows, cols] values → [cols, rows].
-std::vector<float> transposed(const std::vector<float>& v, int64_t rows, int64_t cols) {
-  std::vector<float> out(v.size());
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = v[r * cols + c];
-  }
-  return out;
-}
-
 }  // namespace
 
 bool looks_like_rwkvcpp(const std::byte* head, size_t size) {

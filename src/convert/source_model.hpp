@@ -50,6 +50,10 @@ struct SourceModel {
   const SourceTensor* find(std::string_view name) const;
 };
 
+// [rows, cols] values as [cols, rows]: importers turn stored [out, in] LoRA matrices
+// back into the checkpoint's [in, out].
+std::vector<float> transposed(const std::vector<float>& values, int64_t rows, int64_t cols);
+
 // An official PyTorch checkpoint (torch.save zip).
 SourceModel open_pth_source(const std::string& path);
 

@@ -26,6 +26,14 @@ int64_t SourceTensor::numel() const {
   return n;
 }
 
+std::vector<float> transposed(const std::vector<float>& values, int64_t rows, int64_t cols) {
+  std::vector<float> out(values.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = values[r * cols + c];
+  }
+  return out;
+}
+
 const SourceTensor* SourceModel::find(std::string_view name) const {
   for (const SourceTensor& t : tensors) {
     if (t.name == name) return &t;
