@@ -375,7 +375,7 @@ void write_native_file(const std::string& path, const ModelInfo& info, const std
     write(bytes.data(), bytes.size());
     pos = offsets[i] + bytes.size();
   }
-  write(vocabulary.data(), vocabulary.size());
+  if (!vocabulary.empty()) write(vocabulary.data(), vocabulary.size());
   if (std::fflush(f) != 0 || ::fsync(::fileno(f)) != 0) fail(fmt::format("write failed: {}", std::strerror(errno)));
   if (std::fclose(f) != 0) {
     std::remove(tmp.c_str());

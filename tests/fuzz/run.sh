@@ -34,6 +34,7 @@ case "$target" in
   state_file) max_len=8192 ;;
   cli_args) max_len=4096 ;;
   gguf | safetensors) max_len=8192 ;;
+  pth | rwkvcpp) max_len=131072 ;;
   *) echo "run.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
 if [ ! -x "$binary" ]; then
