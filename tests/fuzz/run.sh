@@ -60,7 +60,9 @@ if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ]; then
   done
 fi
 flags=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$max_len"
-  -print_final_stats=1 -artifact_prefix="$work/artifacts/" -dict="$here/dict/$target.dict")
+  -print_final_stats=1 -artifact_prefix="$work/artifacts/")
+# A dictionary where the target has one (binary formats without keywords have none).
+if [ -s "$here/dict/$target.dict" ]; then flags+=(-dict="$here/dict/$target.dict"); fi
 
 # Live output on a terminal; otherwise (ctest) only the end of the log when it fails.
 status=0
