@@ -16,9 +16,11 @@ Scratch::Scratch(const std::vector<ScratchBuffer>& plan, const Sizes& sizes, uin
         thread_local Storage storage;
         return storage;
       }()) {
+  if (plan.size() > kMaxBuffers) throw std::logic_error("rwkv: a version's scratch plan has too many buffers");
   size_t floats = 0;
-  for (const ScratchBuffer& b : plan) {
-    offsets_.push_back(floats);
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const ScratchBuffer& b = plan[i];
+    offsets_[i] = floats;
     // A buffer sized by a LoRA this layer lacks (v7's v1 in layer 0) takes no space.
     const bool sized = std::all_of(b.per_token.begin(), b.per_token.end(), [&](Dim d) { return sizes[d] != 0; });
     floats += sized ? size_t(T) * sizes.product(b.per_token) : 0;

@@ -2,6 +2,7 @@
 // small activation helpers, and the v4/v5 channel mix.
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -44,7 +45,9 @@ class Scratch {
 
  private:
   const std::vector<ScratchBuffer>& plan_;
-  std::vector<size_t> offsets_;  // (plan_) where each buffer starts
+  // (plan_) where each buffer starts: a fixed array, so that a step allocates nothing.
+  static constexpr size_t kMaxBuffers = 48;
+  std::array<size_t, kMaxBuffers> offsets_{};
   Storage& storage_;
 };
 
