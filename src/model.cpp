@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <random>
 #include <variant>
@@ -184,30 +185,78 @@ State Model::new_state() const {
 
 namespace {
 
-// Sequence mode processes at most this many tokens per pass, which bounds the
+// Sequence and batched modes process at most this many tokens per pass, which bounds the
 // activation memory (about 40 × C floats per token) while every weight matrix is
 // still read once per chunk instead of once per token.
 constexpr size_t kMaxChunk = 128;
 
 enum class Logits { None, Last, All };
 
-// T tokens through the model, each matrix read once for all of them; `logits` gets
-// n_vocab values for the last token (Last) or for each token (All).
-void run_chunk(const Model::Impl& m, std::span<const int32_t> tokens, State& state, Logits want, float* logits) {
+// Part of one item's tokens in a pass, and where its logits go: for Last, the piece
+// holding the item's last token writes n_vocab values; for All, every token's.
+struct Piece {
+  std::span<const int32_t> tokens;
+  State* state = nullptr;
+  Logits want = Logits::None;
+  float* logits = nullptr;
+};
+
+// The pieces' tokens through the model in one pass, each matrix read once for all of
+// them; each piece continues its own state.
+void run_pass(const Model::Impl& m, std::span<const Piece> pieces) {
   const ModelInfo& info = m.file.info;
   const uint32_t C = info.n_embd;
-  const auto T = static_cast<uint32_t>(tokens.size());
-  thread_local std::vector<float> x, normed;
+  const size_t V = info.n_vocab;
+  thread_local std::vector<arch::Run> runs;
+  thread_local std::vector<uint32_t> run_of_row;
+  thread_local std::vector<float> x, normed, head_out;
+  runs.clear();
+  uint32_t T = 0;
+  uint32_t wanted_rows = 0;
+  for (const Piece& piece : pieces) {
+    const auto n = static_cast<uint32_t>(piece.tokens.size());
+    runs.push_back({T, n, piece.state});
+    T += n;
+    wanted_rows += piece.want == Logits::All ? n : piece.want == Logits::Last ? 1 : 0;
+  }
+  const arch::Pass pass = arch::make_pass(runs, run_of_row);
   x.resize(size_t(T) * C);
   normed.resize(size_t(T) * C);
-  for (uint32_t t = 0; t < T; ++t) copy_row(m.embedding, static_cast<uint32_t>(tokens[t]), normed.data() + size_t(t) * C);
+  uint32_t row = 0;
+  for (const Piece& piece : pieces) {
+    for (int32_t token : piece.tokens) copy_row(m.embedding, static_cast<uint32_t>(token), normed.data() + size_t(row++) * C);
+  }
   arch::layer_norm_rows(normed.data(), m.ln0, x.data(), T, C);
-  std::visit([&](const auto& b) { arch::run_blocks(b, info, x.data(), T, state); }, m.blocks);
-  if (want == Logits::None) return;
-  // Only the rows whose logits are wanted go through the head.
-  const uint32_t first = want == Logits::Last ? T - 1 : 0;
-  arch::layer_norm_rows(x.data() + size_t(first) * C, m.ln_out, normed.data(), T - first, C);
-  matmat(m.head, normed.data(), logits, T - first);
+  std::visit([&](const auto& b) { arch::run_blocks(b, info, x.data(), pass); }, m.blocks);
+  if (wanted_rows == 0) return;
+  // Only the rows whose logits are wanted go through the head, gathered into one product.
+  uint32_t gathered = 0;
+  const Piece* only = nullptr;  // the one piece that wants logits, if only one does
+  size_t wanting = 0;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    const Piece& piece = pieces[i];
+    if (piece.want == Logits::None) continue;
+    const uint32_t last = runs[i].first + runs[i].rows - 1;
+    const uint32_t first = piece.want == Logits::All ? runs[i].first : last;
+    std::copy(x.data() + size_t(first) * C, x.data() + size_t(last + 1) * C, normed.data() + size_t(gathered) * C);
+    gathered += last + 1 - first;
+    only = &piece;
+    ++wanting;
+  }
+  // x's rows are no longer needed: it takes the norm's output.
+  arch::layer_norm_rows(normed.data(), m.ln_out, x.data(), wanted_rows, C);
+  if (wanting == 1) {
+    matmat(m.head, x.data(), only->logits, wanted_rows);
+    return;
+  }
+  head_out.resize(wanted_rows * V);
+  matmat(m.head, x.data(), head_out.data(), wanted_rows);
+  const float* from = head_out.data();
+  for (const Piece& piece : pieces) {
+    const size_t values = piece.want == Logits::All ? piece.tokens.size() * V : piece.want == Logits::Last ? V : 0;
+    std::copy(from, from + values, piece.logits);
+    from += values;
+  }
 }
 
 void check_state(const Model::Impl& m, const Model& model, const State& state) {
@@ -232,9 +281,7 @@ void check_tokens(const Model& model, std::span<const int32_t> tokens) {
 
 void Model::advance(int32_t token, State& state) const {
   const int32_t one[1] = {token};
-  check_tokens(*this, one);
-  check_state(*impl_, *this, state);
-  run_chunk(*impl_, one, state, Logits::None, nullptr);
+  forward_batch(std::array{BatchItem{one, &state, {}}});
 }
 
 void Model::forward(int32_t token, State& state, std::span<float> logits) const {
@@ -242,33 +289,66 @@ void Model::forward(int32_t token, State& state, std::span<float> logits) const 
     throw Error(fmt::format("logits buffer holds {} values, the model has n_vocab = {}", logits.size(), info().n_vocab));
   }
   const int32_t one[1] = {token};
-  check_tokens(*this, one);
-  check_state(*impl_, *this, state);
-  run_chunk(*impl_, one, state, Logits::Last, logits.data());
+  forward_batch(std::array{BatchItem{one, &state, logits}});
 }
 
 void Model::forward_sequence(std::span<const int32_t> tokens, State& state, std::span<float> logits) const {
+  forward_batch(std::array{BatchItem{tokens, &state, logits}});
+}
+
+void Model::forward_batch(std::span<const BatchItem> items) const {
   const size_t V = info().n_vocab;
-  Logits want = Logits::None;
-  if (logits.size() == V && !tokens.empty()) {
-    want = Logits::Last;
-  } else if (logits.size() == tokens.size() * V && !tokens.empty()) {
-    want = Logits::All;
-  } else if (!logits.empty()) {
-    throw Error(fmt::format("logits buffer holds {} values: expected 0, n_vocab ({}) or {} tokens x n_vocab",
-                            logits.size(), V, tokens.size()));
+  // Everything is checked before any state changes.
+  std::vector<const State*> states;
+  states.reserve(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const BatchItem& item = items[i];
+    if (item.state == nullptr) throw Error(fmt::format("batch item {} has no state", i));
+    const size_t n = item.tokens.size();
+    if (!item.logits.empty() && !(n > 0 && (item.logits.size() == V || item.logits.size() == n * V))) {
+      throw Error(fmt::format("logits buffer of batch item {} holds {} values: expected 0, n_vocab ({}) or {} tokens "
+                              "x n_vocab",
+                              i, item.logits.size(), V, n));
+    }
+    check_tokens(*this, item.tokens);
+    check_state(*impl_, *this, *item.state);
+    states.push_back(item.state);
   }
-  check_tokens(*this, tokens);
-  check_state(*impl_, *this, state);
-  for (size_t start = 0; start < tokens.size(); start += kMaxChunk) {
-    const size_t n = std::min(kMaxChunk, tokens.size() - start);
-    const bool last_chunk = start + n == tokens.size();
-    if (want == Logits::All) {
-      run_chunk(*impl_, tokens.subspan(start, n), state, Logits::All, logits.data() + start * V);
-    } else {
-      run_chunk(*impl_, tokens.subspan(start, n), state, last_chunk ? want : Logits::None, logits.data());
+  std::sort(states.begin(), states.end());
+  if (std::adjacent_find(states.begin(), states.end()) != states.end()) {
+    throw Error("two batch items share one state: each sequence needs its own");
+  }
+  // Passes of at most kMaxChunk rows: items are taken in order, and one longer than the
+  // room left continues in the next pass.
+  thread_local std::vector<Piece> pieces;
+  pieces.clear();
+  size_t room = kMaxChunk;
+  const auto flush = [&] {
+    if (!pieces.empty()) run_pass(*impl_, pieces);
+    pieces.clear();
+    room = kMaxChunk;
+  };
+  for (const BatchItem& item : items) {
+    const size_t n = item.tokens.size();
+    const Logits want = item.logits.empty() ? Logits::None : item.logits.size() == V ? Logits::Last : Logits::All;
+    for (size_t start = 0; start < n;) {
+      if (room == 0) flush();
+      const size_t take = std::min(room, n - start);
+      const bool last_piece = start + take == n;
+      Piece piece{item.tokens.subspan(start, take), item.state, Logits::None, nullptr};
+      if (want == Logits::All) {
+        piece.want = Logits::All;
+        piece.logits = item.logits.data() + start * V;
+      } else if (want == Logits::Last && last_piece) {
+        piece.want = Logits::Last;
+        piece.logits = item.logits.data();
+      }
+      pieces.push_back(piece);
+      room -= take;
+      start += take;
     }
   }
+  flush();
 }
 
 }  // namespace rwkv

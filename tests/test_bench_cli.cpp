@@ -36,7 +36,7 @@ TEST_F(BenchCli, JsonHasEveryFieldWithSaneValues) {
   for (const char* field :
        {"load_ms", "decode_ms_per_token", "decode_tokens_per_second", "prefill_tokens_per_second", "peak_rss_bytes",
         "weight_bytes_per_token", "bandwidth_gb_per_s", "decode_bandwidth_fraction", "fma_peak_gflops",
-        "prefill_fma_fraction", "matrix_params", "file_bytes"}) {
+        "prefill_fma_fraction", "matrix_params", "file_bytes", "decode_ms_per_step", "decode_fma_fraction"}) {
     ASSERT_TRUE(j.contains(field)) << field;
     EXPECT_TRUE(j[field].is_number()) << field;
     EXPECT_GT(j[field].get<double>(), 0) << field;
@@ -46,6 +46,8 @@ TEST_F(BenchCli, JsonHasEveryFieldWithSaneValues) {
   EXPECT_EQ(j["model"], model_);
   EXPECT_EQ(j["arch"], "7.0");
   EXPECT_EQ(j["decode_tokens"], 4);
+  EXPECT_EQ(j["batch"], 1);
+  EXPECT_EQ(j["decode_ms_per_step"], j["decode_ms_per_token"]);
   EXPECT_EQ(j["prefill_tokens"], 8);
   EXPECT_EQ(j["matrix_types"], "f16+f32");  // the big matrices f16, the LoRA ones f32
   EXPECT_NEAR(j["decode_tokens_per_second"].get<double>() * j["decode_ms_per_token"].get<double>(), 1000.0, 1e-6);
@@ -54,6 +56,29 @@ TEST_F(BenchCli, JsonHasEveryFieldWithSaneValues) {
   EXPECT_LT(j["weight_bytes_per_token"].get<double>(), file_bytes);
   EXPECT_GT(j["weight_bytes_per_token"].get<double>(), 2.0 * j["matrix_params"].get<double>() * 0.9);
   EXPECT_GE(j["peak_rss_bytes"].get<double>(), 1e6);
+}
+
+// --batch B: a step advances B sequences; tokens/s is the aggregate over them.
+TEST_F(BenchCli, BatchedDecodeReportsStepsAndAggregateTokens) {
+  auto bench = rwkv_test::run_cli_with_stderr("bench --model '" + model_ +
+                                              "' --batch 4 --decode 3 --prefill 4 --threads 2 --bandwidth-mib 8 --json");
+  ASSERT_EQ(bench.exit_code, 0) << bench.output;
+  const nlohmann::json j = nlohmann::json::parse(bench.output);
+  EXPECT_EQ(j["batch"], 4);
+  const double step_ms = j["decode_ms_per_step"].get<double>();
+  EXPECT_GT(step_ms, 0);
+  EXPECT_NEAR(j["decode_tokens_per_second"].get<double>(), 4 * 1000.0 / step_ms, 1e-6 * 4000.0 / step_ms);
+  EXPECT_NEAR(j["decode_ms_per_token"].get<double>(), step_ms / 4, 1e-9 * step_ms);
+  auto text = rwkv_test::run_cli_with_stderr("bench --model '" + model_ +
+                                             "' --batch 3 --decode 2 --prefill 2 --threads 1 --bandwidth-mib 8");
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_THAT(text.output, HasSubstr("decode, batch 3: "));
+  EXPECT_THAT(text.output, HasSubstr("tokens/s in all"));
+  for (const char* bad : {"0", "-1", "1025", "x"}) {
+    auto run = rwkv_test::run_cli_with_stderr("bench --model '" + model_ + "' --batch " + bad);
+    EXPECT_EQ(run.exit_code, 2) << bad << ": " << run.output;
+    EXPECT_THAT(run.output, HasSubstr("--batch")) << bad;
+  }
 }
 
 TEST_F(BenchCli, HumanReadableReportAndBadFlags) {

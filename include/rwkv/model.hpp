@@ -61,6 +61,13 @@ struct SourceSummary {
 };
 SourceSummary summarize_source_file(const std::string& path);
 
+// One sequence's part in Model::forward_batch.
+struct BatchItem {
+  std::span<const int32_t> tokens;  // its next tokens: one when decoding, or a chunk of a prompt
+  State* state = nullptr;           // the caller's, advanced in place (never copied)
+  std::span<float> logits;          // empty (none), n_vocab (after its last token) or tokens.size() × n_vocab
+};
+
 class Model {
  public:
   // Maps and validates a native model file. Throws rwkv::Error naming the file
@@ -96,6 +103,15 @@ class Model {
   // same result within float32 rounding. `logits` may be empty (no logits), hold
   // n_vocab values (the last token's) or tokens.size() × n_vocab (every token's).
   void forward_sequence(std::span<const int32_t> tokens, State& state, std::span<float> logits) const;
+  // Advances several independent sequences at once (batched decoding): every weight
+  // matrix is read once for all the items' tokens together, so B sequences taking one
+  // token each cost far less than B calls of forward(). Items may mix one decode token
+  // with chunks of prompts; each item's result is that of forward_sequence on its own
+  // (within float32 rounding). Items are independent: a scheduler adds or drops
+  // sequences between calls by changing the list, and states are used where they are.
+  // Throws rwkv::Error, before any state changes, for a token out of range, a state of
+  // another shape, a state named by two items, or a logits buffer of another size.
+  void forward_batch(std::span<const BatchItem> items) const;
 
   struct Impl;
 

@@ -106,10 +106,42 @@ void layer_norm_rows(const float* x, const Norm& norm, float* out, uint32_t T, u
   });
 }
 
-void each_token(const float* rows, const float* shift, uint32_t T, uint32_t n,
+Pass make_pass(std::span<const Run> runs, std::vector<uint32_t>& run_of_row) {
+  uint32_t rows = 0;
+  for (const Run& run : runs) {
+    if (run.first != rows || run.rows == 0 || run.state == nullptr) {
+      throw std::logic_error("rwkv: a pass's runs must be consecutive, non-empty and have a state");
+    }
+    rows += run.rows;
+  }
+  run_of_row.resize(rows);
+  for (uint32_t r = 0; r < runs.size(); ++r) {
+    std::fill_n(run_of_row.begin() + runs[r].first, runs[r].rows, r);
+  }
+  return Pass{rows, runs, run_of_row};
+}
+
+void each_token(const float* rows, const Pass& pass, LayerStates states, uint32_t shift_offset, uint32_t n,
                 const std::function<void(uint32_t t, const float* cur, const float* prev)>& fn) {
-  parallel_for(T, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
-    for (uint32_t t = t_begin; t < t_end; ++t) fn(t, rows + size_t(t) * n, previous_row(rows, shift, t, n));
+  parallel_for(pass.rows, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
+    for (uint32_t t = t_begin; t < t_end; ++t) {
+      fn(t, rows + size_t(t) * n, previous_row(rows, pass, states, shift_offset, t, n));
+    }
+  });
+}
+
+void keep_last_rows(const float* rows, const Pass& pass, LayerStates states, uint32_t shift_offset, uint32_t n) {
+  for (size_t r = 0; r < pass.runs.size(); ++r) {
+    const Run& run = pass.runs[r];
+    const float* last = rows + size_t(run.first + run.rows - 1) * n;
+    std::copy(last, last + n, states[r] + shift_offset);
+  }
+}
+
+void each_run_and_head(const Pass& pass, uint32_t n_head, const std::function<void(uint32_t run, uint32_t head)>& fn) {
+  const auto units = static_cast<uint32_t>(pass.runs.size()) * n_head;
+  parallel_for(units, 1, [&](uint32_t begin, uint32_t end) {
+    for (uint32_t unit = begin; unit < end; ++unit) fn(unit / n_head, unit % n_head);
   });
 }
 
@@ -119,12 +151,13 @@ void add_rows(float* x, const float* add, uint32_t T, uint32_t n) {
   });
 }
 
-void channel_mix(const ChannelMix& p, const float* xx, uint32_t T, float* shift, float* x, uint32_t n_embd,
-                    Scratch& scratch) {
+void channel_mix(const ChannelMix& p, const float* xx, const Pass& pass, LayerStates states, uint32_t shift_offset,
+                 float* x, uint32_t n_embd, Scratch& scratch) {
   const uint32_t C = n_embd;
+  const uint32_t T = pass.rows;
   float* kx = scratch.take("ffn.kx");
   float* rx = scratch.take("ffn.rx");
-  each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
+  each_token(xx, pass, states, shift_offset, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       const size_t i = size_t(t) * C + c;
       const float delta = prev[c] - cur[c];
@@ -132,7 +165,7 @@ void channel_mix(const ChannelMix& p, const float* xx, uint32_t T, float* shift,
       rx[i] = cur[c] + delta * p.maa_r[c];
     }
   });
-  std::copy(xx + size_t(T - 1) * C, xx + size_t(T) * C, shift);
+  keep_last_rows(xx, pass, states, shift_offset, C);
   float* r = scratch.take("ffn.r");
   float* k = scratch.take("ffn.k");
   float* v = scratch.take("ffn.v");

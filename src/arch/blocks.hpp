@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -87,23 +88,54 @@ struct ChannelMix {
 
 ChannelMix bind_channel_mix(const LayerTensors& t);
 
-// Every block below works on T consecutive tokens at once (sequence mode; T = 1 when
-// decoding): activations are row-major [T, C], so each weight matrix is read once for
-// all T tokens (matmat), while the recurrences still advance token by token.
+// Every block below works on the T rows of a Pass at once: activations are row-major
+// [T, C], so each weight matrix is read once for all T rows (matmat), while the
+// recurrences advance each sequence token by token.
 
-// The row before token t: the previous token's, or for t = 0 the one kept in the state.
-inline const float* previous_row(const float* rows, const float* shift, uint32_t t, uint32_t n) {
-  return t == 0 ? shift : rows + size_t(t - 1) * n;
+// Consecutive rows of a pass that continue one sequence from its own state.
+struct Run {
+  uint32_t first = 0;  // its first row
+  uint32_t rows = 0;
+  State* state = nullptr;
+};
+
+// The rows of one pass through the blocks, as runs: one run of T tokens in sequence
+// mode, one row for each of B sequences in batched decoding, or any mix of the two.
+struct Pass {
+  uint32_t rows = 0;                      // T: every run's rows
+  std::span<const Run> runs;              // in row order, covering [0, T)
+  std::span<const uint32_t> run_of_row;   // [T] the run each row belongs to
+  bool starts_run(uint32_t row) const { return runs[run_of_row[row]].first == row; }
+};
+
+// Fills `run_of_row` for `runs` (consecutive, from row 0) and returns their pass.
+Pass make_pass(std::span<const Run> runs, std::vector<uint32_t>& run_of_row);
+
+// One layer's part of each run's state: states[run] points at that run's floats of the layer.
+using LayerStates = std::span<float* const>;
+
+// The row before row t: the previous row of its run, or for a run's first row the one
+// kept at `shift_offset` in the run's state.
+inline const float* previous_row(const float* rows, const Pass& pass, LayerStates states, uint32_t shift_offset,
+                                 uint32_t t, uint32_t n) {
+  return pass.starts_run(t) ? states[pass.run_of_row[t]] + shift_offset : rows + size_t(t - 1) * n;
 }
 
 // Tokens per task where per-token work is spread over the thread pool (sequence mode;
 // a single token runs on the calling thread).
 inline constexpr uint32_t kTokensPerTask = 8;
 
-// fn(t, row t, the row before it) for each of T rows of n values, where the row before
-// row 0 is `shift` (kept in the state): the token-shift mixes. Spread over the pool.
-void each_token(const float* rows, const float* shift, uint32_t T, uint32_t n,
+// fn(t, row t, the row before it) for each of the pass's rows of n values: the
+// token-shift mixes. Spread over the pool.
+void each_token(const float* rows, const Pass& pass, LayerStates states, uint32_t shift_offset, uint32_t n,
                 const std::function<void(uint32_t t, const float* cur, const float* prev)>& fn);
+
+// Keeps each run's last row at `shift_offset` in its state: the row before the run's next token.
+void keep_last_rows(const float* rows, const Pass& pass, LayerStates states, uint32_t shift_offset, uint32_t n);
+
+// fn(run, head) for every run and head, spread over the pool: a recurrence goes through
+// its run's rows in order, and runs and heads are independent.
+void each_run_and_head(const Pass& pass, uint32_t n_head, const std::function<void(uint32_t run, uint32_t head)>& fn);
 
 // x[t, :] += add[t, :] for T rows of n values.
 void add_rows(float* x, const float* add, uint32_t T, uint32_t n);
@@ -114,26 +146,29 @@ void layer_norm_rows(const float* x, const Norm& norm, float* out, uint32_t T, u
 // The RWKV block, layer after layer: x += time_mix(ln1(x)); x += channel_mix(ln2(x)).
 // Each Layer has its norms ln1, ln2 and its `sizes`; the scratch buffers are the
 // spec's, with "xx" holding the norms' outputs. time_mix(layer_index, layer, xx,
-// layer_state, scratch) and channel_mix(layer, xx, layer_state, scratch) add their
+// layer_states, scratch) and channel_mix(layer, xx, layer_states, scratch) add their
 // outputs to x.
 template <typename Layer, typename TimeMix, typename ChannelMix>
-void run_layers(const VersionSpec& spec, const std::vector<Layer>& layers, uint32_t n_embd, float* x, uint32_t T,
-                State& state, TimeMix&& time_mix, ChannelMix&& channel_mix) {
+void run_layers(const VersionSpec& spec, const std::vector<Layer>& layers, uint32_t n_embd, float* x,
+                const Pass& pass, TimeMix&& time_mix, ChannelMix&& channel_mix) {
+  const uint32_t T = pass.rows;
+  thread_local std::vector<float*> states;
+  states.resize(pass.runs.size());
   for (uint32_t i = 0; i < layers.size(); ++i) {
     const Layer& layer = layers[i];
-    float* s = state.layer(i).data();
+    for (size_t r = 0; r < pass.runs.size(); ++r) states[r] = pass.runs[r].state->layer(i).data();
     Scratch scratch(spec.scratch, layer.sizes, T);
     float* xx = scratch.take("xx");
     layer_norm_rows(x, layer.ln1, xx, T, n_embd);
-    time_mix(i, layer, xx, s, scratch);
+    time_mix(i, layer, xx, LayerStates(states), scratch);
     layer_norm_rows(x, layer.ln2, xx, T, n_embd);
-    channel_mix(layer, xx, s, scratch);
+    channel_mix(layer, xx, LayerStates(states), scratch);
   }
 }
 
-// xx: the tokens' ln2 outputs [T, C]; shift: the token before them (updated to the
-// last row of xx); x [T, C] += the block's output.
-void channel_mix(const ChannelMix& p, const float* xx, uint32_t T, float* shift, float* x, uint32_t n_embd,
-                    Scratch& scratch);
+// xx: the pass's ln2 outputs [T, C], with each run's previous row at `shift_offset` in
+// its state (updated to the run's last row); x [T, C] += the block's output.
+void channel_mix(const ChannelMix& p, const float* xx, const Pass& pass, LayerStates states, uint32_t shift_offset,
+                 float* x, uint32_t n_embd, Scratch& scratch);
 
 }  // namespace rwkv::arch

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/thread_pool.hpp"
 #include "kernels/wkv.hpp"
 
 namespace rwkv::arch {
@@ -72,24 +73,21 @@ V4Weights bind_v4(const WeightBinder& w, const ModelInfo& info) {
 
 namespace {
 
-void time_mix(const V4Weights& w, const V4Layer& p, const float* xx, uint32_t T, float* s, float* x, uint32_t C,
-              Scratch& scratch) {
-  float* shift = s + w.att_shift;
-  float* aa = s + w.aa;
-  float* bb = s + w.bb;
-  float* pp = s + w.pp;
+void time_mix(const V4Weights& w, const V4Layer& p, const float* xx, const Pass& pass, LayerStates states, float* x,
+              uint32_t C, Scratch& scratch) {
+  const uint32_t T = pass.rows;
   const size_t TC = size_t(T) * C;
   float* kx = scratch.take("kx");
   float* vx = scratch.take("vx");
   float* rx = scratch.take("rx");
-  each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
+  each_token(xx, pass, states, w.att_shift, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       kx[t * C + c] = cur[c] * p.time_mix_k[c] + prev[c] * (1.0f - p.time_mix_k[c]);
       vx[t * C + c] = cur[c] * p.time_mix_v[c] + prev[c] * (1.0f - p.time_mix_v[c]);
       rx[t * C + c] = cur[c] * p.time_mix_r[c] + prev[c] * (1.0f - p.time_mix_r[c]);
     }
   });
-  std::copy(xx + TC - C, xx + TC, shift);
+  keep_last_rows(xx, pass, states, w.att_shift, C);
   float* r = scratch.take("r");
   float* k = scratch.take("k");
   float* v = scratch.take("v");
@@ -97,11 +95,18 @@ void time_mix(const V4Weights& w, const V4Layer& p, const float* xx, uint32_t T,
   matmat(p.key, kx, k, T);
   matmat(p.value, vx, v, T);
   float* y = scratch.take("y");
-  for (uint32_t t = 0; t < T; ++t) {
-    const size_t at = size_t(t) * C;
-    wkv4_step(k + at, v + at, p.log_decay, p.bonus, aa, bb, pp, y + at, C);
-    for (uint32_t c = 0; c < C; ++c) y[at + c] *= sigmoid(r[at + c]);
-  }
+  // Each run through its rows in order, from its own aa, bb, pp; runs in parallel.
+  parallel_for(static_cast<uint32_t>(pass.runs.size()), 1, [&](uint32_t run_begin, uint32_t run_end) {
+    for (uint32_t ri = run_begin; ri < run_end; ++ri) {
+      const Run& run = pass.runs[ri];
+      float* s = states[ri];
+      for (uint32_t t = run.first; t < run.first + run.rows; ++t) {
+        const size_t at = size_t(t) * C;
+        wkv4_step(k + at, v + at, p.log_decay, p.bonus, s + w.aa, s + w.bb, s + w.pp, y + at, C);
+        for (uint32_t c = 0; c < C; ++c) y[at + c] *= sigmoid(r[at + c]);
+      }
+    }
+  });
   float* out = scratch.take("out");
   matmat(p.output, y, out, T);
   for (size_t i = 0; i < TC; ++i) x[i] += out[i];
@@ -109,15 +114,15 @@ void time_mix(const V4Weights& w, const V4Layer& p, const float* xx, uint32_t T,
 
 }  // namespace
 
-void run_blocks(const V4Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
+void run_blocks(const V4Weights& w, const ModelInfo& info, float* x, const Pass& pass) {
   const uint32_t C = info.n_embd;
   run_layers(
-      v4_spec(), w.layers, C, x, T, state,
-      [&](uint32_t, const V4Layer& p, const float* xx, float* s, Scratch& scratch) {
-        time_mix(w, p, xx, T, s, x, C, scratch);
+      v4_spec(), w.layers, C, x, pass,
+      [&](uint32_t, const V4Layer& p, const float* xx, LayerStates states, Scratch& scratch) {
+        time_mix(w, p, xx, pass, states, x, C, scratch);
       },
-      [&](const V4Layer& p, const float* xx, float* s, Scratch& scratch) {
-        channel_mix(p.ffn, xx, T, s + w.ffn_shift, x, C, scratch);
+      [&](const V4Layer& p, const float* xx, LayerStates states, Scratch& scratch) {
+        channel_mix(p.ffn, xx, pass, states, w.ffn_shift, x, C, scratch);
       });
 }
 

@@ -85,35 +85,35 @@ V5Weights bind_v5(const WeightBinder& w, const ModelInfo& info) {
 }
 
 void wkv5_tokens(const float* r, const float* k, const float* v, const float* w, size_t w_token_stride,
-                 const float* u, float* S, float* y, uint32_t T, const ModelInfo& info, const Norm& ln_x) {
+                 const float* u, const Pass& pass, LayerStates states, uint32_t wkv_offset, float* y,
+                 const ModelInfo& info, const Norm& ln_x) {
   const uint32_t C = info.n_embd;
   const uint32_t N = info.head_size;
-  parallel_for(info.n_head, 1, [&](uint32_t h_begin, uint32_t h_end) {
-    for (uint32_t h = h_begin; h < h_end; ++h) {
-      const uint32_t o = h * N;
-      for (uint32_t t = 0; t < T; ++t) {
-        const size_t at = size_t(t) * C + o;
-        wkv5_head_step(r + at, k + at, v + at, w + t * w_token_stride + o, u + o, S + size_t(h) * N * N, y + at, N);
-        group_norm(y + at, ln_x.weight + o, ln_x.bias + o, 1, N, kGroupNormEps);
-      }
+  each_run_and_head(pass, info.n_head, [&](uint32_t ri, uint32_t h) {
+    const Run& run = pass.runs[ri];
+    const uint32_t o = h * N;
+    float* S = states[ri] + wkv_offset + size_t(h) * N * N;
+    for (uint32_t t = run.first; t < run.first + run.rows; ++t) {
+      const size_t at = size_t(t) * C + o;
+      wkv5_head_step(r + at, k + at, v + at, w + t * w_token_stride + o, u + o, S, y + at, N);
+      group_norm(y + at, ln_x.weight + o, ln_x.bias + o, 1, N, kGroupNormEps);
     }
   });
 }
 
 namespace {
 
-void time_mix(const V5Weights& w, const V5Layer& p, const ModelInfo& info, const float* xx, uint32_t T, float* s,
-              float* x, Scratch& scratch) {
+void time_mix(const V5Weights& w, const V5Layer& p, const ModelInfo& info, const float* xx, const Pass& pass,
+              LayerStates states, float* x, Scratch& scratch) {
   const bool has_gate = w.has_gate;
   const uint32_t C = info.n_embd;
+  const uint32_t T = pass.rows;
   const size_t TC = size_t(T) * C;
-  float* shift = s + w.att_shift;
-  float* S = s + w.wkv;
   float* kx = scratch.take("kx");
   float* vx = scratch.take("vx");
   float* rx = scratch.take("rx");
   float* gx = scratch.take("gx");
-  each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
+  each_token(xx, pass, states, w.att_shift, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       const size_t i = size_t(t) * C + c;
       kx[i] = cur[c] * p.time_mix_k[c] + prev[c] * (1.0f - p.time_mix_k[c]);
@@ -122,7 +122,7 @@ void time_mix(const V5Weights& w, const V5Layer& p, const ModelInfo& info, const
       if (has_gate) gx[i] = cur[c] * p.time_mix_g[c] + prev[c] * (1.0f - p.time_mix_g[c]);
     }
   });
-  std::copy(xx + TC - C, xx + TC, shift);
+  keep_last_rows(xx, pass, states, w.att_shift, C);
   float* r = scratch.take("r");
   float* k = scratch.take("k");
   float* v = scratch.take("v");
@@ -132,7 +132,7 @@ void time_mix(const V5Weights& w, const V5Layer& p, const ModelInfo& info, const
   matmat(p.value, vx, v, T);
   if (has_gate) matmat(p.gate, gx, g, T);
   float* y = scratch.take("y");
-  wkv5_tokens(r, k, v, p.decay, 0, p.bonus, S, y, T, info, p.ln_x);
+  wkv5_tokens(r, k, v, p.decay, 0, p.bonus, pass, states, w.wkv, y, info, p.ln_x);
   if (has_gate) {
     for (size_t i = 0; i < TC; ++i) y[i] *= silu(g[i]);
   }
@@ -143,15 +143,15 @@ void time_mix(const V5Weights& w, const V5Layer& p, const ModelInfo& info, const
 
 }  // namespace
 
-void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
+void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, const Pass& pass) {
   const uint32_t C = info.n_embd;
   run_layers(
-      v5_spec(w.arch), w.layers, C, x, T, state,
-      [&](uint32_t, const V5Layer& p, const float* xx, float* s, Scratch& scratch) {
-        time_mix(w, p, info, xx, T, s, x, scratch);
+      v5_spec(w.arch), w.layers, C, x, pass,
+      [&](uint32_t, const V5Layer& p, const float* xx, LayerStates states, Scratch& scratch) {
+        time_mix(w, p, info, xx, pass, states, x, scratch);
       },
-      [&](const V5Layer& p, const float* xx, float* s, Scratch& scratch) {
-        channel_mix(p.ffn, xx, T, s + w.ffn_shift, x, C, scratch);
+      [&](const V5Layer& p, const float* xx, LayerStates states, Scratch& scratch) {
+        channel_mix(p.ffn, xx, pass, states, w.ffn_shift, x, C, scratch);
       });
 }
 

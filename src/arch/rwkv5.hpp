@@ -33,14 +33,16 @@ struct V5Weights {
 };
 
 V5Weights bind_v5(const WeightBinder& w, const ModelInfo& info);
-// Runs every block on the residual stream x [T, C] of T consecutive tokens.
-void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state);
+// Runs every block on the residual stream x [T, C] of the pass\'s rows, advancing each run\'s state.
+void run_blocks(const V5Weights& w, const ModelInfo& info, float* x, const Pass& pass);
 
-// The v5/v6 WKV recurrence over T tokens: per token and head, y = r·(u ⊙ kᵀv + S),
-// S ← kᵀv + w ⊙ S, with S [H, N(key), N(value)], w and u per key channel; then y's group
-// norm. r, k, v, y are [T, C]; w advances by w_token_stride per token (0: one decay for
-// all tokens, as in v5). Heads run in parallel, each through the tokens in order.
+// The v5/v6 WKV recurrence over the pass's rows: per token and head, y = r·(u ⊙ kᵀv + S),
+// S ← kᵀv + w ⊙ S, with S [H, N(key), N(value)] at `wkv_offset` in each run's state, w and u
+// per key channel; then y's group norm. r, k, v, y are [T, C]; w advances by
+// w_token_stride per token (0: one decay for all tokens, as in v5). Runs and heads run in
+// parallel, each through its tokens in order.
 void wkv5_tokens(const float* r, const float* k, const float* v, const float* w, size_t w_token_stride,
-                 const float* u, float* S, float* y, uint32_t T, const ModelInfo& info, const Norm& ln_x);
+                 const float* u, const Pass& pass, LayerStates states, uint32_t wkv_offset, float* y,
+                 const ModelInfo& info, const Norm& ln_x);
 
 }  // namespace rwkv::arch

@@ -102,23 +102,22 @@ V6Weights bind_v6(const WeightBinder& w, const ModelInfo& info) {
 
 namespace {
 
-void time_mix(const V6Weights& weights, const V6Layer& p, const ModelInfo& info, const float* xx, uint32_t T,
-              float* s, float* x, Scratch& scratch) {
+void time_mix(const V6Weights& weights, const V6Layer& p, const ModelInfo& info, const float* xx, const Pass& pass,
+              LayerStates states, float* x, Scratch& scratch) {
+  const uint32_t T = pass.rows;
   const uint32_t C = info.n_embd;
   const uint32_t D = p.maa_w2_part.cols;
   const size_t TC = size_t(T) * C;
-  float* shift = s + weights.att_shift;
-  float* S = s + weights.wkv;
   float* delta = scratch.take("delta");
   float* xxx = scratch.take("xxx");
-  each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
+  each_token(xx, pass, states, weights.att_shift, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       const size_t i = size_t(t) * C + c;
       delta[i] = prev[c] - cur[c];
       xxx[i] = cur[c] + delta[i] * p.maa_x[c];
     }
   });
-  std::copy(xx + TC - C, xx + TC, shift);
+  keep_last_rows(xx, pass, states, weights.att_shift, C);
   float* lora = scratch.take("lora");
   matmat(p.maa_w1, xxx, lora, T);
   tanh_inplace(lora, uint32_t(size_t(T) * 5 * D));
@@ -158,7 +157,7 @@ void time_mix(const V6Weights& weights, const V6Layer& p, const ModelInfo& info,
   for (size_t i = 0; i < TC; ++i) w[i] = std::exp(-std::exp(p.time_decay[i % C] + w[i]));
 
   float* y = scratch.take("y");
-  wkv5_tokens(r, k, v, w, C, p.bonus, S, y, T, info, p.ln_x);
+  wkv5_tokens(r, k, v, w, C, p.bonus, pass, states, weights.wkv, y, info, p.ln_x);
   for (size_t i = 0; i < TC; ++i) y[i] *= silu(g[i]);
   float* out = scratch.take("out");
   matmat(p.output, y, out, T);
@@ -167,15 +166,15 @@ void time_mix(const V6Weights& weights, const V6Layer& p, const ModelInfo& info,
 
 }  // namespace
 
-void run_blocks(const V6Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
+void run_blocks(const V6Weights& w, const ModelInfo& info, float* x, const Pass& pass) {
   const uint32_t C = info.n_embd;
   run_layers(
-      v6_spec(), w.layers, C, x, T, state,
-      [&](uint32_t, const V6Layer& p, const float* xx, float* s, Scratch& scratch) {
-        time_mix(w, p, info, xx, T, s, x, scratch);
+      v6_spec(), w.layers, C, x, pass,
+      [&](uint32_t, const V6Layer& p, const float* xx, LayerStates states, Scratch& scratch) {
+        time_mix(w, p, info, xx, pass, states, x, scratch);
       },
-      [&](const V6Layer& p, const float* xx, float* s, Scratch& scratch) {
-        channel_mix(p.ffn, xx, T, s + w.ffn_shift, x, C, scratch);
+      [&](const V6Layer& p, const float* xx, LayerStates states, Scratch& scratch) {
+        channel_mix(p.ffn, xx, pass, states, w.ffn_shift, x, C, scratch);
       });
 }
 

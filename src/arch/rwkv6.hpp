@@ -37,7 +37,7 @@ struct V6Weights {
 };
 
 V6Weights bind_v6(const WeightBinder& w, const ModelInfo& info);
-// Runs every block on the residual stream x [T, C] of T consecutive tokens.
-void run_blocks(const V6Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state);
+// Runs every block on the residual stream x [T, C] of the pass\'s rows, advancing each run\'s state.
+void run_blocks(const V6Weights& w, const ModelInfo& info, float* x, const Pass& pass);
 
 }  // namespace rwkv::arch

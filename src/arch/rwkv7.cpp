@@ -128,21 +128,19 @@ V7Weights bind_v7(const WeightBinder& w, const ModelInfo& info) {
 
 namespace {
 
-void time_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info, bool first_layer, float* v_first, const float* xx, uint32_t T,
-              float* s, float* x, Scratch& scratch) {
+void time_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info, bool first_layer, float* v_first,
+              const float* xx, const Pass& pass, LayerStates states, float* x, Scratch& scratch) {
+  const uint32_t T = pass.rows;
   const uint32_t C = info.n_embd;
   const uint32_t H = info.n_head;
   const uint32_t N = info.head_size;
-  const size_t TC = size_t(T) * C;
-  float* shift = s + weights.att_shift;
-  float* S = s + weights.wkv;
   float* xr = scratch.take("xr");
   float* xw = scratch.take("xw");
   float* xk = scratch.take("xk");
   float* xv = scratch.take("xv");
   float* xa = scratch.take("xa");
   float* xg = scratch.take("xg");
-  each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
+  each_token(xx, pass, states, weights.att_shift, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       const size_t i = size_t(t) * C + c;
       const float delta = prev[c] - cur[c];
@@ -154,7 +152,7 @@ void time_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info,
       xg[i] = cur[c] + delta * p.x_g[c];
     }
   });
-  std::copy(xx + TC - C, xx + TC, shift);
+  keep_last_rows(xx, pass, states, weights.att_shift, C);
 
   float* r = scratch.take("r");
   float* k = scratch.take("k");
@@ -221,12 +219,14 @@ void time_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info,
       for (uint32_t j = 0; j < N; ++j) v[at + j] += (v_first[at + j] - v[at + j]) * at_mix[j];
     }
   };
-  // The recurrence of head h through tokens [0, T), in order.
-  const auto recur = [&](uint32_t h) {
+  // The recurrence of head h through the rows of run ri, in order.
+  const auto recur = [&](uint32_t ri, uint32_t h) {
+    const Run& run = pass.runs[ri];
     const uint32_t o = h * N;
-    for (uint32_t t = 0; t < T; ++t) {
+    float* S = states[ri] + weights.wkv + size_t(h) * N * N;
+    for (uint32_t t = run.first; t < run.first + run.rows; ++t) {
       const size_t at = size_t(t) * C + o;
-      wkv7_head_step(r + at, w + at, k + at, v + at, kk + at, a + at, S + size_t(h) * N * N, y + at, N);
+      wkv7_head_step(r + at, w + at, k + at, v + at, kk + at, a + at, S, y + at, N);
     }
   };
   // Per token and head again: group norm, the r·k bonus, the gate.
@@ -238,26 +238,23 @@ void time_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info,
     for (uint32_t j = 0; j < N; ++j) bonus += r[at + j] * k[at + j] * p.r_k[o + j];
     for (uint32_t j = 0; j < N; ++j) y[at + j] = (y[at + j] + bonus * v[at + j]) * g[at + j];
   };
-  if (T == 1) {
-    // Decoding: one hand-off to the pool for all three.
-    parallel_for(H, 1, [&](uint32_t h_begin, uint32_t h_end) {
-      for (uint32_t h = h_begin; h < h_end; ++h) {
-        prepare(0, h);
-        recur(h);
-        finish(0, h);
-      }
+  if (pass.runs.size() == T) {
+    // Decoding (one token per sequence): one hand-off to the pool for all three.
+    each_run_and_head(pass, H, [&](uint32_t ri, uint32_t h) {
+      const uint32_t t = pass.runs[ri].first;
+      prepare(t, h);
+      recur(ri, h);
+      finish(t, h);
     });
   } else {
-    // Sequence mode: the per-token work spread over tokens and heads, the recurrence over heads.
+    // Sequence mode: the per-token work spread over tokens and heads, the recurrence over runs and heads.
     const auto each_unit = [&](const auto& fn) {
       parallel_for(T * H, 1, [&](uint32_t begin, uint32_t end) {
         for (uint32_t unit = begin; unit < end; ++unit) fn(unit / H, unit % H);
       });
     };
     each_unit(prepare);
-    parallel_for(H, 1, [&](uint32_t h_begin, uint32_t h_end) {
-      for (uint32_t h = h_begin; h < h_end; ++h) recur(h);
-    });
+    each_run_and_head(pass, H, recur);
     each_unit(finish);
   }
   float* out = scratch.take("out");
@@ -265,18 +262,18 @@ void time_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info,
   add_rows(x, out, T, C);
 }
 
-void channel_mix(const V7Layer& p, const ModelInfo& info, const float* xx, uint32_t T, float* shift, float* x,
-                 Scratch& scratch) {
+void channel_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info, const float* xx,
+                 const Pass& pass, LayerStates states, float* x, Scratch& scratch) {
   const uint32_t C = info.n_embd;
-  const size_t TC = size_t(T) * C;
+  const uint32_t T = pass.rows;
   float* kx = scratch.take("ffn.kx");
-  each_token(xx, shift, T, C, [&](uint32_t t, const float* cur, const float* prev) {
+  each_token(xx, pass, states, weights.ffn_shift, C, [&](uint32_t t, const float* cur, const float* prev) {
     for (uint32_t c = 0; c < C; ++c) {
       const size_t i = size_t(t) * C + c;
       kx[i] = cur[c] + (prev[c] - cur[c]) * p.ffn_x_k[c];
     }
   });
-  std::copy(xx + TC - C, xx + TC, shift);
+  keep_last_rows(xx, pass, states, weights.ffn_shift, C);
   float* k = scratch.take("ffn.k");
   matmat_squared_relu(p.ffn_key, kx, k, T);
   float* v = scratch.take("ffn.v");
@@ -286,17 +283,17 @@ void channel_mix(const V7Layer& p, const ModelInfo& info, const float* xx, uint3
 
 }  // namespace
 
-void run_blocks(const V7Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state) {
+void run_blocks(const V7Weights& w, const ModelInfo& info, float* x, const Pass& pass) {
   const uint32_t C = info.n_embd;
   thread_local std::vector<float> v_first;
-  v_first.resize(size_t(T) * C);
+  v_first.resize(size_t(pass.rows) * C);
   run_layers(
-      v7_spec(), w.layers, C, x, T, state,
-      [&](uint32_t i, const V7Layer& p, const float* xx, float* s, Scratch& scratch) {
-        time_mix(w, p, info, i == 0, v_first.data(), xx, T, s, x, scratch);
+      v7_spec(), w.layers, C, x, pass,
+      [&](uint32_t i, const V7Layer& p, const float* xx, LayerStates states, Scratch& scratch) {
+        time_mix(w, p, info, i == 0, v_first.data(), xx, pass, states, x, scratch);
       },
-      [&](const V7Layer& p, const float* xx, float* s, Scratch& scratch) {
-        channel_mix(p, info, xx, T, s + w.ffn_shift, x, scratch);
+      [&](const V7Layer& p, const float* xx, LayerStates states, Scratch& scratch) {
+        channel_mix(w, p, info, xx, pass, states, x, scratch);
       });
 }
 

@@ -41,7 +41,7 @@ struct V7Weights {
 };
 
 V7Weights bind_v7(const WeightBinder& w, const ModelInfo& info);
-// Runs every block on the residual stream x [T, C] of T consecutive tokens.
-void run_blocks(const V7Weights& w, const ModelInfo& info, float* x, uint32_t T, State& state);
+// Runs every block on the residual stream x [T, C] of the pass\'s rows, advancing each run\'s state.
+void run_blocks(const V7Weights& w, const ModelInfo& info, float* x, const Pass& pass);
 
 }  // namespace rwkv::arch

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -60,26 +61,42 @@ double time_prefill(const rwkv::Model& model, const std::vector<int32_t>& tokens
   return seconds_since(start);
 }
 
-// Greedy decoding, as generation does: each step feeds the previous step's most likely
-// token (the argmax is not timed). `between` runs after every timed step, untimed.
+// Greedy decoding of `batch` independent sequences, as a server would run them: each
+// step feeds every sequence its previous step's most likely token in one forward_batch
+// (the argmaxes are not timed). The sequences start from different tokens.
 class Decoder {
  public:
-  explicit Decoder(const rwkv::Model& model)
-      : model_(model), state_(model.new_state()), logits_(model.info().n_vocab) {}
+  Decoder(const rwkv::Model& model, uint32_t batch) : model_(model), V_(model.info().n_vocab) {
+    for (uint32_t i = 0; i < batch; ++i) {
+      states_.push_back(model.new_state());
+      tokens_.push_back(static_cast<int32_t>(i % V_));
+    }
+    logits_.resize(size_t(batch) * V_);
+  }
 
   double timed_step() {
+    items_.clear();
+    for (size_t i = 0; i < states_.size(); ++i) {
+      items_.push_back({std::span<const int32_t>(&tokens_[i], 1), &states_[i],
+                        std::span<float>(logits_.data() + i * V_, V_)});
+    }
     const auto start = Clock::now();
-    model_.forward(token_, state_, logits_);
+    model_.forward_batch(items_);
     const double seconds = seconds_since(start);
-    token_ = static_cast<int32_t>(std::max_element(logits_.begin(), logits_.end()) - logits_.begin());
+    for (size_t i = 0; i < states_.size(); ++i) {
+      const float* row = logits_.data() + i * V_;
+      tokens_[i] = static_cast<int32_t>(std::max_element(row, row + V_) - row);
+    }
     return seconds;
   }
 
  private:
   const rwkv::Model& model_;
-  rwkv::State state_;
+  size_t V_;
+  std::vector<rwkv::State> states_;
+  std::vector<int32_t> tokens_;
   std::vector<float> logits_;
-  int32_t token_ = 0;
+  std::vector<rwkv::BatchItem> items_;
 };
 
 double median_load_seconds(const std::string& path) {
@@ -138,6 +155,9 @@ std::string matrix_types(const rwkv::Model& model) {
 // (about 1 GiB), so a larger buffer measures nothing more, and its size in bytes stays
 // far from overflowing.
 constexpr int64_t kMaxBandwidthMib = 65536;
+// The largest --batch: far past where a step stops being bandwidth-bound, and small
+// enough that B states and B rows of logits fit any machine that runs the model.
+constexpr int64_t kMaxBatch = 1024;
 
 // Physical memory in MiB; 0 when the system does not say.
 int64_t physical_memory_mib() {
@@ -149,14 +169,17 @@ int64_t physical_memory_mib() {
 }  // namespace
 
 int run_bench(int argc, char** argv) {
-  ArgParser args("bench", "[--model M] [--threads N] [--decode N] [--prefill N] [--json]",
+  ArgParser args("bench", "[--model M] [--threads N] [--batch B] [--decode N] [--prefill N] [--json]",
                  "Measures a model's load time, decode and prefill speed and peak memory, and the machine's\n"
                  "memory bandwidth and FMA peak with the same threads, to say how close decode comes to\n"
                  "the bandwidth limit (weights read per token) and prefill to the FMA peak. Each limit is\n"
                  "measured interleaved with what it is compared with (a bandwidth pass after every decoded\n"
-                 "token, an FMA pass after every prefill run), so that both see the same machine.");
+                 "token, an FMA pass after every prefill run), so that both see the same machine.\n"
+                 "With --batch B, each decode step advances B independent sequences at once (batched\n"
+                 "decoding, each matrix read once per step for all of them): tokens/s is the aggregate.");
   args.option("model", "M", "model file: native, or .pth, rwkv.cpp .bin, GGUF, safetensors or a Hugging Face directory (converted in memory; default: the shipped default model)")
-      .option("decode", "N", "decoded tokens timed (after a few untimed ones); the median is reported", "128")
+      .option("batch", "B", "sequences decoded together in each step (1: a single sequence)", "1")
+      .option("decode", "N", "decode steps timed (after a few untimed ones); the median is reported", "128")
       .option("prefill", "N", "prompt tokens fed for the prefill speed (median of 3 runs)", "512")
       .option("bandwidth-mib", "N",
               "buffer streamed for the memory bandwidth, in MiB (a pass after every decoded token); at most " +
@@ -167,6 +190,7 @@ int run_bench(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   apply_threads_flag(args);
   const int64_t decode_tokens = args.get_int("decode", 1, INT32_MAX);
+  const auto batch = static_cast<uint32_t>(args.get_int("batch", 1, kMaxBatch));
   const int64_t prefill_tokens = args.get_int("prefill", 1, INT32_MAX);
   const int64_t bandwidth_mib = args.get_int("bandwidth-mib", 1, kMaxBandwidthMib);
   if (const int64_t memory_mib = physical_memory_mib(); memory_mib > 0 && bandwidth_mib > memory_mib) {
@@ -189,7 +213,7 @@ int run_bench(int argc, char** argv) {
   }
   const double prefill_seconds = median(prefill_runs);
   const double fma_peak = median(fma_runs);
-  Decoder decoder(*model);
+  Decoder decoder(*model, batch);
   for (int i = 0; i < kWarmupTokens; ++i) decoder.timed_step();
   // Every buffer has grown by now; before the bandwidth buffer, which would be the peak.
   const uint64_t peak_rss = peak_rss_bytes();
@@ -199,10 +223,13 @@ int run_bench(int argc, char** argv) {
     decode_seconds.push_back(decoder.timed_step());
     bandwidth_passes.push_back(probe.pass());
   }
-  const double decode_seconds_per_token = median(decode_seconds);
+  const double decode_seconds_per_step = median(decode_seconds);
+  const double decode_seconds_per_token = decode_seconds_per_step / batch;
   const double bandwidth = median(bandwidth_passes);
   const double prefill_tps = double(prefill_tokens) / prefill_seconds;
-  const double decode_fraction = double(traffic.bytes_per_token) / decode_seconds_per_token / bandwidth;
+  // A step reads the weights once, whatever the batch; it multiplies every matrix by B rows.
+  const double decode_fraction = double(traffic.bytes_per_token) / decode_seconds_per_step / bandwidth;
+  const double decode_fma_fraction = 2.0 * double(traffic.matrix_params) / decode_seconds_per_token / fma_peak;
   // Prompt tokens skip the head (all but the last): 2 FLOPs per other matrix parameter.
   const double prefill_fraction = 2.0 * double(traffic.matrix_params - traffic.head_params) * prefill_tps / fma_peak;
   const unsigned threads = rwkv::thread_count();
@@ -217,7 +244,9 @@ int run_bench(int argc, char** argv) {
                           {"threads", threads},
                           {"file_bytes", model->file_bytes()},
                           {"load_ms", load_seconds * 1e3},
+                          {"batch", batch},
                           {"decode_tokens", decode_tokens},
+                          {"decode_ms_per_step", decode_seconds_per_step * 1e3},
                           {"decode_ms_per_token", decode_seconds_per_token * 1e3},
                           {"decode_tokens_per_second", 1.0 / decode_seconds_per_token},
                           {"prefill_tokens", prefill_tokens},
@@ -227,6 +256,7 @@ int run_bench(int argc, char** argv) {
                           {"matrix_params", traffic.matrix_params},
                           {"bandwidth_gb_per_s", bandwidth / 1e9},
                           {"decode_bandwidth_fraction", decode_fraction},
+                          {"decode_fma_fraction", decode_fma_fraction},
                           {"fma_peak_gflops", fma_peak / 1e9},
                           {"prefill_fma_fraction", prefill_fraction}};
     std::puts(out.dump().c_str());
@@ -237,8 +267,13 @@ int run_bench(int argc, char** argv) {
              double(model->file_bytes()) / 1e6);
   fmt::print("threads: {}\n", threads);
   fmt::print("load: {:.2f} ms (warm page cache, median of {})\n", load_seconds * 1e3, kLoadRuns);
-  fmt::print("decode: {:.3f} ms/token, {:.1f} tokens/s (median of {} tokens)\n", decode_seconds_per_token * 1e3,
-             1.0 / decode_seconds_per_token, decode_tokens);
+  if (batch == 1) {
+    fmt::print("decode: {:.3f} ms/token, {:.1f} tokens/s (median of {} tokens)\n", decode_seconds_per_token * 1e3,
+               1.0 / decode_seconds_per_token, decode_tokens);
+  } else {
+    fmt::print("decode, batch {}: {:.3f} ms/step, {:.1f} tokens/s in all (median of {} steps)\n", batch,
+               decode_seconds_per_step * 1e3, 1.0 / decode_seconds_per_token, decode_tokens);
+  }
   fmt::print("prefill: {:.1f} tokens/s ({} tokens in {:.2f} s)\n", prefill_tps, prefill_tokens, prefill_seconds);
   fmt::print("peak RSS: {:.1f} MB ({:.2f} x the file)\n", double(peak_rss) / 1e6,
              double(peak_rss) / double(model->file_bytes()));
@@ -246,8 +281,8 @@ int run_bench(int argc, char** argv) {
              double(traffic.bytes_per_token) / 1e6, double(traffic.matrix_params) / 1e6);
   fmt::print("memory read bandwidth: {:.1f} GB/s ({} MiB buffer); decode reaches {:.1f}% of it\n", bandwidth / 1e9,
              bandwidth_mib, decode_fraction * 100);
-  fmt::print("FP32 FMA peak: {:.1f} GFLOP/s; prefill reaches {:.1f}% of it\n", fma_peak / 1e9,
-             prefill_fraction * 100);
+  fmt::print("FP32 FMA peak: {:.1f} GFLOP/s; prefill reaches {:.1f}% of it, decode {:.1f}%\n", fma_peak / 1e9,
+             prefill_fraction * 100, decode_fma_fraction * 100);
   return 0;
 }
 
