@@ -113,6 +113,34 @@ TEST(ImportGguf, KQuantFilesMatchTheOfficialLogits) {
   }
 }
 
+// What rounding twice costs: a 4/5-bit GGUF re-quantized to q4_s (`convert --type q4_s`)
+// against the official logits, beside q4_s made from the original weights.
+TEST(ImportGguf, DoubleRoundingToQ4_S) {
+  const ScratchDir dir;
+  const nlohmann::json f = fixture("tiny-v7.0-c256");
+  const auto to_q4_s = [&](const std::filesystem::path& source, const std::string& name) {
+    const std::string out = (dir / (name + ".rwkv")).string();
+    rwkv::convert::ConvertOptions options;
+    options.types = rwkv::convert::WeightTypes::for_type(rwkv::DType::Q4_S);
+    rwkv::convert::convert_source(rwkv::convert::open_source(source.string()), out, options);
+    return rwkv::Model::load(out);
+  };
+  const auto once = rwkv_test::compare_with_fixture(*to_q4_s(rwkv_test::fixtures_dir() / "tiny-v7.0-c256.pth", "pth"), f);
+  std::printf("[ measured ] q4_s from the .pth: vs official max abs %.3g, mean KL %.3g\n", once.max_abs,
+              once.mean_kl());
+  for (const char* type : {"Q4_K", "Q5_K", "Q6_K", "Q8_0"}) {
+    const auto path = rwkv_test::fixtures_dir() / fmt::format("tiny-v7.0-c256.{}.gguf", type);
+    const auto source_alone = rwkv_test::compare_with_fixture(*import_model(dir, path, type), f);
+    const auto twice = rwkv_test::compare_with_fixture(*to_q4_s(path, std::string(type) + "-q4_s"), f);
+    std::printf("[ measured ] q4_s from GGUF %s: vs official max abs %.3g, mean KL %.3g (the GGUF alone: %.3g, "
+                "%.3g)\n",
+                type, twice.max_abs, twice.mean_kl(), source_alone.max_abs, source_alone.mean_kl());
+    // Twice rounded is worse than either rounding alone, but not by more than their sum.
+    EXPECT_LE(twice.mean_kl(), 2.0 * (once.mean_kl() + source_alone.mean_kl())) << type;
+    EXPECT_GE(twice.mean_kl(), 0.5 * std::max(once.mean_kl(), source_alone.mean_kl())) << type;
+  }
+}
+
 // A Q8_0 matrix is stored as the native q8_0 it already is, bit for bit.
 TEST(ImportGguf, KeepsQ8_0BlocksBitForBit) {
   const ScratchDir dir;

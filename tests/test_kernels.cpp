@@ -127,11 +127,13 @@ TEST(KernelMatvec, Q4SLargestIntegerSumsDoNotOverflow) {
 class KernelMatmat : public ::testing::TestWithParam<MatvecCase> {};
 
 // Sequence mode multiplies the dequantized weights in float32: only summation order differs.
-// Token counts cross the GEMM's 8- and 16-token blocks; 257 columns cross its 256-column passes.
+// Token counts cover the few-token kernel's tiles of 3 (AVX2) and 4 (AVX-512) with every
+// remainder, its largest batch (16), and the GEMM's 16-token blocks beyond it; 257 columns
+// cross the GEMM's 256-column passes and leave a tail past the last whole vector.
 TEST_P(KernelMatmat, MatchesScalarReferenceOverDequantizedWeights) {
   const auto [type, rows, cols] = GetParam();
   const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 31 + cols), rows, cols, type);
-  for (uint32_t n_tokens : {2u, 5u, 17u, 40u}) {
+  for (uint32_t n_tokens : {2u, 3u, 4u, 5u, 7u, 16u, 17u, 40u}) {
     const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 99 + cols + n_tokens);
     std::vector<float> Y(size_t(n_tokens) * rows);
     rwkv::matmat(w.ref, X.data(), Y.data(), n_tokens);

@@ -19,6 +19,12 @@ void dequantize_blocked(const MatrixRef& w, uint32_t row_begin, uint32_t row_end
   for (uint32_t r = row_begin; r < row_end; ++r) {
     const Block* blocks = static_cast<const Block*>(w.data) + size_t(r) * blocks_per_row;
     for (uint32_t c = col_begin; c < col_end;) {
+      if (c % values_per_block == 0 && c + values_per_block <= col_end) {  // a whole block: straight to out
+        decode(blocks[c / values_per_block], out);
+        out += values_per_block;
+        c += values_per_block;
+        continue;
+      }
       decode(blocks[c / values_per_block], values);
       const uint32_t first = c % values_per_block;
       const uint32_t n = std::min(values_per_block - first, col_end - c);
@@ -31,7 +37,15 @@ void dequantize_blocked(const MatrixRef& w, uint32_t row_begin, uint32_t row_end
 
 void decode_q8_0(const BlockQ8_0& block, float* out) {
   const float scale = fp16_to_fp32(block.scale);
+#ifdef RWKV_HAVE_AVX2
+  const __m256 scale8 = _mm256_set1_ps(scale);
+  for (uint32_t i = 0; i < kQuantBlockValues; i += 8) {
+    const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block.quants + i));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(scale8, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))));
+  }
+#else
   for (uint32_t i = 0; i < kQuantBlockValues; ++i) out[i] = scale * block.quants[i];
+#endif
 }
 
 void decode_q4_s(const BlockQ4_S& block, float* out) {

@@ -125,6 +125,7 @@ void matmat_each(std::initializer_list<Product> products, uint32_t n_tokens) {
 
 namespace {
 
+
 void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, bool squared_relu) {
   if (n_tokens == 1) {
     matvec(w, X, Y);  // one token: the bandwidth-bound kernel, not a GEMM
@@ -132,6 +133,12 @@ void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens
     return;
   }
 #ifdef RWKV_HAVE_AVX2
+  if (n_tokens <= kMaxSmallBatch) {
+    split_rows(w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) {
+      matmat_rows_small(w, X, Y, n_tokens, begin, end, squared_relu);
+    });
+    return;
+  }
   thread_local std::vector<float> caller_packing;
   const float* packed = pack_tokens_for_matmat(X, n_tokens, w.cols, caller_packing);
   const auto rows = [&](uint32_t begin, uint32_t end) {
