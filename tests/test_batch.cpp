@@ -140,10 +140,11 @@ double max_difference(const Outcome& a, const Outcome& b) {
 // Largest |batched − alone| (logits, and states relative to their size) allowed on this
 // schedule, per weight type; float32's is the bound (measured up to 9.1e-6 on an
 // AVX-512 machine). f16 and bf16 differ only in summation order too (measured up to
-// 1.6e-5). For q8_0 and q4_s the two compare different arithmetic: alone, one token at
-// a time, rounds the activations to int8 blocks (the decode kernel, bandwidth-bound);
-// batched multiplies float32 activations with the widened weights, as sequence mode
-// does. Measured on the tiny fixtures: q8_0 0.11-0.31, q4_s 0.10-0.57.
+// 1.6e-5). For q8_0 and q4_s the passes of more than exact_batch_limit rows here (the
+// prompt chunks) compare different arithmetic: alone, one token at a time rounds the
+// activations to int8 blocks (the decode kernel); those passes multiply float32
+// activations with the widened weights, as sequence mode does. Measured on the tiny
+// fixtures: q8_0 0.09-0.37, q4_s 0.10-0.57.
 const std::map<rwkv::DType, double> kBound = {{rwkv::DType::F32, 1e-5},
                                               {rwkv::DType::F16, 5e-5},
                                               {rwkv::DType::BF16, 5e-5},
@@ -213,6 +214,45 @@ TEST(Batch, SameBitsForOneAndTwoThreads) {
         EXPECT_EQ(one.logits[s], two.logits[s]) << f["name"] << " " << rwkv::dtype_name(type) << " sequence " << s;
         EXPECT_EQ(one.states[s], two.states[s]) << f["name"] << " " << rwkv::dtype_name(type) << " sequence " << s;
       }
+    }
+  }
+}
+
+// Decoding in small batches (up to exact_batch_limit sequences) gives each sequence the
+// logits and state it gets alone, bit for bit, in every weight type: what a server needs
+// so that a greedy request's reply does not depend on who else is being served.
+TEST(Batch, SmallDecodeBatchesGiveEachSequenceItsOwnBits) {
+  rwkv_test::ScratchDir dir;
+  for (const rwkv::DType type :
+       {rwkv::DType::F32, rwkv::DType::F16, rwkv::DType::BF16, rwkv::DType::Q8_0, rwkv::DType::Q4_S}) {
+    for (const auto& f : fixture_models()) {
+      auto model = load_fixture(f, type, dir);
+      // The smallest limit of the model's matrices (a q4_s model keeps a q8_0 head).
+      uint32_t B = rwkv::exact_batch_limit(type);
+      for (const rwkv::TensorInfo& t : model->tensors()) {
+        if (t.shape.size() == 2) B = std::min(B, rwkv::exact_batch_limit(rwkv::parse_dtype(t.dtype)));
+      }
+      ASSERT_GE(B, 4u);
+      const size_t V = model->info().n_vocab;
+      constexpr size_t kSteps = 6;
+      std::vector<std::vector<int32_t>> streams;
+      for (uint32_t s = 0; s < B; ++s) streams.push_back(tokens_for(100 + s, kSteps, model->info().n_vocab));
+      std::vector<rwkv::State> batched(B, model->new_state()), alone(B, model->new_state());
+      std::vector<float> batched_logits(B * V), alone_logits(V);
+      for (size_t step = 0; step < kSteps; ++step) {
+        std::vector<rwkv::BatchItem> items;
+        for (uint32_t s = 0; s < B; ++s) {
+          items.push_back({std::span<const int32_t>(&streams[s][step], 1), &batched[s],
+                           std::span<float>(batched_logits.data() + s * V, V)});
+        }
+        model->forward_batch(items);
+        for (uint32_t s = 0; s < B; ++s) {
+          model->forward(streams[s][step], alone[s], alone_logits);
+          ASSERT_TRUE(std::equal(alone_logits.begin(), alone_logits.end(), batched_logits.begin() + s * V))
+              << f["name"] << " " << rwkv::dtype_name(type) << " sequence " << s << " step " << step;
+        }
+      }
+      for (uint32_t s = 0; s < B; ++s) EXPECT_EQ(batched[s], alone[s]) << f["name"] << " " << rwkv::dtype_name(type);
     }
   }
 }

@@ -126,17 +126,30 @@ TEST(KernelMatvec, Q4SLargestIntegerSumsDoNotOverflow) {
 
 class KernelMatmat : public ::testing::TestWithParam<MatvecCase> {};
 
-// Sequence mode multiplies the dequantized weights in float32: only summation order differs.
-// Token counts cover the few-token kernel's tiles of 3 (AVX2) and 4 (AVX-512) with every
-// remainder, its largest batch (16), and the GEMM's 16-token blocks beyond it; 257 columns
+// Up to exact_batch_limit tokens, each token gets matvec's bits; beyond, sequence mode
+// multiplies the dequantized weights in float32: only summation order differs.
+// Token counts cover the exact path (up to 8, 4 for q8_0), the few-token kernel's tiles
+// of 3 (AVX2) and 4 (AVX-512) with every remainder up to its largest batch (16), and the
+// GEMM's 16-token blocks beyond it; 257 columns
 // cross the GEMM's 256-column passes and leave a tail past the last whole vector.
 TEST_P(KernelMatmat, MatchesScalarReferenceOverDequantizedWeights) {
   const auto [type, rows, cols] = GetParam();
   const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 31 + cols), rows, cols, type);
-  for (uint32_t n_tokens : {2u, 3u, 4u, 5u, 7u, 16u, 17u, 40u}) {
+  for (uint32_t n_tokens : {2u, 3u, 4u, 5u, 7u, 9u, 10u, 11u, 13u, 16u, 17u, 40u}) {
     const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 99 + cols + n_tokens);
     std::vector<float> Y(size_t(n_tokens) * rows);
     rwkv::matmat(w.ref, X.data(), Y.data(), n_tokens);
+    if (n_tokens <= rwkv::exact_batch_limit(type)) {
+      // A few tokens: each token's outputs are its one-token product's, bit for bit.
+      std::vector<float> alone(rows);
+      for (uint32_t t = 0; t < n_tokens; ++t) {
+        rwkv::matvec(w.ref, X.data() + size_t(t) * cols, alone.data());
+        for (uint32_t r = 0; r < rows; ++r) {
+          ASSERT_EQ(Y[size_t(t) * rows + r], alone[r]) << n_tokens << " tokens: token " << t << " row " << r;
+        }
+      }
+      continue;
+    }
     for (uint32_t t = 0; t < n_tokens; ++t) {
       for (uint32_t r = 0; r < rows; ++r) {
         double expected = 0, magnitude = 0;

@@ -39,6 +39,13 @@ void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens);
 // part of Y is still in cache.
 void matmat_squared_relu(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens);
 
+// Up to this many tokens (8; 4 for q8_0), matmat gives each token the one-token product
+// (matvec) for it, bit for bit: each row is read once and dotted with every token in
+// turn (block types with each token's activation rounded to int8, as matvec does). So a
+// sequence decoded in a small batch gets exactly the logits it gets alone. More tokens
+// multiply widened float32 weights (faster there; equal within float32 rounding).
+uint32_t exact_batch_limit(DType type);
+
 // Products with fewer weights (rows × cols × tokens) run on the calling thread, where
 // handing them to the pool would cost more than it saves. Tests lower it so that even
 // tiny fixture models exercise the split.

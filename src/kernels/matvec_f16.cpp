@@ -23,4 +23,10 @@ void matvec_rows_f16(const MatrixRef& w, const float* x, float* y, uint32_t row_
                          [&](const uint16_t* row, const float* v) { return dot_half_f32<Binary16>(row, v, w.cols); });
 }
 
+void matmat_rows_f16_tokens(const MatrixRef& w, const float* const* x, uint32_t n_tokens, float* Y,
+                         uint32_t row_begin, uint32_t row_end) {
+  dot_each_row_tokens<uint16_t>(w, w.cols, x, n_tokens, Y, row_begin, row_end,
+                            [&](const uint16_t* row, const float* v) { return dot_half_f32<Binary16>(row, v, w.cols); });
+}
+
 }  // namespace rwkv

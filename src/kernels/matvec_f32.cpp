@@ -33,4 +33,10 @@ void matvec_rows_f32(const MatrixRef& w, const float* x, float* y, uint32_t row_
                       [&](const float* row, const float* v) { return dot_f32(row, v, w.cols); });
 }
 
+void matmat_rows_f32_tokens(const MatrixRef& w, const float* const* x, uint32_t n_tokens, float* Y,
+                         uint32_t row_begin, uint32_t row_end) {
+  dot_each_row_tokens<float>(w, w.cols, x, n_tokens, Y, row_begin, row_end,
+                            [&](const float* row, const float* v) { return dot_f32(row, v, w.cols); });
+}
+
 }  // namespace rwkv

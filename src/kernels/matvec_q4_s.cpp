@@ -126,4 +126,9 @@ void matvec_rows_q4_s(const MatrixRef& w, const Int8Activation& x, float* y, uin
   dot_each_row<BlockQ4_S>(w, x.n_groups, x, y, row_begin, row_end, dot_q4_s);
 }
 
+void matmat_rows_q4_s(const MatrixRef& w, const Int8Activation* x, uint32_t n_tokens, float* Y, uint32_t row_begin,
+                      uint32_t row_end) {
+  dot_each_row_tokens<BlockQ4_S>(w, x[0].n_groups, x, n_tokens, Y, row_begin, row_end, dot_q4_s);
+}
+
 }  // namespace rwkv

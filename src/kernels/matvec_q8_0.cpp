@@ -57,4 +57,9 @@ void matvec_rows_q8_0(const MatrixRef& w, const Int8Activation& x, float* y, uin
   dot_each_row<BlockQ8_0>(w, x.n_groups, x, y, row_begin, row_end, dot_q8_0);
 }
 
+void matmat_rows_q8_0(const MatrixRef& w, const Int8Activation* x, uint32_t n_tokens, float* Y, uint32_t row_begin,
+                      uint32_t row_end) {
+  dot_each_row_tokens<BlockQ8_0>(w, x[0].n_groups, x, n_tokens, Y, row_begin, row_end, dot_q8_0);
+}
+
 }  // namespace rwkv

@@ -20,6 +20,22 @@ void matvec_rows_bf16(const MatrixRef& w, const float* x, float* y, uint32_t row
 void matvec_rows_q8_0(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin, uint32_t row_end);
 void matvec_rows_q4_s(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin, uint32_t row_end);
 
+// The block types for a few tokens at once: Y[t, r] = W[r, :] · x[t] with each token's
+// activation rounded to int8 blocks as for one token and the same dot product, so that
+// a token gets the bits it gets alone; each row is read once for all the tokens.
+void matmat_rows_q8_0(const MatrixRef& w, const Int8Activation* x, uint32_t n_tokens, float* Y, uint32_t row_begin,
+                      uint32_t row_end);
+void matmat_rows_q4_s(const MatrixRef& w, const Int8Activation* x, uint32_t n_tokens, float* Y, uint32_t row_begin,
+                      uint32_t row_end);
+
+// The same for the float types: x[t] points at token t's n_cols values.
+void matmat_rows_f32_tokens(const MatrixRef& w, const float* const* x, uint32_t n_tokens, float* Y,
+                            uint32_t row_begin, uint32_t row_end);
+void matmat_rows_f16_tokens(const MatrixRef& w, const float* const* x, uint32_t n_tokens, float* Y,
+                            uint32_t row_begin, uint32_t row_end);
+void matmat_rows_bf16_tokens(const MatrixRef& w, const float* const* x, uint32_t n_tokens, float* Y,
+                             uint32_t row_begin, uint32_t row_end);
+
 // Y[t, r] = W[r, :] · X[t, :] for every token t < n_tokens and r in [row_begin, row_end);
 // X is [n_tokens, cols] and Y [n_tokens, rows], both row-major.
 #ifdef RWKV_HAVE_AVX2

@@ -30,11 +30,10 @@ inline void prefetch_bytes(const void* p, size_t n) {
 #endif
 }
 
-// y[r] = dot(row r, x) for r in [row_begin, row_end), where a row is `stride` Elements
-// (weights or blocks) of w.data. Rows about kPrefetchBytesAhead ahead are prefetched.
-template <typename Element, typename Input, typename Dot>
-void dot_each_row(const MatrixRef& w, size_t stride, const Input& x, float* y, uint32_t row_begin, uint32_t row_end,
-                  Dot dot) {
+// fn(r, row r) for r in [row_begin, row_end), where a row is `stride` Elements (weights
+// or blocks) of w.data. Rows about kPrefetchBytesAhead ahead are prefetched.
+template <typename Element, typename Fn>
+void each_row_prefetched(const MatrixRef& w, size_t stride, uint32_t row_begin, uint32_t row_end, Fn fn) {
   const auto* data = static_cast<const Element*>(w.data);
   const size_t row_bytes = stride * sizeof(Element);
   const uint32_t rows_ahead = uint32_t((kPrefetchBytesAhead + row_bytes - 1) / row_bytes);
@@ -43,8 +42,27 @@ void dot_each_row(const MatrixRef& w, size_t stride, const Input& x, float* y, u
   }
   for (uint32_t r = row_begin; r < row_end; ++r) {
     if (r + rows_ahead < row_end) prefetch_bytes(data + size_t(r + rows_ahead) * stride, row_bytes);
-    y[r] = dot(data + size_t(r) * stride, x);
+    fn(r, data + size_t(r) * stride);
   }
+}
+
+// y[r] = dot(row r, x) for r in [row_begin, row_end).
+template <typename Element, typename Input, typename Dot>
+void dot_each_row(const MatrixRef& w, size_t stride, const Input& x, float* y, uint32_t row_begin, uint32_t row_end,
+                  Dot dot) {
+  each_row_prefetched<Element>(w, stride, row_begin, row_end, [&](uint32_t r, const Element* row) { y[r] = dot(row, x); });
+}
+
+// Y[t * w.rows + r] = dot(row r, x[t]) for every token t < n_tokens and r in [row_begin,
+// row_end): each row is read from memory once and stays in L1 while it meets every
+// token's activation; each output is the one-token dot product, so a token's outputs
+// are those it gets alone, whatever else is in the batch.
+template <typename Element, typename Input, typename Dot>
+void dot_each_row_tokens(const MatrixRef& w, size_t stride, const Input* x, uint32_t n_tokens, float* Y,
+                         uint32_t row_begin, uint32_t row_end, Dot dot) {
+  each_row_prefetched<Element>(w, stride, row_begin, row_end, [&](uint32_t r, const Element* row) {
+    for (uint32_t t = 0; t < n_tokens; ++t) Y[size_t(t) * w.rows + r] = dot(row, x[t]);
+  });
 }
 
 #ifdef RWKV_HAVE_AVX512

@@ -39,8 +39,13 @@ def shape_name(run):
 
 
 def weight_type(run):
-    # "f16+f32": the big matrices' type first (the LoRA ones stay f32).
-    return run["matrix_types"].split("+")[0]
+    # The file name's suffix (-f16, -q8_0, ...): matrix_types lists every type present
+    # (the embedding, head and LoRA matrices keep their own), not the one chosen.
+    base = os.path.basename(run["model"]).removesuffix(".rwkv")
+    for t in ("f16", "q8_0", "q4_s", "bf16", "f32"):
+        if base.endswith("-" + t):
+            return t
+    return run["matrix_types"]
 
 
 def limits(run, batch):
