@@ -227,12 +227,13 @@ TEST(Batch, SmallDecodeBatchesGiveEachSequenceItsOwnBits) {
        {rwkv::DType::F32, rwkv::DType::F16, rwkv::DType::BF16, rwkv::DType::Q8_0, rwkv::DType::Q4_S}) {
     for (const auto& f : fixture_models()) {
       auto model = load_fixture(f, type, dir);
-      // The smallest limit of the model's matrices (a q4_s model keeps a q8_0 head).
+      // The smallest limit of the model's matrices (a q4_s model keeps a q8_0 head, v7
+      // its small LoRA matrices in f32).
       uint32_t B = rwkv::exact_batch_limit(type);
       for (const rwkv::TensorInfo& t : model->tensors()) {
         if (t.shape.size() == 2) B = std::min(B, rwkv::exact_batch_limit(rwkv::parse_dtype(t.dtype)));
       }
-      ASSERT_GE(B, 4u);
+      ASSERT_GE(B, 2u);
       const size_t V = model->info().n_vocab;
       constexpr size_t kSteps = 6;
       std::vector<std::vector<int32_t>> streams;

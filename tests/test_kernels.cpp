@@ -128,7 +128,7 @@ class KernelMatmat : public ::testing::TestWithParam<MatvecCase> {};
 
 // Up to exact_batch_limit tokens, each token gets matvec's bits; beyond, sequence mode
 // multiplies the dequantized weights in float32: only summation order differs.
-// Token counts cover the exact path (up to 8, 4 for q8_0), the few-token kernel's tiles
+// Token counts cover the exact path (up to 2, 4 or 8 tokens by type), the few-token kernel's tiles
 // of 3 (AVX2) and 4 (AVX-512) with every remainder up to its largest batch (16), and the
 // GEMM's 16-token blocks beyond it; 257 columns
 // cross the GEMM's 256-column passes and leave a tail past the last whole vector.

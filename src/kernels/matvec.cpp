@@ -39,16 +39,22 @@ void split_rows(uint32_t rows, uint32_t cols, uint32_t n_tokens, Fn&& fn) {
 }  // namespace
 
 uint64_t min_weights_to_split() { return g_min_weights_to_split.load(); }
+void set_min_weights_to_split(uint64_t n_weights) { g_min_weights_to_split = n_weights; }
 
 uint32_t exact_batch_limit(DType type) {
-  // Where the one-token dot products for each token beat the widened float32 kernel:
-  // measured on the 0.1B shape, 2 threads (AMD EPYC Zen 5), ms a decode step, exact vs
-  // widened: f16 14.3 vs 19.9 at 2 tokens, 18.5 vs 22.3 at 4, 33.1 vs 32.6 at 8, 64.4 vs
-  // 50.9 at 16; q8_0 10.0 vs 14.1 at 2, 18.3 vs 19.8 at 4, 34.4 vs 28.6 at 8; q4_s 7.0 vs
-  // 13.4 at 2, 12.8 vs 18.2 at 4, 24.5 vs 27.0 at 8, 47.3 vs 43.8 at 16.
-  return type == DType::Q8_0 ? 4 : 8;
+  // Where the one-token dot products for each token beat the widened float32 kernels,
+  // measured on 2 threads (AMD EPYC Zen 5), ms a decode step, exact vs widened: 0.1B
+  // shape f16 15.0 vs 19.9 at 2 tokens, 20.2 vs 22.3 at 4; 1.5B shape f16 177 vs 180 at 2,
+  // 249 vs 213 at 4, 394 vs 294 at 8 (its float32 activations of 7168 values no longer
+  // stay in cache beside the row); q8_0 0.1B 9.7 vs 14.1 at 2, 17.8 vs 19.8 at 4, 34.4
+  // vs 28.6 at 8; 1.5B 90 vs 179 at 2, 163 vs 213 at 4; q4_s 0.1B 6.9 vs 13.4 at 2, 25.1
+  // vs 27.0 at 8, 47.3 vs 43.8 at 16; 1.5B 56 vs 136 at 2, 174 vs 243 at 8.
+  switch (type) {
+    case DType::Q8_0: return 4;
+    case DType::Q4_S: return 8;
+    default: return 2;
+  }
 }
-void set_min_weights_to_split(uint64_t n_weights) { g_min_weights_to_split = n_weights; }
 
 namespace {
 

@@ -39,7 +39,7 @@ void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens);
 // part of Y is still in cache.
 void matmat_squared_relu(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens);
 
-// Up to this many tokens (8; 4 for q8_0), matmat gives each token the one-token product
+// Up to this many tokens (2 for the float types, 4 for q8_0, 8 for q4_s), matmat gives each token the one-token product
 // (matvec) for it, bit for bit: each row is read once and dotted with every token in
 // turn (block types with each token's activation rounded to int8, as matvec does). So a
 // sequence decoded in a small batch gets exactly the logits it gets alone. More tokens
