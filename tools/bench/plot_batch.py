@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Plot and tabulate a batched-decode sweep (tools/bench/batch_sweep.sh output).
 
-    python3 tools/bench/plot_batch.py results.jsonl --png docs/batch-decode.png > table.md
+    python3 tools/bench/plot_batch.py results.jsonl --png docs/batch-decode.png --machine "..." > table.md
 
 For each model (one row of panels): aggregate decode tokens/s and ms per step against
 the batch size, with the two limits measured in the same runs: the memory bandwidth
@@ -78,7 +78,7 @@ def table(groups):
     return "\n".join(lines)
 
 
-def plot(groups, png):
+def plot(groups, png, machine):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -121,7 +121,8 @@ def plot(groups, png):
         ax_ms.set_title(f"{shape}: latency of one step")
         ax_ms.legend(fontsize=8)
     first = next(iter(groups.values()))[0]
-    fig.suptitle(f"Batched decode, {first['threads']} threads (rwkv-cli bench --batch B)")
+    where = f", {machine}" if machine else ""
+    fig.suptitle(f"Batched decode, {first['threads']} threads{where} (rwkv-cli bench --batch B)")
     fig.tight_layout()
     fig.savefig(png, dpi=90)
 
@@ -130,11 +131,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", help="JSON lines from tools/bench/batch_sweep.sh")
     parser.add_argument("--png", help="write the plot here")
+    parser.add_argument("--machine", default="", help="the machine, for the title")
     args = parser.parse_args()
     groups = group(load(args.results))
     print(table(groups))
     if args.png:
-        plot(groups, args.png)
+        plot(groups, args.png, args.machine)
 
 
 if __name__ == "__main__":
