@@ -299,8 +299,8 @@ void Model::forward_sequence(std::span<const int32_t> tokens, State& state, std:
 void Model::forward_batch(std::span<const BatchItem> items) const {
   const size_t V = info().n_vocab;
   // Everything is checked before any state changes.
-  std::vector<const State*> states;
-  states.reserve(items.size());
+  thread_local std::vector<const State*> states;  // kept: a decode step allocates nothing
+  states.clear();
   for (size_t i = 0; i < items.size(); ++i) {
     const BatchItem& item = items[i];
     if (item.state == nullptr) throw Error(fmt::format("batch item {} has no state", i));
