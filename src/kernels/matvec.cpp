@@ -140,7 +140,6 @@ void matmat_each(std::initializer_list<Product> products, uint32_t n_tokens) {
 
 namespace {
 
-
 // The block types for a few tokens: each token's activation rounded to int8 blocks, as
 // for one token, then every row once against all of them.
 void matmat_int8(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) {
