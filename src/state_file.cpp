@@ -52,10 +52,10 @@ Header header_for(const Model& model, const State& state) {
 
 }  // namespace
 
-void save_state(const std::string& path, const Model& model, const State& state) {
+std::string state_to_bytes(const Model& model, const State& state) {
   const State reference = model.new_state();
   if (state.floats_per_layer != reference.floats_per_layer || state.data.size() != reference.data.size()) {
-    throw Error(fmt::format("{}: the state does not belong to {}", path, model.path()));
+    throw Error(fmt::format("the state does not belong to {}", model.path()));
   }
   const Header h = header_for(model, state);
   std::string bytes(kHeaderBytes, '\0');
@@ -73,12 +73,28 @@ void save_state(const std::string& path, const Model& model, const State& state)
   const uint64_t sum = checksum(state.data.data(), n * sizeof(float));
   std::memcpy(bytes.data() + 48, &sum, 8);
   bytes.append(reinterpret_cast<const char*>(state.data.data()), n * sizeof(float));
+  return bytes;
+}
 
+void save_state(const std::string& path, const Model& model, const State& state) {
+  std::string bytes;
+  try {
+    bytes = state_to_bytes(model, state);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", path, e.what()));
+  }
   io::write_file_replacing(path, "the state file", bytes);
 }
 
 State load_state(const std::string& path, const Model& model) {
-  const std::string bytes = io::read_regular_file(path, "the state file", kMaxStateFileBytes);
+  return state_from_bytes(io::read_regular_file(path, "the state file", kMaxStateFileBytes), model, path);
+}
+
+State state_from_bytes(std::string_view bytes, const Model& model, const std::string& path) {
+  if (bytes.size() > kMaxStateFileBytes) {
+    throw Error(fmt::format("{}: {} bytes, more than a state file may hold ({})", path, bytes.size(),
+                            kMaxStateFileBytes));
+  }
   if (bytes.size() < kHeaderBytes || std::memcmp(bytes.data(), kMagic, 8) != 0) {
     throw Error(fmt::format("{}: not an rwkv state file", path));
   }

@@ -1,4 +1,5 @@
-// The torch.save writer, shared with rwkv-gen-model, under the tests' namespace.
+// The torch.save writer, shared with rwkv::write_random_checkpoint (rwkv-gen-model),
+// under the tests' namespace.
 #pragma once
 
 #include "convert/pth_writer.hpp"

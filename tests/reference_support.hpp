@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "convert/to_native.hpp"
+#include "rwkv/convert.hpp"
 #include "rwkv/model.hpp"
 #include "test_support.hpp"
 
@@ -31,12 +31,12 @@ inline nlohmann::json fixture_list() {
   return nlohmann::json::parse(in)["models"];
 }
 
-// Converts `pth` into `dir` with the documented defaults for `type`.
-inline std::string convert_checkpoint(const ScratchDir& dir, const std::filesystem::path& pth, rwkv::DType type) {
-  const std::string out = (dir / (std::string(rwkv::dtype_name(type)) + ".rwkv")).string();
-  rwkv::convert::ConvertOptions options;
-  options.types = rwkv::convert::WeightTypes::for_type(type);
-  rwkv::convert::convert_pth(pth.string(), out, options);
+// Converts `pth` into `dir` with the documented defaults for the weight type `type`.
+inline std::string convert_checkpoint(const ScratchDir& dir, const std::filesystem::path& pth, const std::string& type) {
+  const std::string out = (dir / (type + ".rwkv")).string();
+  rwkv::ConvertOptions options;
+  options.type = type;
+  rwkv::convert_model(pth.string(), out, options);
   return out;
 }
 

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <fstream>
 
-#include "convert/to_native.hpp"
 #include "rwkv/model.hpp"
 #include "reference_support.hpp"
 
@@ -39,8 +38,8 @@ TEST_P(FixtureModels, ConvertDetectsArchitectureAndMatchesReferenceLogits) {
   const auto f = fixture(GetParam());
   rwkv_test::ScratchDir dir;
   const std::string out = (dir / "model.rwkv").string();
-  auto result = rwkv::convert::convert_pth((rwkv_test::fixtures_dir() / f["file"].get<std::string>()).string(), out, {});
-  EXPECT_EQ(rwkv::arch_name(result.info.arch), f["arch_version"].get<std::string>());
+  auto report = rwkv::convert_model((rwkv_test::fixtures_dir() / f["file"].get<std::string>()).string(), out, {});
+  EXPECT_EQ(rwkv::arch_name(report.info.arch), f["arch_version"].get<std::string>());
   auto model = rwkv::Model::load(out);
   EXPECT_EQ(model->info().n_layer, f["n_layer"].get<uint32_t>());
   EXPECT_EQ(model->info().n_embd, f["n_embd"].get<uint32_t>());
@@ -56,9 +55,9 @@ TEST_P(FixtureModels, Float16StorageStaysClose) {
   const auto f = fixture(GetParam());
   rwkv_test::ScratchDir dir;
   const std::string out = (dir / "model.rwkv").string();
-  rwkv::convert::ConvertOptions options;
-  options.types = rwkv::convert::WeightTypes::for_type(rwkv::DType::F16);
-  rwkv::convert::convert_pth((rwkv_test::fixtures_dir() / f["file"].get<std::string>()).string(), out, options);
+  rwkv::ConvertOptions options;
+  options.type = "f16";
+  rwkv::convert_model((rwkv_test::fixtures_dir() / f["file"].get<std::string>()).string(), out, options);
   EXPECT_LE(max_error(*rwkv::Model::load(out), f), 2e-2);
 }
 

@@ -14,7 +14,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "convert/to_native.hpp"
+#include "rwkv/convert.hpp"
 #include "rwkv/session.hpp"
 #include "rwkv/state_file.hpp"
 #include "test_support.hpp"
@@ -33,7 +33,7 @@ class GenerateCli : public ::testing::Test {
  protected:
   void SetUp() override {
     model_ = dir_ / "m.rwkv";
-    rwkv::convert::convert_pth((rwkv_test::fixtures_dir() / "tiny-v7.0.pth").string(), model_.string(), {});
+    rwkv::convert_model((rwkv_test::fixtures_dir() / "tiny-v7.0.pth").string(), model_.string(), {});
   }
   rwkv_test::ScratchDir dir_;
   std::filesystem::path model_;
@@ -98,7 +98,7 @@ TEST_F(GenerateCli, BadInputGetsClearErrors) {
   EXPECT_THAT(too_long.output, HasSubstr("more than the 1073741824 bytes"));
   // A state saved for another model is refused.
   const auto v4 = dir_ / "v4.rwkv";
-  rwkv::convert::convert_pth((rwkv_test::fixtures_dir() / "tiny-v4.pth").string(), v4.string(), {});
+  rwkv::convert_model((rwkv_test::fixtures_dir() / "tiny-v4.pth").string(), v4.string(), {});
   const auto state = dir_ / "v4.state";
   ASSERT_EQ(sh("generate --model " + q(v4) + " --prompt a --max-tokens 1 --state-out " + q(state) + " >/dev/null 2>&1").exit_code, 0);
   Output foreign = sh(base + " --prompt a --state-in " + q(state) + " 2>&1");

@@ -7,7 +7,6 @@
 #include <cmath>
 #include <fstream>
 
-#include "convert/to_native.hpp"
 #include "rwkv/model.hpp"
 #include "reference_support.hpp"
 
@@ -16,7 +15,7 @@ namespace {
 std::vector<std::string> reference_models() { return rwkv_test::reference_models(); }
 nlohmann::json manifest(const std::string& model) { return rwkv_test::reference_manifest(model); }
 
-std::string convert(const rwkv_test::ScratchDir& dir, const std::string& pth_relative, rwkv::DType type) {
+std::string convert(const rwkv_test::ScratchDir& dir, const std::string& pth_relative, const std::string& type) {
   return rwkv_test::convert_checkpoint(dir, *rwkv_test::shared_dir() / pth_relative, type);
 }
 
@@ -31,7 +30,7 @@ TEST_P(ReferenceLogits, Float32WithinTwoTenThousandths) {
   RWKV_SKIP_WITHOUT_SHARED();
   rwkv_test::ScratchDir dir;
   const auto m = manifest(GetParam());
-  auto model = rwkv::Model::load(convert(dir, m["model_pth"], rwkv::DType::F32));
+  auto model = rwkv::Model::load(convert(dir, m["model_pth"], "f32"));
   EXPECT_EQ(model->info().n_layer, m["n_layer"].get<uint32_t>());
   EXPECT_EQ(model->info().n_embd, m["n_embd"].get<uint32_t>());
   const double err = max_logit_error(*model, GetParam());
@@ -43,7 +42,7 @@ TEST_P(ReferenceLogits, Float32WithinTwoTenThousandths) {
 TEST_P(ReferenceLogits, Float16WithinTwoHundredths) {
   RWKV_SKIP_WITHOUT_SHARED();
   rwkv_test::ScratchDir dir;
-  auto model = rwkv::Model::load(convert(dir, manifest(GetParam())["model_pth"], rwkv::DType::F16));
+  auto model = rwkv::Model::load(convert(dir, manifest(GetParam())["model_pth"], "f16"));
   const double err = max_logit_error(*model, GetParam());
   std::printf("[ measured ] %s f16 max abs logit diff %.3g\n", GetParam().c_str(), err);
   EXPECT_LE(err, 2e-2);
@@ -54,7 +53,7 @@ TEST_P(ReferenceLogits, StateAfterCaseBMatchesOfficialState) {
   RWKV_SKIP_WITHOUT_SHARED();
   rwkv_test::ScratchDir dir;
   const auto m = manifest(GetParam());
-  auto model = rwkv::Model::load(convert(dir, m["model_pth"], rwkv::DType::F32));
+  auto model = rwkv::Model::load(convert(dir, m["model_pth"], "f32"));
   rwkv::State state = model->new_state();
   for (const auto& c : m["cases"]) {
     if (c["name"] != "b_english_64") continue;
@@ -82,7 +81,7 @@ TEST_P(ReferenceLogits, StateRestoredMidwayContinuesIdentically) {
   RWKV_SKIP_WITHOUT_SHARED();
   rwkv_test::ScratchDir dir;
   const auto m = manifest(GetParam());
-  const std::string path = convert(dir, m["model_pth"], rwkv::DType::F32);
+  const std::string path = convert(dir, m["model_pth"], "f32");
   const auto tokens = m["cases"][2]["tokens"].get<std::vector<int32_t>>();
   const size_t half = tokens.size() / 2;
 
@@ -122,7 +121,7 @@ TEST(ReferenceLogitsHalfCheckpoints, Bf16AndFp16CheckpointsConvert) {
     for (const std::string kind : {"fp16", "bf16"}) {
       rwkv_test::ScratchDir dir;
       const std::string pth = "models/pth/tiny-rwkv-" + model + "-" + kind + ".pth";
-      auto m = rwkv::Model::load(convert(dir, pth, rwkv::DType::F32));
+      auto m = rwkv::Model::load(convert(dir, pth, "f32"));
       const double err = max_logit_error(*m, model);
       std::printf("[ measured ] %s from %s checkpoint: max abs logit diff %.3g\n", model.c_str(), kind.c_str(), err);
       // The weights themselves are rounded to 11 (fp16) or 8 (bf16) significant bits.

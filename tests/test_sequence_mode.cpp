@@ -6,7 +6,7 @@
 #include <cmath>
 #include <fstream>
 
-#include "convert/to_native.hpp"
+#include "rwkv/convert.hpp"
 #include "rwkv/error.hpp"
 #include "rwkv/model.hpp"
 #include "test_support.hpp"
@@ -53,7 +53,7 @@ TEST(SequenceMode, FixturesOfEveryVersionAgreeWithSerial) {
   rwkv_test::ScratchDir dir;
   for (const auto& f : fixtures) {
     const std::string out = (dir / "m.rwkv").string();
-    rwkv::convert::convert_pth((rwkv_test::fixtures_dir() / f["file"].get<std::string>()).string(), out, {});
+    rwkv::convert_model((rwkv_test::fixtures_dir() / f["file"].get<std::string>()).string(), out, {});
     auto model = rwkv::Model::load(out);
     // The fixture's tokens repeated past one 128-token chunk, so chunk boundaries are crossed.
     std::vector<int32_t> tokens;
@@ -76,7 +76,7 @@ TEST(SequenceMode, SharedModelsAgreeWithSerialAndTheReference) {
     std::ifstream in(folder / "manifest.json");
     const auto m = nlohmann::json::parse(in);
     const std::string out = (dir / "m.rwkv").string();
-    rwkv::convert::convert_pth((*rwkv_test::shared_dir() / m["model_pth"].get<std::string>()).string(), out, {});
+    rwkv::convert_model((*rwkv_test::shared_dir() / m["model_pth"].get<std::string>()).string(), out, {});
     auto model = rwkv::Model::load(out);
     for (const auto& c : m["cases"]) {
       const auto tokens = c["tokens"].get<std::vector<int32_t>>();
@@ -97,7 +97,7 @@ TEST(SequenceMode, SharedModelsAgreeWithSerialAndTheReference) {
 TEST(SequenceMode, BadArguments) {
   rwkv_test::ScratchDir dir;
   const std::string out = (dir / "m.rwkv").string();
-  rwkv::convert::convert_pth((rwkv_test::fixtures_dir() / "tiny-v5.2.pth").string(), out, {});
+  rwkv::convert_model((rwkv_test::fixtures_dir() / "tiny-v5.2.pth").string(), out, {});
   auto model = rwkv::Model::load(out);
   rwkv::State state = model->new_state();
   const std::vector<int32_t> tokens = {1, 2, 3};

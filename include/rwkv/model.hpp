@@ -16,29 +16,11 @@
 #include <string>
 #include <string_view>
 
+#include "rwkv/model_info.hpp"
 #include "rwkv/state.hpp"
 #include "rwkv/tokenizer.hpp"
 
 namespace rwkv {
-
-// The model's architecture, named as the official code names it.
-enum class Arch : uint32_t { V4, V5_0, V5_1, V5_2, V6_0, V7_0 };
-
-// "4", "5.0", "5.1", "5.2", "6.0", "7.0".
-const char* arch_name(Arch arch);
-// Inverse of arch_name; throws rwkv::Error for an unknown name.
-Arch parse_arch(std::string_view name);
-
-struct ModelInfo {
-  Arch arch = Arch::V7_0;
-  uint32_t n_layer = 0;
-  uint32_t n_embd = 0;
-  uint32_t n_vocab = 0;
-  uint32_t n_head = 0;     // 0 for v4, which has no heads
-  uint32_t head_size = 0;  // 0 for v4
-  uint32_t n_ffn = 0;      // rows of ffn.key
-  TokenizerKind tokenizer = TokenizerKind::Bytes;
-};
 
 struct TensorInfo {
   std::string name;
@@ -121,5 +103,16 @@ class Model {
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The model's own tokenizer: bytes needs no file; World uses the vocabulary embedded
+// in the model file when there is one and `vocab_path` is empty; otherwise
+// `vocab_path`, or when it is empty the kind's usual file name (default_vocab_filename)
+// in the working directory, else beside the model. Throws rwkv::Error naming the file.
+std::unique_ptr<Tokenizer> load_model_tokenizer(const Model& model, const std::string& vocab_path = "");
+
+// The default model's path: $RWKV_DEFAULT_MODEL when set, else the file the
+// installation put in its data directory (share/rwkv/default-rwkv7.rwkv), else the one
+// this build tree converted. Throws rwkv::Error naming the places tried.
+std::string default_model_path();
 
 }  // namespace rwkv

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "rwkv/model.hpp"
 #include "rwkv/state.hpp"
@@ -17,6 +18,10 @@ void save_state(const std::string& path, const Model& model, const State& state)
 // missing, truncated, corrupt (checksum), of another format version, or made for a
 // model of another architecture or size.
 State load_state(const std::string& path, const Model& model);
+
+// The bytes save_state writes, and back (`name` stands for them in error messages).
+std::string state_to_bytes(const Model& model, const State& state);
+State state_from_bytes(std::string_view bytes, const Model& model, const std::string& name = "state bytes");
 
 // Reads a state-tuning checkpoint (.pth holding `blocks.N.att.time_state` [H, N, N]
 // per layer) as the initial state of `model` (RWKV 5.x, 6 and 7). The tuned matrices

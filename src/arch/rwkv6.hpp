@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "arch/blocks.hpp"
-#include "rwkv/model.hpp"
+#include "rwkv/model_info.hpp"
 
 namespace rwkv::arch {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "rwkv/model.hpp"
+#include "rwkv/model_info.hpp"
 
 namespace rwkv::arch {
 

@@ -1,6 +1,7 @@
 // Writes checkpoints as torch.save does: for tests that need .pth files they can
 // shape at will (valid ones, and ones broken in one precise way), and for
-// rwkv-gen-model, which streams multi-gigabyte ones to a file.
+// rwkv::write_random_checkpoint (rwkv-gen-model), which streams multi-gigabyte ones to
+// a file.
 #pragma once
 
 #include <cstdint>

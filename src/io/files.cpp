@@ -49,8 +49,12 @@ RegularFile::~RegularFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+}  // namespace rwkv::io
+
+namespace rwkv {
+
 std::string read_regular_file(const std::string& path, std::string_view what, uint64_t max_bytes) {
-  RegularFile file(path, what);
+  io::RegularFile file(path, what);
   if (file.size() > max_bytes) {
     throw Error(fmt::format("{}: {} is {} bytes, more than the {} bytes allowed", path, what, file.size(), max_bytes));
   }
@@ -115,6 +119,10 @@ bool read_line(int fd, std::string& line, std::string_view what, uint64_t max_by
     line += c;
   }
 }
+
+}  // namespace rwkv
+
+namespace rwkv::io {
 
 void write_file_replacing(const std::string& path, std::string_view what, std::string_view bytes) {
   const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());

@@ -7,7 +7,14 @@
 #include <string>
 #include <string_view>
 
+#include "rwkv/io.hpp"
+
 namespace rwkv::io {
+
+// Declared in rwkv/io.hpp, for the tools as well.
+using rwkv::read_line;
+using rwkv::read_regular_file;
+using rwkv::read_stream;
 
 // An open, read-only descriptor of a regular file, closed on destruction.
 class RegularFile {
@@ -28,19 +35,6 @@ class RegularFile {
   int fd_ = -1;
   uint64_t size_ = 0;
 };
-
-// The whole of a regular file. The limit is enforced while reading, so a file that
-// grows, or reports a wrong size, cannot make the read unbounded.
-std::string read_regular_file(const std::string& path, std::string_view what, uint64_t max_bytes);
-
-// Everything readable from `fd` (a pipe, a terminal, standard input) up to its end, at
-// most `max_bytes`: more is refused with an error naming `what`, so that `< /dev/zero`
-// or an endless pipe cannot exhaust memory.
-std::string read_stream(int fd, std::string_view what, uint64_t max_bytes);
-
-// One line of `fd` without its '\n', read a byte at a time (so nothing past the line is
-// consumed), at most `max_bytes`. Returns false at the end of input with nothing read.
-bool read_line(int fd, std::string& line, std::string_view what, uint64_t max_bytes);
 
 // Writes `bytes` to a temporary name beside `path` and renames it into place, so that a
 // failed or interrupted write leaves whatever was at `path` untouched. Errors name the

@@ -4,7 +4,7 @@
 
 #include "tokenizer/utf8.hpp"
 
-namespace rwkv::io {
+namespace rwkv {
 
 std::string printable(std::string_view text, size_t max_bytes) {
   const std::string_view shown = text.substr(0, max_bytes);
@@ -43,4 +43,4 @@ std::string printable(std::string_view text, size_t max_bytes) {
   return out;
 }
 
-}  // namespace rwkv::io
+}  // namespace rwkv

@@ -3,15 +3,11 @@
 // and megabytes in one field; messages stay one readable line of bounded length.
 #pragma once
 
-#include <cstddef>
-#include <string>
-#include <string_view>
+#include "rwkv/io.hpp"
 
 namespace rwkv::io {
 
-// `text` with control characters, DEL and invalid UTF-8 bytes written as escapes (\n,
-// \t, \x1b, ...), backslashes doubled, valid UTF-8 kept, and cut after `max_bytes` bytes
-// of input with "... (N bytes)" appended.
-std::string printable(std::string_view text, size_t max_bytes = 80);
+// Declared in rwkv/io.hpp, for the tools as well.
+using rwkv::printable;
 
 }  // namespace rwkv::io

@@ -24,6 +24,8 @@ const char* dtype_name(DType t) {
   return "unknown";
 }
 
+std::span<const DType> all_dtypes() { return kAllTypes; }
+
 std::string dtype_names() {
   std::string out;
   for (size_t i = 0; i < std::size(kAllTypes); ++i) {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,8 @@ const char* dtype_name(DType t);  // "f32", "f16", "bf16", "q8_0", "q4_s"
 DType parse_dtype(const std::string& name);
 // "f32, f16, bf16, q8_0 or q4_s", for messages and --help.
 std::string dtype_names();
+// Every type, in the order dtype_names() lists them.
+std::span<const DType> all_dtypes();
 
 // Values that share one block (1 for element types) and the bytes of one block.
 uint32_t dtype_block_values(DType t);

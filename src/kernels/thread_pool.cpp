@@ -180,22 +180,36 @@ std::string read_first_line(const std::string& path) {
   return in ? line : std::string();
 }
 
-unsigned start_kernel_pool() {
-  g_pool_started = true;
+unsigned requested_pool_size() {
   const unsigned requested = g_requested_threads.load();
   return requested == 0 ? physical_core_count() : requested;
+}
+
+unsigned start_kernel_pool() {
+  g_pool_started = true;
+  return requested_pool_size();
+}
+
+// The pool of the process, whatever a KernelPoolOverride says.
+ThreadPool& process_pool() {
+  static ThreadPool pool(start_kernel_pool());
+  return pool;
 }
 
 }  // namespace
 
 void set_thread_count(unsigned n_threads) {
   if (g_pool_started.load()) {
+    const unsigned size = process_pool().size();
+    // Asking again for the size in use changes nothing.
+    if ((n_threads == 0 ? physical_core_count() : n_threads) == size) return;
     throw Error(fmt::format("set_thread_count({}): the kernel thread pool has already started with {} threads",
-                            n_threads, thread_count()));
+                            n_threads, size));
   }
   g_requested_threads = n_threads;
 }
 
+// From /sys/devices/system/cpu; hardware_concurrency() where that is unreadable.
 unsigned physical_core_count() {
   cpu_set_t allowed;
   CPU_ZERO(&allowed);
@@ -219,11 +233,14 @@ unsigned physical_core_count() {
 
 ThreadPool& kernel_pool() {
   if (t_pool_override != nullptr) return *t_pool_override;
-  static ThreadPool pool(start_kernel_pool());
-  return pool;
+  return process_pool();
 }
 
-unsigned thread_count() { return kernel_pool().size(); }
+unsigned thread_count() {
+  // Asking does not start the pool: set_thread_count may still follow.
+  if (t_pool_override != nullptr) return t_pool_override->size();
+  return g_pool_started.load() ? process_pool().size() : requested_pool_size();
+}
 
 void parallel_for(uint32_t n, uint32_t grain, const std::function<void(uint32_t, uint32_t)>& fn) {
   ThreadPool& pool = kernel_pool();

@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 
+#include "rwkv/threads.hpp"
+
 namespace rwkv {
 
 class ThreadPool {
@@ -30,20 +32,14 @@ class ThreadPool {
 };
 
 // The pool the kernels use. Its size is set once, before the first use, by
-// set_thread_count (0 = the number of physical cores). Model::load is a first use: it
-// checks the weights for NaN and infinity on this pool.
+// set_thread_count (rwkv/threads.hpp; 0 = the number of physical cores). Model::load is
+// a first use: it checks the weights for NaN and infinity on this pool.
 ThreadPool& kernel_pool();
-void set_thread_count(unsigned n_threads);
-unsigned thread_count();
 
 // Calls fn(begin, end) on contiguous parts of [0, n) spread over kernel_pool(), each
 // part a whole number of `grain`s. Every index is handled by exactly one call, so work
 // whose parts are independent gives the same result whatever the thread count.
 void parallel_for(uint32_t n, uint32_t grain, const std::function<void(uint32_t begin, uint32_t end)>& fn);
-
-// Physical cores this process may run on (SMT siblings counted once), from
-// /sys/devices/system/cpu; hardware_concurrency() where that is unreadable.
-unsigned physical_core_count();
 
 // While alive, kernel_pool() on this thread returns `pool` instead of the process
 // pool: lets tests run the same model with pools of different sizes.

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "kernels/dtype.hpp"
-#include "rwkv/model.hpp"
+#include "rwkv/model_info.hpp"
 #include "weights/mapped_file.hpp"
 
 namespace rwkv {

@@ -14,10 +14,10 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "common.hpp"
-#include "kernels/thread_pool.hpp"
-#include "machine_limits.hpp"
 #include "rwkv/error.hpp"
+#include "rwkv/machine.hpp"
 #include "rwkv/model.hpp"
+#include "rwkv/threads.hpp"
 #include "threads_flag.hpp"
 
 namespace rwkv_cli {
@@ -209,7 +209,7 @@ int run_bench(int argc, char** argv) {
   std::vector<double> prefill_runs, fma_runs;
   for (int run = 0; run < kPrefillRuns; ++run) {
     prefill_runs.push_back(time_prefill(*model, prompt));
-    fma_runs.push_back(measure_fma_peak_once());
+    fma_runs.push_back(rwkv::measure_fma_peak_once());
   }
   const double prefill_seconds = median(prefill_runs);
   const double fma_peak = median(fma_runs);
@@ -217,7 +217,7 @@ int run_bench(int argc, char** argv) {
   for (int i = 0; i < kWarmupTokens; ++i) decoder.timed_step();
   // Every buffer has grown by now; before the bandwidth buffer, which would be the peak.
   const uint64_t peak_rss = peak_rss_bytes();
-  BandwidthProbe probe(static_cast<size_t>(bandwidth_mib) << 20);
+  rwkv::BandwidthProbe probe(static_cast<size_t>(bandwidth_mib) << 20);
   std::vector<double> decode_seconds, bandwidth_passes;
   for (int64_t i = 0; i < decode_tokens; ++i) {
     decode_seconds.push_back(decoder.timed_step());

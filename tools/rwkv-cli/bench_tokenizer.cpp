@@ -6,8 +6,8 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "rwkv/error.hpp"
+#include "rwkv/io.hpp"
 #include "rwkv/tokenizer.hpp"
-#include "tokenizer/tokenizer_impl.hpp"
 
 namespace rwkv_cli {
 namespace {
@@ -90,7 +90,7 @@ int run_bench_tokenizer(int argc, char** argv) {
 
   std::string text, source = "generated English prose";
   if (args.has("file")) {
-    std::string unit = rwkv::detail::read_whole_file(args.get("file"), "input file");
+    std::string unit = rwkv::read_regular_file(args.get("file"), "input file", kMaxTextFileBytes);
     if (unit.empty()) throw UsageError("flag --file: the file is empty");
     while (text.size() < min_bytes) text += unit;
     source = fmt::format("{} x {}", args.get("file"), text.size() / unit.size());

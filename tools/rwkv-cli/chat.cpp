@@ -10,8 +10,8 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "common.hpp"
-#include "io/files.hpp"
 #include "rwkv/error.hpp"
+#include "rwkv/io.hpp"
 #include "rwkv/session.hpp"
 #include "rwkv/state_file.hpp"
 #include "sampling_flags.hpp"
@@ -85,7 +85,7 @@ int run_chat(int argc, char** argv) {
   while (true) {
     fmt::print("User: ");
     std::fflush(stdout);
-    if (!rwkv::io::read_line(STDIN_FILENO, line, "standard input", kMaxChatLineBytes)) break;
+    if (!rwkv::read_line(STDIN_FILENO, line, "standard input", kMaxChatLineBytes)) break;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
     try {

@@ -2,6 +2,7 @@
 // program and command names. Commands throw on error; main() reports it.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -19,6 +20,10 @@ int run_perplexity(int argc, char** argv);
 int run_tokenize(int argc, char** argv);
 int run_bench_tokenizer(int argc, char** argv);
 int run_bench(int argc, char** argv);
+
+// What `tokenize` and `bench-tokenizer` read from --file at most: as much as a
+// vocabulary file may hold (256 MiB).
+inline constexpr uint64_t kMaxTextFileBytes = uint64_t(256) << 20;
 
 // Loads a tokenizer for a command; an empty path means the kind's usual file name in the
 // working directory.

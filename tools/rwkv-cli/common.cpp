@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <vector>
 
-#include "io/files.hpp"
 #include "rwkv/error.hpp"
+#include "rwkv/io.hpp"
 
 namespace rwkv_cli {
 
@@ -56,24 +56,13 @@ std::shared_ptr<const rwkv::Model> load_model(const std::string& path) {
 
 std::shared_ptr<const rwkv::Tokenizer> load_model_tokenizer(const rwkv::Model& model, const ArgParser& args,
                                                             const std::string& vocab_flag) {
-  const rwkv::TokenizerKind kind = model.info().tokenizer;
-  if (kind == rwkv::TokenizerKind::Bytes) return rwkv::load_tokenizer(kind, "");
-  if (kind == rwkv::TokenizerKind::World && !args.has(vocab_flag) && !model.embedded_vocabulary().empty()) {
-    return rwkv::load_world_tokenizer_text(model.path() + " (embedded vocabulary)", model.embedded_vocabulary());
-  }
-  std::string path;
-  if (args.has(vocab_flag)) {
-    path = args.get(vocab_flag);
-  } else {
-    const std::string name = rwkv::default_vocab_filename(kind);
-    const auto beside_model = std::filesystem::path(model.path()).parent_path() / name;
-    path = std::filesystem::exists(name) || !std::filesystem::exists(beside_model) ? name : beside_model.string();
-  }
-  return rwkv::load_tokenizer(kind, path);
+  // A flag given is used as it is, even "" (the library's "look for the usual file").
+  if (args.has(vocab_flag)) return rwkv::load_tokenizer(model.info().tokenizer, args.get(vocab_flag));
+  return rwkv::load_model_tokenizer(model);
 }
 
 std::string read_file_bytes(const std::string& path, uint64_t max_bytes) {
-  return rwkv::io::read_regular_file(path, "the input file", max_bytes);
+  return rwkv::read_regular_file(path, "the input file", max_bytes);
 }
 
 }  // namespace rwkv_cli

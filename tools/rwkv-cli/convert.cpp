@@ -1,11 +1,11 @@
 #include <fmt/format.h>
 
 #include "args.hpp"
-#include "rwkv/error.hpp"
 #include "commands.hpp"
-#include "convert/to_native.hpp"
-#include "io/printable.hpp"
 #include "progress.hpp"
+#include "rwkv/convert.hpp"
+#include "rwkv/error.hpp"
+#include "rwkv/io.hpp"
 #include "weight_type_flags.hpp"
 
 namespace rwkv_cli {
@@ -27,28 +27,20 @@ int run_convert(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
 
   const std::string input = args.get("INPUT");
-  const rwkv::convert::SourceModel source = rwkv::convert::open_source(input);
-  rwkv::convert::ConvertOptions options;
-  if (args.get("type") != "auto") {
-    options.types = read_weight_type_flags(args);
-  } else {
-    options.types = source.format == "pth" ? rwkv::convert::WeightTypes::for_type(rwkv::DType::F32)
-                                           : rwkv::convert::lossless_types(source);
-    if (args.has("embedding-type")) options.types.embedding = parse_flag(args, "embedding-type", rwkv::parse_dtype);
-    if (args.has("head-type")) options.types.head = parse_flag(args, "head-type", rwkv::parse_dtype);
-  }
-  if (args.has("tokenizer")) options.tokenizer = parse_flag(args, "tokenizer", rwkv::parse_tokenizer_kind);
+  rwkv::ConvertOptions options;
+  read_weight_type_flags(args, /*with_tokenizer=*/true, options);
   ProgressBar bar("converting");
   options.progress = [&](size_t done, size_t total) { bar.update(done, total); };
   const std::string output = args.get("OUTPUT");
-  auto result = rwkv::convert::convert_source(source, output, options);
+  const rwkv::ConvertReport report =
+      convert_with_flags(args, [&] { return rwkv::convert_model(input, output, options); });
   bar.finish();
-  const rwkv::ModelInfo& info = result.info;
+  const rwkv::ModelInfo& info = report.info;
   fmt::print(stderr, "{} ({}): RWKV {}, {} layers, n_embd {}, n_vocab {}, tokenizer {}, {} -> {}\n", input,
-             source.format, rwkv::arch_name(info.arch), info.n_layer, info.n_embd, info.n_vocab,
-             rwkv::tokenizer_kind_name(info.tokenizer), describe_weight_types(options.types), output);
-  for (const std::string& name : result.ignored_tensors) {
-    fmt::print(stderr, "note: tensor '{}' is not used by RWKV {} and was left out\n", rwkv::io::printable(name),
+             report.source_format, rwkv::arch_name(info.arch), info.n_layer, info.n_embd, info.n_vocab,
+             rwkv::tokenizer_kind_name(info.tokenizer), report.weight_types, output);
+  for (const std::string& name : report.ignored_tensors) {
+    fmt::print(stderr, "note: tensor '{}' is not used by RWKV {} and was left out\n", rwkv::printable(name),
                rwkv::arch_name(info.arch));
   }
   return 0;

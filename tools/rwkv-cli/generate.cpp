@@ -8,8 +8,8 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "common.hpp"
-#include "io/files.hpp"
 #include "rwkv/error.hpp"
+#include "rwkv/io.hpp"
 #include "rwkv/session.hpp"
 #include "rwkv/state_file.hpp"
 #include "sampling_flags.hpp"
@@ -49,7 +49,7 @@ int run_generate(int argc, char** argv) {
   } else if (args.has("prompt-file")) {
     prompt = read_file_bytes(args.get("prompt-file"));
   } else {
-    prompt = rwkv::io::read_stream(STDIN_FILENO, "standard input", kMaxInputBytes);
+    prompt = rwkv::read_stream(STDIN_FILENO, "standard input", kMaxInputBytes);
   }
   if (prompt.empty()) throw UsageError("the prompt is empty (give --prompt, --prompt-file or text on stdin)");
 

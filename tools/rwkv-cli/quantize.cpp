@@ -2,8 +2,8 @@
 
 #include "args.hpp"
 #include "commands.hpp"
-#include "convert/requantize.hpp"
 #include "progress.hpp"
+#include "rwkv/convert.hpp"
 #include "weight_type_flags.hpp"
 
 namespace rwkv_cli {
@@ -21,17 +21,19 @@ int run_quantize(int argc, char** argv) {
             "twice and both errors add up, so converting the original checkpoint is better");
   if (!args.parse(argc, argv)) return 0;
 
-  rwkv::convert::RequantizeOptions options;
-  options.types = read_weight_type_flags(args);
+  args.require("type");
+  rwkv::ConvertOptions options;
+  read_weight_type_flags(args, /*with_tokenizer=*/false, options);
   options.allow_requantize = args.has("allow-requantize");
   ProgressBar bar("quantizing");
   options.progress = [&](size_t done, size_t total) { bar.update(done, total); };
   const std::string input = args.get("IN");
   const std::string output = args.get("OUT");
-  const auto result = rwkv::convert::requantize_native(input, output, options);
+  const rwkv::ConvertReport report =
+      convert_with_flags(args, [&] { return rwkv::quantize_model(input, output, options); });
   bar.finish();
-  fmt::print(stderr, "{}: RWKV {}, {} tensors re-encoded ({}) -> {}\n", input, rwkv::arch_name(result.info.arch),
-             result.converted_tensors, describe_weight_types(options.types), output);
+  fmt::print(stderr, "{}: RWKV {}, {} tensors re-encoded ({}) -> {}\n", input, rwkv::arch_name(report.info.arch),
+             report.converted_tensors, report.weight_types, output);
   return 0;
 }
 

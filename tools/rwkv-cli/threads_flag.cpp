@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "kernels/thread_pool.hpp"
+#include "rwkv/threads.hpp"
 
 namespace rwkv_cli {
 

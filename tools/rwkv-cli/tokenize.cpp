@@ -6,8 +6,8 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "rwkv/error.hpp"
+#include "rwkv/io.hpp"
 #include "rwkv/tokenizer.hpp"
-#include "tokenizer/tokenizer_impl.hpp"
 
 namespace rwkv_cli {
 
@@ -56,7 +56,8 @@ int run_tokenize(int argc, char** argv) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
   }
-  std::string input = args.has("text") ? args.get("text") : rwkv::detail::read_whole_file(args.get("file"), "input file");
+  std::string input = args.has("text") ? args.get("text")
+                                        : rwkv::read_regular_file(args.get("file"), "input file", kMaxTextFileBytes);
   std::vector<int32_t> ids = tokenizer->encode(input);
   fmt::print("[{}]\n", fmt::join(ids, ","));
   return 0;

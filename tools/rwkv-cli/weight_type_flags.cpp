@@ -2,10 +2,32 @@
 
 #include <fmt/format.h>
 
+#include <vector>
+
 namespace rwkv_cli {
 
+namespace {
+
+// "f32, f16, bf16, q8_0 or q4_s"
+std::string weight_type_list() {
+  const std::vector<std::string> names = rwkv::weight_type_names();
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += i + 1 == names.size() ? " or " : ", ";
+    out += names[i];
+  }
+  return out;
+}
+
+std::string flag_value(const ArgParser& args, const char* flag) {
+  const std::string value = args.get(flag);
+  return value.empty() ? kEmptyFlagValue : value;
+}
+
+}  // namespace
+
 void declare_weight_type_flags(ArgParser& args, const char* default_type) {
-  const std::string names = rwkv::dtype_names();
+  const std::string names = weight_type_list();
   if (default_type != nullptr) {
     args.option("type", "TYPE", "weight type of the large matrices: " + names, default_type);
   } else {
@@ -17,18 +39,24 @@ void declare_weight_type_flags(ArgParser& args, const char* default_type) {
                                    "else --type)");
 }
 
-rwkv::convert::WeightTypes read_weight_type_flags(const ArgParser& args) {
-  args.require("type");
-  const rwkv::DType matrices = parse_flag(args, "type", rwkv::parse_dtype);
-  std::optional<rwkv::DType> embedding, head;
-  if (args.has("embedding-type")) embedding = parse_flag(args, "embedding-type", rwkv::parse_dtype);
-  if (args.has("head-type")) head = parse_flag(args, "head-type", rwkv::parse_dtype);
-  return rwkv::convert::WeightTypes::for_type(matrices, embedding, head);
+void read_weight_type_flags(const ArgParser& args, bool with_tokenizer, rwkv::ConvertOptions& options) {
+  options.type = flag_value(args, "type");
+  if (args.has("embedding-type")) options.embedding_type = flag_value(args, "embedding-type");
+  if (args.has("head-type")) options.head_type = flag_value(args, "head-type");
+  if (with_tokenizer && args.has("tokenizer")) options.tokenizer = flag_value(args, "tokenizer");
 }
 
-std::string describe_weight_types(const rwkv::convert::WeightTypes& types) {
-  return fmt::format("matrices {}, embedding {}, head {}", rwkv::dtype_name(types.matrices),
-                     rwkv::dtype_name(types.embedding), rwkv::dtype_name(types.head));
+void throw_flag_error(const ArgParser& args, const rwkv::ConvertOptionError& error) {
+  std::string flag = error.option();
+  for (char& c : flag) {
+    if (c == '_') c = '-';
+  }
+  if (args.has(flag) && args.get(flag).empty()) {
+    // The library saw kEmptyFlagValue: the message is about "".
+    if (flag == "tokenizer") parse_flag(args, flag, rwkv::parse_tokenizer_kind);
+    throw UsageError(fmt::format("flag --{}: unknown weight type '': expected {}", flag, weight_type_list()));
+  }
+  throw UsageError("flag --" + flag + ": " + error.problem());
 }
 
 }  // namespace rwkv_cli

@@ -1,4 +1,4 @@
-#include "machine_limits.hpp"
+#include "rwkv/machine.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -15,7 +15,7 @@
 #include "kernels/row_dots.hpp"
 #include "kernels/thread_pool.hpp"
 
-namespace rwkv_cli {
+namespace rwkv {
 
 namespace {
 
@@ -24,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 // Seconds for every thread of the pool to run body(thread) once, started together.
 template <typename Body>
 double time_on_every_thread(Body&& body) {
-  rwkv::ThreadPool& pool = rwkv::kernel_pool();
+  ThreadPool& pool = kernel_pool();
   const auto start = Clock::now();
   pool.run(pool.size(), [&](unsigned task) { body(task); });
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -37,10 +37,10 @@ double time_on_every_thread(Body&& body) {
 uint64_t sum_words(const uint64_t* words, size_t n) {
   uint64_t a = 0, b = 0, c = 0, d = 0;
   size_t i = 0;
-  constexpr size_t kWordsPerLine = rwkv::kCacheLineBytes / sizeof(uint64_t);
-  constexpr size_t kWordsAhead = rwkv::kPrefetchBytesAhead / sizeof(uint64_t);
+  constexpr size_t kWordsPerLine = kCacheLineBytes / sizeof(uint64_t);
+  constexpr size_t kWordsAhead = kPrefetchBytesAhead / sizeof(uint64_t);
   for (; i + kWordsPerLine <= n; i += kWordsPerLine) {
-    if (i + kWordsAhead < n) rwkv::prefetch_bytes(words + i + kWordsAhead, rwkv::kCacheLineBytes);
+    if (i + kWordsAhead < n) prefetch_bytes(words + i + kWordsAhead, kCacheLineBytes);
     for (size_t j = i; j < i + kWordsPerLine; j += 4) {
       a += words[j];
       b += words[j + 1];
@@ -90,7 +90,7 @@ double fma_loop(std::atomic<float>& sink) {
 BandwidthProbe::BandwidthProbe(size_t buffer_bytes)
     : buffer_(new uint64_t[std::max<size_t>(buffer_bytes / sizeof(uint64_t), 1)]),
       n_words_(std::max<size_t>(buffer_bytes / sizeof(uint64_t), 1)) {
-  const unsigned n_threads = rwkv::kernel_pool().size();
+  const unsigned n_threads = kernel_pool().size();
   // Each thread first writes the part it will read, so that its pages are mapped
   // (and, on NUMA machines, local to it) before the timed passes.
   time_on_every_thread([&](unsigned t) {
@@ -103,7 +103,7 @@ BandwidthProbe::BandwidthProbe(size_t buffer_bytes)
 BandwidthProbe::~BandwidthProbe() = default;
 
 double BandwidthProbe::pass() {
-  const unsigned n_threads = rwkv::kernel_pool().size();
+  const unsigned n_threads = kernel_pool().size();
   std::atomic<uint64_t> sink{0};
   const double seconds = time_on_every_thread([&](unsigned t) {
     const size_t begin = n_words_ * t / n_threads, end = n_words_ * (t + 1) / n_threads;
@@ -124,4 +124,4 @@ double measure_fma_peak_once() {
   return flops.load() / seconds;
 }
 
-}  // namespace rwkv_cli
+}  // namespace rwkv
