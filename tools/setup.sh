@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(cmake g++ make pkg-config libeigen3-dev libfmt-dev nlohmann-json3-dev libgtest-dev libutf8proc-dev
-  clang libclang-rt-14-dev llvm-14)  # tests/fuzz: clang++, libFuzzer, llvm-symbolizer
+  clang libclang-rt-14-dev llvm-14  # tests/fuzz: clang++, libFuzzer, llvm-symbolizer
+  python3 python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel)  # python/: binding, its tests, pip install
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
