@@ -265,3 +265,40 @@ TEST(Args, ParseFlagNamesTheFlag) {
 }
 
 }  // namespace
+
+namespace {
+
+// llama.cpp's aliases stand for the flags a command declares, and only those.
+TEST(Args, ConventionalAliases) {
+  ArgParser args("demo", "[options]", "Aliases.");
+  args.option("model", "M", "m").option("max-tokens", "N", "n").option("file", "F", "f").option("temperature", "T", "t")
+      .repeated("stop", "S", "s");
+  ASSERT_TRUE(parse(args, {"-m", "a.rwkv", "-n", "5", "-f", "x.txt", "--temp=0.5", "-r", "A", "-r", "B"}));
+  EXPECT_EQ(args.get("model"), "a.rwkv");
+  EXPECT_EQ(args.get("max-tokens"), "5");
+  EXPECT_EQ(args.get("file"), "x.txt");  // -f is --file where there is no --prompt-file
+  EXPECT_EQ(args.get("temperature"), "0.5");
+  EXPECT_EQ(args.get_all("stop"), (std::vector<std::string>{"A", "B"}));
+  // A value that looks like an alias is still a value.
+  ArgParser values("demo", "[options]", "Aliases.");
+  values.option("model", "M", "m").option("prompt", "S", "p");
+  ASSERT_TRUE(parse(values, {"--prompt", "-m"}));
+  EXPECT_EQ(values.get("prompt"), "-m");
+  EXPECT_FALSE(values.has("model"));
+  // -p is not declared here; -m twice is a duplicate like --model twice.
+  ArgParser dup("demo", "[options]", "Aliases.");
+  dup.option("model", "M", "m");
+  try {
+    parse(dup, {"-p", "x"});
+    ADD_FAILURE() << "-p accepted";
+  } catch (const UsageError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("unknown flag -p"));
+  }
+  ArgParser twice("demo", "[options]", "Aliases.");
+  twice.option("model", "M", "m");
+  EXPECT_THROW(parse(twice, {"-m", "a", "--model", "b"}), UsageError);
+  EXPECT_THAT(args.help_text(), HasSubstr("-m, --model M"));
+  EXPECT_THAT(args.help_text(), HasSubstr("--temp, --temperature T"));
+}
+
+}  // namespace

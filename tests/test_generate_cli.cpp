@@ -298,3 +298,87 @@ TEST_F(GenerateCli, ChatCtrlCStopsTheReplyNotTheChat) {
 }
 
 }  // namespace
+
+namespace {
+
+// llama.cpp's short flags and --temp are the same flags, and --logit-bias takes
+// llama.cpp's TOKEN_ID+BIAS / TOKEN_ID-inf.
+TEST_F(GenerateCli, LlamaCppAliasesAndLogitBias) {
+  const std::string long_form = "generate --model " + q(model_) +
+                                " --prompt Hello --max-tokens 10 --temperature 0 --seed 3 --threads 1 --json";
+  const std::string short_form = "generate -m " + q(model_) + " -p Hello -n 10 --temp 0 -s 3 -t 1 --json";
+  Output a = sh(long_form + " 2>/dev/null");
+  Output b = sh(short_form + " 2>/dev/null");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  const auto ja = nlohmann::json::parse(a.output), jb = nlohmann::json::parse(b.output);
+  EXPECT_EQ(ja["tokens"], jb["tokens"]);
+  const auto tokens = ja["tokens"].get<std::vector<int32_t>>();
+  ASSERT_FALSE(tokens.empty());
+  Output file_alias = sh("generate -m " + q(model_) + " -f " + q(rwkv_test::fixtures_dir() / "fixtures.json") +
+                         " -n 2 --temp=0 2>&1");
+  EXPECT_EQ(file_alias.exit_code, 0) << file_alias.output;
+
+  // Banning the greedy first token changes it; a bias toward another token picks that one.
+  const int32_t first = tokens[0];
+  const int32_t other = first == 'z' ? 'y' : 'z';
+  Output banned = sh(long_form + " --logit-bias " + std::to_string(first) + "-inf 2>/dev/null");
+  ASSERT_EQ(banned.exit_code, 0) << banned.output;
+  EXPECT_NE(nlohmann::json::parse(banned.output)["tokens"][0].get<int32_t>(), first);
+  Output biased = sh(long_form + " --logit-bias " + std::to_string(other) + "+1000 2>/dev/null");
+  ASSERT_EQ(biased.exit_code, 0) << biased.output;
+  EXPECT_EQ(nlohmann::json::parse(biased.output)["tokens"][0].get<int32_t>(), other);
+  Output neutral = sh(long_form + " --logit-bias " + std::to_string(other) + "+0 --logit-bias 5-0 2>/dev/null");
+  EXPECT_EQ(nlohmann::json::parse(neutral.output)["tokens"], ja["tokens"]);
+
+  for (const std::string bad : {"abc", "12", "12*3", "+3", "12+x", "12+inf", "12+nan", "99999999999+1"}) {
+    Output o = sh(long_form + " --logit-bias '" + bad + "' 2>&1");
+    EXPECT_EQ(o.exit_code, 2) << bad;
+    EXPECT_THAT(o.output, HasSubstr("--logit-bias: '" + bad + "'")) << bad;
+  }
+  Output unknown = sh("generate -m " + q(model_) + " -q 2>&1");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.output, HasSubstr("unknown flag -q"));
+  Output help = sh("generate --help");
+  EXPECT_THAT(help.output, HasSubstr("-m, --model M"));
+  EXPECT_THAT(help.output, HasSubstr("-n, --max-tokens N"));
+  EXPECT_THAT(help.output, HasSubstr("--temp, --temperature T"));
+}
+
+// chat --state-in starts the conversation from a saved state.
+TEST_F(GenerateCli, ChatStartsFromAStateFile) {
+  const auto start = dir_ / "start.state";
+  const auto saved = dir_ / "after.state";
+  ASSERT_EQ(sh("generate -m " + q(model_) + " -p 'Some earlier text' -n 1 --temp 0 --state-out " + q(start) +
+               " >/dev/null 2>&1").exit_code, 0);
+  ChatTerminal chat({"--model", model_.string(), "--temperature", "0", "--max-tokens", "8", "--presence-penalty", "0",
+                     "--frequency-penalty", "0", "--state-in", start.string()});
+  ASSERT_TRUE(chat.started());
+  ASSERT_TRUE(chat.wait_for("User: ", 1)) << chat.screen();
+  chat.type("Hi\n");
+  ASSERT_TRUE(chat.wait_for("User: ", 2)) << chat.screen();
+  chat.type("/save " + saved.string() + "\n");
+  ASSERT_TRUE(chat.wait_for("state saved")) << chat.screen();
+  chat.type("\x04");
+  EXPECT_EQ(chat.wait_exit(), 0) << chat.screen();
+
+  auto model = rwkv::Model::load(model_.string());
+  rwkv::Session expected(model, rwkv::load_tokenizer(rwkv::TokenizerKind::Bytes, ""));
+  expected.set_initial_state(rwkv::load_state(start.string(), *model));
+  expected.reset();
+  rwkv::GenerateOptions o;
+  o.sampler.temperature = 0;
+  o.sampler.banned_tokens = {0};
+  o.max_tokens = 8;
+  o.stop = {"\n\n"};
+  auto r = expected.generate("User: Hi\n\nAssistant:", o);
+  if (r.reason != rwkv::StopReason::StopString) expected.feed_text("\n\n");
+  EXPECT_EQ(rwkv::load_state(saved.string(), *model), expected.state());
+  EXPECT_NE(rwkv::load_state(start.string(), *model), expected.state());
+
+  Output missing = sh("chat -m " + q(model_) + " --state-in " + q(dir_ / "none.state") + " </dev/null 2>&1");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.output, HasSubstr("none.state"));
+}
+
+}  // namespace

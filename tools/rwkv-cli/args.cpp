@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cctype>
 #include <cstdlib>
 
 namespace rwkv_cli {
@@ -48,6 +49,41 @@ const ArgParser::Spec* ArgParser::find(const std::string& name) const {
   return nullptr;
 }
 
+namespace {
+// llama.cpp's spellings, each with the flags it may stand for, first declared wins.
+struct ConventionalAlias {
+  const char* alias;
+  std::vector<const char*> names;
+};
+const std::vector<ConventionalAlias>& conventional_aliases() {
+  static const std::vector<ConventionalAlias> table = {
+      {"-m", {"model"}},  {"-p", {"prompt"}},  {"-f", {"prompt-file", "file"}}, {"-n", {"max-tokens"}},
+      {"-t", {"threads"}}, {"-s", {"seed"}},   {"-r", {"stop"}},                {"--temp", {"temperature"}},
+  };
+  return table;
+}
+}  // namespace
+
+const ArgParser::Spec* ArgParser::find_alias(const std::string& alias) const {
+  for (const ConventionalAlias& a : conventional_aliases()) {
+    if (alias != a.alias) continue;
+    for (const char* name : a.names) {
+      const Spec* spec = find(name);
+      if (spec != nullptr && !spec->is_positional) return spec;
+    }
+  }
+  return nullptr;
+}
+
+std::vector<std::string> ArgParser::aliases_of(const std::string& name) const {
+  std::vector<std::string> out;
+  for (const ConventionalAlias& a : conventional_aliases()) {
+    const Spec* spec = find_alias(a.alias);
+    if (spec != nullptr && spec->name == name) out.push_back(a.alias);
+  }
+  return out;
+}
+
 bool ArgParser::parse(int argc, char** argv) {
   std::vector<const Spec*> positionals;
   for (const Spec& s : specs_) {
@@ -59,6 +95,15 @@ bool ArgParser::parse(int argc, char** argv) {
     if (arg == "--help" || arg == "-h") {
       std::fputs(help_text().c_str(), stdout);
       return false;
+    }
+    // An alias becomes its flag's --name (keeping an inline "=value" of --temp=0.5).
+    {
+      const std::string alias = arg.substr(0, arg.find('='));
+      if (const Spec* spec = find_alias(alias); spec != nullptr) {
+        arg = "--" + spec->name + arg.substr(alias.size());
+      } else if (arg.size() == 2 && arg[0] == '-' && std::isalpha(static_cast<unsigned char>(arg[1]))) {
+        throw UsageError(fmt::format("unknown flag {} (see '{} --help')", arg, program_));
+      }
     }
     if (arg.size() > 2 && arg.rfind("--", 0) == 0) {
       std::string name = arg.substr(2);
@@ -115,7 +160,9 @@ std::string ArgParser::help_text() const {
   out += "\noptions:\n";
   for (const Spec& s : specs_) {
     if (s.is_positional) continue;
-    std::string left = "--" + s.name + (s.takes_value ? " " + s.value_name : "");
+    std::string left;
+    for (const std::string& alias : aliases_of(s.name)) left += alias + ", ";
+    left += "--" + s.name + (s.takes_value ? " " + s.value_name : "");
     std::string right = s.help;
     if (s.default_value) right += fmt::format(" (default: {})", s.default_value->empty() ? "\"\"" : *s.default_value);
     if (s.repeatable) right += " (repeatable)";

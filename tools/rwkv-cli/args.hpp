@@ -33,6 +33,11 @@ class ArgParser {
   // A bare argument, in declaration order.
   ArgParser& positional(const std::string& name, const std::string& help, bool required = true);
 
+  // Besides --name, the short and long aliases llama.cpp users type are accepted for
+  // the flags a command declares: -m (--model), -p (--prompt), -f (--prompt-file, or
+  // --file where there is no --prompt-file), -n (--max-tokens), -t (--threads),
+  // -s (--seed), -r (--stop) and --temp (--temperature).
+  //
   // Returns false when --help was printed and the command should exit 0.
   // Throws UsageError on unknown flags, missing values or missing positionals.
   bool parse(int argc, char** argv);
@@ -66,6 +71,9 @@ class ArgParser {
     bool required = false;
   };
   const Spec* find(const std::string& name) const;
+  // The declared flag a conventional alias stands for ("-m" -> "model"), or nullptr.
+  const Spec* find_alias(const std::string& alias) const;
+  std::vector<std::string> aliases_of(const std::string& name) const;
 
   std::string command_;
   std::string program_;

@@ -61,7 +61,8 @@ int run_chat(int argc, char** argv) {
   args.option("model", "M", "model file: native, or .pth, rwkv.cpp .bin, GGUF, safetensors or a Hugging Face directory (converted in memory; default: the shipped default model)")
       .option("tokenizer-vocab", "PATH", "World vocabulary or NeoX tokenizer.json")
       .option("system", "S", "a system prompt, fed once as \"System: S\\n\\n\"")
-      .option("max-tokens", "N", "longest reply in tokens", "500");
+      .option("max-tokens", "N", "longest reply in tokens", "500")
+      .option("state-in", "F", "start from a state saved with --state-out or /save (or a state-tuning .pth)");
   declare_sampling_flags(args, {"1.0", "0.3", "0.5", "0.5"});
   declare_threads_flag(args);
   if (!args.parse(argc, argv)) return 0;
@@ -70,10 +71,11 @@ int run_chat(int argc, char** argv) {
   options.sampler = read_sampling_flags(args);
   options.max_tokens = static_cast<int32_t>(args.get_int("max-tokens", 1, INT32_MAX));
   options.stop = {"\n\n"};
-  options.sampler.banned_tokens = {0};  // end of text would end the conversation
+  options.sampler.banned_tokens.push_back(0);  // end of text would end the conversation
 
   auto model = load_model(resolve_model_path(args));
   rwkv::Session session(model, load_model_tokenizer(*model, args, "tokenizer-vocab"));
+  if (args.has("state-in")) session.set_initial_state(read_start_state(args.get("state-in"), *model));
   if (args.has("system")) {
     session.feed_text("System: " + args.get("system") + "\n\n");
     session.set_initial_state(session.state());

@@ -11,6 +11,7 @@
 
 #include "rwkv/error.hpp"
 #include "rwkv/io.hpp"
+#include "rwkv/state_file.hpp"
 
 namespace rwkv_cli {
 
@@ -59,6 +60,11 @@ std::shared_ptr<const rwkv::Tokenizer> load_model_tokenizer(const rwkv::Model& m
   // A flag given is used as it is, even "" (the library's "look for the usual file").
   if (args.has(vocab_flag)) return rwkv::load_tokenizer(model.info().tokenizer, args.get(vocab_flag));
   return rwkv::load_model_tokenizer(model);
+}
+
+rwkv::State read_start_state(const std::string& path, const rwkv::Model& model) {
+  const bool is_pth = path.size() >= 4 && path.compare(path.size() - 4, 4, ".pth") == 0;
+  return is_pth ? rwkv::load_tuned_state(path, model) : rwkv::load_state(path, model);
 }
 
 std::string read_file_bytes(const std::string& path, uint64_t max_bytes) {

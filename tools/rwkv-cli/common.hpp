@@ -29,6 +29,9 @@ std::shared_ptr<const rwkv::Model> load_model(const std::string& path);
 std::shared_ptr<const rwkv::Tokenizer> load_model_tokenizer(const rwkv::Model& model, const ArgParser& args,
                                                             const std::string& vocab_flag);
 
+// --state-in: a state file written by save_state, or a state-tuning checkpoint (.pth).
+rwkv::State read_start_state(const std::string& path, const rwkv::Model& model);
+
 // Prompts are tokenized whole in memory (about 5 bytes of ids per byte of text, in the
 // worst case of the bytes tokenizer); larger inputs are refused with a clear error.
 inline constexpr uint64_t kMaxInputBytes = uint64_t(1) << 30;

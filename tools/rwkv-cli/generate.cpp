@@ -55,11 +55,7 @@ int run_generate(int argc, char** argv) {
 
   auto model = load_model(resolve_model_path(args));
   rwkv::Session session(model, load_model_tokenizer(*model, args, "tokenizer-vocab"));
-  if (args.has("state-in")) {
-    const std::string path = args.get("state-in");
-    const bool is_pth = path.size() >= 4 && path.compare(path.size() - 4, 4, ".pth") == 0;
-    session.set_initial_state(is_pth ? rwkv::load_tuned_state(path, *model) : rwkv::load_state(path, *model));
-  }
+  if (args.has("state-in")) session.set_initial_state(read_start_state(args.get("state-in"), *model));
   const bool json = args.has("json");
   auto result = session.generate(prompt, options, [&](std::string_view piece) {
     if (!json) {
