@@ -17,38 +17,7 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// ChatRWKV does not count a token toward the repetition penalties when its text is a
-// piece of " \t0123456789" (Python's `ttt in ' \t0123456789'`, a substring test).
-bool exempt_from_penalty(std::string_view token_text) {
-  return std::string_view(" \t0123456789").find(token_text) != std::string_view::npos;
-}
-
-// Length of the longest suffix of `text` that is a proper prefix of some stop string:
-// those bytes might still become a stop string, so they are held back.
-size_t held_back(std::string_view text, const std::vector<std::string>& stops) {
-  size_t hold = 0;
-  for (const std::string& s : stops) {
-    for (size_t n = std::min(text.size(), s.size() - 1); n > hold; --n) {
-      if (text.substr(text.size() - n) == std::string_view(s).substr(0, n)) {
-        hold = n;
-        break;
-      }
-    }
-  }
-  return hold;
-}
-
 }  // namespace
-
-const char* stop_reason_name(StopReason reason) {
-  switch (reason) {
-    case StopReason::MaxTokens: return "max_tokens";
-    case StopReason::EndOfText: return "end_of_text";
-    case StopReason::StopString: return "stop_string";
-    case StopReason::Cancelled: return "cancelled";
-  }
-  return "unknown";
-}
 
 Session::Session(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer)
     : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {
@@ -96,15 +65,10 @@ std::span<const float> Session::feed_text(std::string_view text) {
 }
 
 GenerateResult Session::generate(std::string_view prompt, const GenerateOptions& options, const TextCallback& on_text) {
-  for (const std::string& s : options.stop) {
-    if (s.empty()) throw Error("generate: a stop string is empty");
-  }
-  if (options.max_tokens < 0) throw Error(fmt::format("generate: max tokens must be >= 0, got {}", options.max_tokens));
+  Generation::check_options(options);
   // Each call continues the random sequence with a new seed, so that the turns of a
   // conversation do not repeat each other's random choices.
-  SamplerParams sampler_params = options.sampler;
-  sampler_params.seed += generate_calls_++;
-  Sampler sampler(sampler_params, model_->info().n_vocab);
+  Generation generation(*tokenizer_, model_->info().n_vocab, options, generate_calls_++);
 
   GenerateResult result;
   const auto prompt_start = Clock::now();
@@ -114,52 +78,21 @@ GenerateResult Session::generate(std::string_view prompt, const GenerateOptions&
   result.prompt_seconds = seconds_since(prompt_start);
 
   const auto gen_start = Clock::now();
-  const bool has_end_of_text = options.stop_at_end_of_text && tokenizer_->kind() != TokenizerKind::Bytes;
-  StreamDecoder decoder(*tokenizer_);
-  std::string pending;
   bool cancelled = false;
-  auto emit = [&](std::string_view piece) {
-    if (piece.empty() || cancelled) return;
-    result.text.append(piece);
-    if (on_text && !on_text(piece)) cancelled = true;
-  };
-  std::vector<float> scratch(logits_.size());
-  for (int32_t i = 0; i < options.max_tokens && !cancelled; ++i) {
-    scratch.assign(logits_.begin(), logits_.end());
-    const int32_t token = sampler.sample(scratch);
-    if (has_end_of_text && token == 0) {
-      result.reason = StopReason::EndOfText;
-      break;
-    }
-    result.tokens.push_back(token);
-    sampler.accept(token, exempt_from_penalty(tokenizer_->token_bytes(token)));
+  while (!generation.finished()) {
+    Generation::Step step = generation.step(logits_);
     // Every sampled token goes into the state, a stop string's too: the next turn
     // of a conversation then continues right after it.
-    model_->forward(token, state_, logits_);
-    pending += decoder.push(token);
-    if (!options.stop.empty()) {
-      size_t first = std::string::npos;
-      for (const std::string& s : options.stop) first = std::min(first, pending.find(s));
-      if (first != std::string::npos) {
-        emit(std::string_view(pending).substr(0, first));
-        result.reason = StopReason::StopString;
-          break;
-      }
-      const size_t hold = held_back(pending, options.stop);
-      emit(std::string_view(pending).substr(0, pending.size() - hold));
-      pending.erase(0, pending.size() - hold);
-    } else {
-      emit(pending);
-      pending.clear();
+    if (step.token) model_->forward(*step.token, state_, logits_);
+    if (step.text.empty()) continue;
+    result.text += step.text;
+    if (on_text && !on_text(step.text)) {
+      cancelled = true;
+      generation.cancel();
     }
   }
-  if (cancelled) {
-    result.reason = StopReason::Cancelled;
-  } else if (result.reason != StopReason::StopString) {
-    pending += decoder.flush();
-    emit(pending);
-    if (cancelled) result.reason = StopReason::Cancelled;
-  }
+  result.tokens = generation.tokens();
+  result.reason = cancelled ? StopReason::Cancelled : generation.reason();
   result.generate_seconds = seconds_since(gen_start);
   return result;
 }

@@ -4,6 +4,7 @@
 set -euo pipefail
 
 packages=(cmake g++ make pkg-config libeigen3-dev libfmt-dev nlohmann-json3-dev libgtest-dev libutf8proc-dev
+  libcpp-httplib-dev  # rwkv-server: the HTTP server (and the client its tests use)
   clang libclang-rt-14-dev llvm-14  # tests/fuzz: clang++, libFuzzer, llvm-symbolizer
   python3 python3-numpy python3-pytest python3-pip python3-setuptools python3-wheel)  # python/: binding, its tests, pip install
 missing=()

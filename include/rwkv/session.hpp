@@ -22,30 +22,13 @@
 #include <string_view>
 #include <vector>
 
+#include "rwkv/generation.hpp"
 #include "rwkv/model.hpp"
 #include "rwkv/sampler.hpp"
 #include "rwkv/state.hpp"
 #include "rwkv/tokenizer.hpp"
 
 namespace rwkv {
-
-struct GenerateOptions {
-  SamplerParams sampler;
-  int32_t max_tokens = 256;
-  // Generation stops where the decoded text first contains one of these; the stop
-  // string and what follows it are not returned. Empty strings are refused.
-  std::vector<std::string> stop;
-  // Stop at the end-of-text token (id 0) for World and NeoX. The bytes tokenizer
-  // has none: there, byte 0 is an ordinary token.
-  bool stop_at_end_of_text = true;
-  // Feed the tokens that made up a stop string into the state, so that the next
-  // call continues after them (what chat needs); otherwise the state is left
-  // after the last token that was fed.
-  bool feed_stop_tokens = true;
-};
-
-enum class StopReason { MaxTokens, EndOfText, StopString, Cancelled };
-const char* stop_reason_name(StopReason reason);
 
 struct GenerateResult {
   std::vector<int32_t> prompt_tokens;

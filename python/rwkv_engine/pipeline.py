@@ -73,7 +73,7 @@ class Pipeline:
             self._exempt[token] = exempt
         return exempt
 
-    def generate(self, prompt, max_tokens=200, temperature=1.0, top_p=0.85, top_k=0, min_p=0.0,
+    def generate(self, prompt, max_tokens=200, temperature=1.0, top_p=1.0, top_k=0, min_p=0.0,
                  presence_penalty=0.0, frequency_penalty=0.0, penalty_decay=0.996, repetition_penalty=1.0,
                  seed=None, order="official", stop=(), callback=None, state=None, stop_at_end_of_text=True,
                  logit_bias=None, banned_tokens=None):

@@ -30,7 +30,8 @@ int run_generate(int argc, char** argv) {
       .option("state-in", "F", "start from a state saved with --state-out (or a state-tuning .pth)")
       .option("state-out", "F", "save the state after generation")
       .flag("json", "print one JSON object instead of streaming text");
-  declare_sampling_flags(args, {"1.0", "0.85", "0", "0"});
+  // OpenAI's defaults (temperature 1, top-p 1, no penalties), which rwkv-server takes too.
+  declare_sampling_flags(args, {"1.0", "1.0", "0", "0"});
   declare_threads_flag(args);
   if (!args.parse(argc, argv)) return 0;
   apply_threads_flag(args);
