@@ -8,7 +8,10 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <string>
+#include <vector>
 
+#include "rwkv/machine.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -47,6 +50,9 @@ TEST_F(BenchCli, JsonHasEveryFieldWithSaneValues) {
   EXPECT_EQ(j["arch"], "7.0");
   EXPECT_EQ(j["decode_tokens"], 4);
   EXPECT_EQ(j["batch"], 1);
+  EXPECT_EQ(j["isa"], rwkv::kernel_isa());
+  EXPECT_THAT((std::vector<std::string>{"avx512_vnni_bf16", "avx512_vnni", "avx512", "avx2", "scalar"}),
+              ::testing::Contains(j["isa"].get<std::string>()));
   EXPECT_EQ(j["decode_ms_per_step"], j["decode_ms_per_token"]);
   EXPECT_EQ(j["prefill_tokens"], 8);
   EXPECT_EQ(j["matrix_types"], "f16+f32");  // the big matrices f16, the LoRA ones f32

@@ -36,7 +36,12 @@ class BandwidthProbe {
 };
 
 // Float32 FLOP/s of the pool's threads each running independent fused multiply-adds on
-// registers (AVX2 FMA where the library was compiled with it), one timed pass.
+// registers at the widest width the library was compiled for (AVX-512, else AVX2 FMA),
+// one timed pass.
 double measure_fma_peak_once();
+
+// The instruction set the kernels were compiled for: "avx512_vnni_bf16", "avx512_vnni",
+// "avx512", "avx2" or "scalar" (kernels are chosen at compile time, RWKV_NATIVE).
+const char* kernel_isa();
 
 }  // namespace rwkv

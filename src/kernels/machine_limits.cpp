@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
 
@@ -57,8 +57,22 @@ constexpr int kAccumulators = 12;
 constexpr int kFmaIterations = 4'000'000;
 
 // Returns the FLOPs done. The result is published so that the loop is not removed.
+// At the widest vector width the kernels are compiled for: the peak is that of the
+// unit doing the float32 work, not of a narrower one.
 double fma_loop(std::atomic<float>& sink) {
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX512F__)
+  __m512 acc[kAccumulators];
+  for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm512_set1_ps(float(k) * 1e-3f);
+  const __m512 mul = _mm512_set1_ps(0.999999f);
+  const __m512 add = _mm512_set1_ps(1e-7f);
+  for (int i = 0; i < kFmaIterations / 2; ++i) {
+    for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm512_fmadd_ps(acc[k], mul, add);
+  }
+  __m512 total = acc[0];
+  for (int k = 1; k < kAccumulators; ++k) total = _mm512_add_ps(total, acc[k]);
+  sink.store(_mm512_reduce_add_ps(total), std::memory_order_relaxed);
+  return 2.0 * 16 * kAccumulators * double(kFmaIterations / 2);
+#elif defined(__AVX2__) && defined(__FMA__)
   __m256 acc[kAccumulators];
   for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm256_set1_ps(float(k) * 1e-3f);
   const __m256 mul = _mm256_set1_ps(0.999999f);
@@ -86,6 +100,20 @@ double fma_loop(std::atomic<float>& sink) {
 }
 
 }  // namespace
+
+const char* kernel_isa() {
+#if defined(__AVX512F__) && defined(__AVX512VNNI__) && defined(__AVX512BF16__)
+  return "avx512_vnni_bf16";
+#elif defined(__AVX512F__) && defined(__AVX512VNNI__)
+  return "avx512_vnni";
+#elif defined(__AVX512F__)
+  return "avx512";
+#elif defined(__AVX2__) && defined(__FMA__)
+  return "avx2";
+#else
+  return "scalar";
+#endif
+}
 
 BandwidthProbe::BandwidthProbe(size_t buffer_bytes)
     : buffer_(new uint64_t[std::max<size_t>(buffer_bytes / sizeof(uint64_t), 1)]),

@@ -258,6 +258,7 @@ int run_bench(int argc, char** argv) {
                           {"decode_bandwidth_fraction", decode_fraction},
                           {"decode_fma_fraction", decode_fma_fraction},
                           {"fma_peak_gflops", fma_peak / 1e9},
+                          {"isa", rwkv::kernel_isa()},
                           {"prefill_fma_fraction", prefill_fraction}};
     std::puts(out.dump().c_str());
     return 0;
@@ -281,6 +282,7 @@ int run_bench(int argc, char** argv) {
              double(traffic.bytes_per_token) / 1e6, double(traffic.matrix_params) / 1e6);
   fmt::print("memory read bandwidth: {:.1f} GB/s ({} MiB buffer); decode reaches {:.1f}% of it\n", bandwidth / 1e9,
              bandwidth_mib, decode_fraction * 100);
+  fmt::print("kernels: {}\n", rwkv::kernel_isa());
   fmt::print("FP32 FMA peak: {:.1f} GFLOP/s; prefill reaches {:.1f}% of it, decode {:.1f}%\n", fma_peak / 1e9,
              prefill_fraction * 100, decode_fma_fraction * 100);
   return 0;

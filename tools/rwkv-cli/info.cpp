@@ -6,6 +6,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "common.hpp"
+#include "rwkv/machine.hpp"
 #include "rwkv/model.hpp"
 
 namespace rwkv_cli {
@@ -47,6 +48,7 @@ int run_info(int argc, char** argv) {
   fmt::print("n_ffn:        {}\n", info.n_ffn);
   fmt::print("tokenizer:    {}\n", rwkv::tokenizer_kind_name(info.tokenizer));
   fmt::print("parameters:   {}\n", params);
+  fmt::print("kernels:      {}\n", rwkv::kernel_isa());
   for (const auto& [dtype, stats] : by_type) {
     fmt::print("{:<13} {} tensors, {} bytes\n", dtype + ":", stats.first, stats.second);
   }
