@@ -65,10 +65,10 @@ std::span<const float> Session::feed_text(std::string_view text) {
 }
 
 GenerateResult Session::generate(std::string_view prompt, const GenerateOptions& options, const TextCallback& on_text) {
-  Generation::check_options(options);
   // Each call continues the random sequence with a new seed, so that the turns of a
   // conversation do not repeat each other's random choices.
-  Generation generation(*tokenizer_, model_->info().n_vocab, options, generate_calls_++);
+  Generation generation(*tokenizer_, model_->info().n_vocab, options, generate_calls_);
+  ++generate_calls_;  // after the options were accepted
 
   GenerateResult result;
   const auto prompt_start = Clock::now();

@@ -67,6 +67,7 @@ struct Scheduler::Sequence {
   std::vector<float> logits;  // [n_vocab] after its latest token
   Generation generation;
   int32_t next_token = 0;     // once the prompt is in: the token this step feeds
+  bool done = false;          // finished or failed this step: leaves the active set
   std::shared_ptr<SequenceChannel> channel;
 };
 
@@ -180,9 +181,10 @@ void Scheduler::step() {
     return;
   }
 
-  std::vector<BatchItem> items;
-  std::vector<Sequence*> sampled;  // sequences whose logits this step makes ready
-  items.reserve(active_.size());
+  std::vector<BatchItem>& items = step_items_;
+  std::vector<Sequence*>& sampled = step_sampled_;  // sequences whose logits this step makes ready
+  items.clear();
+  sampled.clear();
   size_t rows = 0;
   uint64_t prompt_tokens = 0;
   for (auto& s : active_) {
@@ -210,10 +212,11 @@ void Scheduler::step() {
   }
 
   uint64_t generated = 0;
-  std::vector<Sequence*> done;
   if (!batch_error.empty()) {
-    for (auto& s : active_) s->channel->fail(Failure::Internal, batch_error);
-    for (auto& s : active_) done.push_back(s.get());
+    for (auto& s : active_) {
+      s->channel->fail(Failure::Internal, batch_error);
+      s->done = true;
+    }
   } else {
     for (Sequence* s : sampled) {
       try {
@@ -225,15 +228,15 @@ void Scheduler::step() {
         s->channel->append(step.text, s->generation.tokens().size());
         if (step.finished) {
           s->channel->finish(s->generation.reason(), s->generation.tokens().size());
-          done.push_back(s);
+          s->done = true;
         }
       } catch (const std::exception& e) {
         s->channel->fail(Failure::Internal, e.what());
-        done.push_back(s);
+        s->done = true;
       }
     }
   }
-  std::erase_if(active_, [&](const auto& s) { return std::find(done.begin(), done.end(), s.get()) != done.end(); });
+  std::erase_if(active_, [](const auto& s) { return s->done; });
 
   std::lock_guard lock(mutex_);
   stats_.steps += 1;

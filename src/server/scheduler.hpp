@@ -126,6 +126,9 @@ class Scheduler {
   SchedulerStats stats_;
 
   std::vector<std::unique_ptr<Sequence>> active_;  // the stepping thread's own
+  // step()'s lists, kept so that a step allocates nothing once they have grown.
+  std::vector<BatchItem> step_items_;
+  std::vector<Sequence*> step_sampled_;
   std::thread thread_;
 };
 
