@@ -8,6 +8,7 @@
 
 #include "kernels/matvec_rows.hpp"
 #include "kernels/thread_pool.hpp"
+#include "rwkv/threads.hpp"
 
 namespace rwkv {
 
@@ -40,6 +41,13 @@ void split_rows(uint32_t rows, uint32_t cols, uint32_t n_tokens, Fn&& fn) {
 
 uint64_t min_weights_to_split() { return g_min_weights_to_split.load(); }
 void set_min_weights_to_split(uint64_t n_weights) { g_min_weights_to_split = n_weights; }
+
+namespace {
+std::atomic<bool> g_batch_invariant{false};
+}  // namespace
+
+void set_batch_invariant(bool on) { g_batch_invariant.store(on, std::memory_order_relaxed); }
+bool batch_invariant() { return g_batch_invariant.load(std::memory_order_relaxed); }
 
 uint32_t exact_batch_limit(DType type) {
   // Where the one-token dot products for each token beat the widened float32 kernels,
@@ -180,8 +188,9 @@ void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens
     if (squared_relu) square_relu(Y, w.rows);
     return;
   }
-  if (n_tokens <= exact_batch_limit(w.dtype)) {
-    // A few tokens: each gets its one-token product's bits (see exact_batch_limit).
+  if (n_tokens <= exact_batch_limit(w.dtype) || batch_invariant()) {
+    // A few tokens, or batch invariance asked for: each token gets its one-token
+    // product's bits (see exact_batch_limit).
     if (dtype_is_blocked(w.dtype)) {
       matmat_int8(w, X, Y, n_tokens);
     } else {
