@@ -19,6 +19,8 @@
 
 #include "rwkv/error.hpp"
 #include "rwkv/server.hpp"
+#include "rwkv/state_file.hpp"
+#include "rwkv/threads.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -119,6 +121,13 @@ TEST(Server, HealthModelsAndTokenizer) {
   EXPECT_EQ(list["data"][0]["id"], "default-rwkv7");
   EXPECT_EQ(list["data"][0]["object"], "model");
   EXPECT_EQ(s.server->model_id(), "default-rwkv7");
+  // One model by id (what the openai client's models.retrieve asks for).
+  const json one = json::parse(client.Get("/v1/models/default-rwkv7")->body);
+  EXPECT_EQ(one, list["data"][0]);
+  auto other = client.Get("/v1/models/gpt-4");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 404);
+  EXPECT_EQ(json::parse(other->body)["error"]["code"], "model_not_found");
 
   const json tokens = post_json(client, "/tokenize", {{"content", "Hello"}});
   EXPECT_EQ(tokens["tokens"], json({72, 101, 108, 108, 111}));
@@ -275,7 +284,7 @@ TEST(Server, ErrorsAreOpenAiShapedAndNameTheField) {
   EXPECT_EQ(error_of("/v1/nothing", "{}", 404)["code"], "not_found");
 }
 
-TEST(Server, ApiKeyGuardsEveryRouteButHealth) {
+TEST(Server, ApiKeyGuardsEveryRouteButHealthAndTheChatPage) {
   rwkv::ServerOptions options;
   options.api_key = "sesame";
   TestServer s(options);
@@ -290,27 +299,50 @@ TEST(Server, ApiKeyGuardsEveryRouteButHealth) {
   EXPECT_EQ(right.Get("/v1/models")->status, 200);
   EXPECT_EQ(completion(right, "a", 2)["usage"]["completion_tokens"], 2);
   EXPECT_EQ(anonymous.Get("/health")->status, 200);
+
+  // The chat page is served to anyone and fetches nothing from elsewhere (the page
+  // itself is tested in a browser: tests/node/chat_page_test.mjs).
+  auto page = anonymous.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_THAT(page->get_header_value("Content-Security-Policy"), HasSubstr("connect-src 'self'"));
+  EXPECT_THAT(page->body, HasSubstr("<title>"));
+  EXPECT_THAT(page->body, HasSubstr("v1/chat/completions"));
+  EXPECT_EQ(page->body.find("http://"), std::string::npos);
+  EXPECT_EQ(page->body.find("https://"), std::string::npos);
+  EXPECT_EQ(anonymous.Get("/index.html")->status, 401);
 }
 
+// With batch invariance (rwkv-server --batch-invariant) every token's products are its
+// one-token products, so eight greedy requests stepped together (beyond the batch sizes
+// whose kernels are exact anyway) return exactly what each returns alone: here with the
+// cache off, so that both runs feed every prompt.
 TEST(Server, ConcurrentGreedyRequestsEachGetWhatTheyGetAlone) {
+  struct Invariant {
+    Invariant() { rwkv::set_batch_invariant(true); }
+    ~Invariant() { rwkv::set_batch_invariant(false); }
+  } invariant;
   rwkv::ServerOptions options;
-  options.parallel = 4;
+  options.parallel = 8;
+  options.state_cache_mb = 0;
   TestServer s(options);
-  const std::vector<std::string> prompts = {kPrompt, "import os\n", "Python", "The list type"};
+  const std::vector<std::string> prompts = {kPrompt,         "import os\n", "Python", "The list type",
+                                            "def main():\n", "A",           "class ", "# Licensed to"};
   std::vector<std::string> alone;
   for (const std::string& p : prompts) {
     auto client = s.client();
-    alone.push_back(completion(client, p, 48)["choices"][0]["text"]);
+    alone.push_back(completion(client, p, 64)["choices"][0]["text"]);
   }
   std::vector<std::future<std::string>> together;
   for (const std::string& p : prompts) {
     together.push_back(std::async(std::launch::async, [&s, p] {
       auto client = s.client();
-      return completion(client, p, 48)["choices"][0]["text"].get<std::string>();
+      return completion(client, p, 64)["choices"][0]["text"].get<std::string>();
     }));
   }
   for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(together[i].get(), alone[i]) << prompts[i];
-  EXPECT_GT(s.server->stats().largest_batch, 1u);  // they were stepped together
+  EXPECT_GT(s.server->stats().largest_batch, 4u);  // stepped together, beyond the exact small batches
 }
 
 // A raw connection that sends one streaming request, reads its first event, and hangs
@@ -451,6 +483,220 @@ TEST(Server, ProgramPrintsItsPortServesAndExitsCleanlyOnSigterm) {
   ::close(err[0]);
   ASSERT_TRUE(WIFEXITED(status)) << "still running 10 s after SIGTERM";
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// The number of tokens `text` is, as the server tokenizes it.
+size_t token_count(httplib::Client& client, const std::string& text) {
+  return post_json(client, "/tokenize", {{"content", text}})["tokens"].size();
+}
+
+json chat(httplib::Client& client, const json& messages, int max_tokens) {
+  return post_json(client, "/v1/chat/completions",
+                   {{"messages", messages}, {"max_tokens", max_tokens}, {"temperature", 0}});
+}
+
+TEST(Server, SecondChatTurnFeedsOnlyItsNewMessageAndAnswersAsWithoutTheCache) {
+  TestServer cached;
+  rwkv::ServerOptions no_cache_options;
+  no_cache_options.state_cache_mb = 0;
+  TestServer uncached(no_cache_options);
+  auto client = cached.client();
+  auto plain = uncached.client();
+
+  json messages = {{{"role", "system"}, {"content", "You are terse."}},
+                   {{"role", "user"}, {"content", "Tell me about cats."}}};
+  const json first = chat(client, messages, 24);
+  EXPECT_EQ(first["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+  EXPECT_EQ(first["choices"][0]["message"], chat(plain, messages, 24)["choices"][0]["message"]);
+
+  // The client sends the whole conversation back, the reply as it received it.
+  messages.push_back(first["choices"][0]["message"]);
+  messages.push_back({{"role", "user"}, {"content", "And dogs?"}});
+  const uint64_t fed_before = cached.server->stats().prompt_tokens;
+  const json second = chat(client, messages, 24);
+  const size_t new_tokens = token_count(client, "User: And dogs?\n\n") + token_count(client, "Assistant:");
+  const size_t prompt_tokens = second["usage"]["prompt_tokens"];
+  EXPECT_EQ(second["usage"]["prompt_tokens_details"]["cached_tokens"], prompt_tokens - new_tokens);
+  EXPECT_EQ(cached.server->stats().prompt_tokens - fed_before, new_tokens);
+  EXPECT_TRUE(eventually([&] { return cached.server->stats().reply_fills == 2u; }));
+
+  // The cache changes what is fed, not what is answered.
+  const json second_plain = chat(plain, messages, 24);
+  EXPECT_EQ(second_plain["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+  EXPECT_EQ(second_plain["usage"]["prompt_tokens"], prompt_tokens);
+  EXPECT_EQ(second["choices"][0]["message"], second_plain["choices"][0]["message"]);
+  EXPECT_EQ(uncached.server->stats().cache_hits, 0u);
+
+  // A conversation that edits an earlier message shares only what precedes the edit.
+  json edited = messages;
+  edited[1]["content"] = "Tell me about owls.";
+  const json third = chat(client, edited, 8);
+  const size_t system_tokens = token_count(client, "System: You are terse.\n\n");
+  EXPECT_EQ(third["usage"]["prompt_tokens_details"]["cached_tokens"], system_tokens);
+
+  auto metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body, HasSubstr("rwkv_state_cache_hits_total 2\n"));
+  EXPECT_THAT(metrics->body, HasSubstr("rwkv_state_cache_misses_total 1\n"));
+  EXPECT_THAT(metrics->body, HasSubstr("rwkv_state_cache_budget_bytes 268435456\n"));
+  EXPECT_THAT(metrics->body, ::testing::ContainsRegex("rwkv_state_cache_bytes [1-9][0-9]*\n"));
+}
+
+TEST(Server, RepeatedCompletionPromptFeedsNothingAndStreamsReportCachedTokens) {
+  TestServer s;
+  auto client = s.client();
+  const json first = completion(client, kPrompt, 20);
+  // The same prompt again feeds nothing: its state and logits were cached whole.
+  const uint64_t fed_before = s.server->stats().prompt_tokens;
+  const json again = completion(client, kPrompt, 20);
+  EXPECT_EQ(again["usage"]["prompt_tokens_details"]["cached_tokens"], kPrompt.size());
+  EXPECT_EQ(s.server->stats().prompt_tokens, fed_before);
+  EXPECT_EQ(again["choices"][0]["text"], first["choices"][0]["text"]);
+  // A longer prompt extending it starts from the cached state.
+  const json longer = completion(client, kPrompt + " is", 20);
+  EXPECT_EQ(longer["usage"]["prompt_tokens_details"]["cached_tokens"], kPrompt.size());
+  EXPECT_EQ(longer["choices"][0]["text"], cli_text(kPrompt + " is", "--temperature 0 --max-tokens 20"));
+
+  const json body = {{"prompt", kPrompt}, {"max_tokens", 5}, {"temperature", 0}, {"stream", true},
+                     {"stream_options", {{"include_usage", true}}}};
+  auto res = client.Post("/v1/completions", body.dump(), "application/json");
+  ASSERT_TRUE(res);
+  const auto events = sse_events(res->body);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(json::parse(events[events.size() - 2])["usage"]["prompt_tokens_details"]["cached_tokens"],
+            kPrompt.size());
+}
+
+TEST(Server, CacheBudgetBoundsItsBytes) {
+  rwkv::ServerOptions options;
+  options.state_cache_mb = 1;
+  TestServer s(options);
+  auto client = s.client();
+  for (int i = 0; i < 40; ++i) completion(client, kPrompt + " " + std::to_string(i), 1);
+  const rwkv::ServerStats stats = s.server->stats();
+  EXPECT_LE(stats.cache_bytes, size_t(1) << 20);
+  EXPECT_GT(stats.cache_entries, 0u);
+  auto metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body, ::testing::ContainsRegex("rwkv_state_cache_evictions_total [1-9][0-9]*\n"));
+}
+
+TEST(Server, StartStatesFromTheStateDir) {
+  rwkv_test::ScratchDir dir;
+  const std::filesystem::path states = dir.path() / "states";
+  std::filesystem::create_directories(states);
+  auto model = default_model();
+  rwkv::State state = model->new_state();
+  const std::string context = "Cats are small carnivorous mammals. ";
+  const auto tokens = default_tokenizer()->encode(context);
+  std::vector<float> logits(model->info().n_vocab);
+  model->forward_sequence(tokens, state, logits);
+  rwkv::save_state((states / "cats.state").string(), *model, state);
+
+  rwkv::ServerOptions options;
+  options.state_dir = states.string();
+  TestServer s(options);
+  auto client = s.client();
+  const json out = completion(client, kPrompt, 30, {{"state", "cats"}});
+  EXPECT_EQ(out["choices"][0]["text"],
+            cli_text(kPrompt, "--temperature 0 --max-tokens 30 --state-in '" + (states / "cats.state").string() + "'"));
+  // The cache keeps states from different starts apart.
+  EXPECT_EQ(completion(client, kPrompt, 30)["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+  EXPECT_EQ(completion(client, kPrompt, 30, {{"state", "cats"}})["choices"][0]["text"], out["choices"][0]["text"]);
+
+  const json unknown = post_json(client, "/v1/completions", {{"prompt", "a"}, {"state", "dogs"}}, 400);
+  EXPECT_EQ(unknown["error"]["param"], "state");
+  EXPECT_THAT(unknown["error"]["message"].get<std::string>(), HasSubstr("cats"));
+  EXPECT_EQ(post_json(client, "/v1/completions", {{"prompt", "a"}, {"state", "../x"}}, 400)["error"]["param"],
+            "state");
+  EXPECT_EQ(post_json(client, "/v1/completions", {{"prompt", "a"}, {"state", 3}}, 400)["error"]["param"], "state");
+
+  TestServer without;
+  auto other = without.client();
+  EXPECT_THAT(post_json(other, "/v1/completions", {{"prompt", "a"}, {"state", "cats"}}, 400)["error"]["message"]
+                  .get<std::string>(),
+              HasSubstr("--state-dir"));
+
+  // A state file that does not fit the model stops the server from starting.
+  rwkv_test::write_file((states / "broken.state").string(), "not a state");
+  rwkv::ServerOptions broken;
+  broken.state_dir = states.string();
+  broken.port = 0;
+  rwkv::Server server(broken, default_model(), default_tokenizer());
+  try {
+    server.start();
+    FAIL() << "a broken state file was accepted";
+  } catch (const rwkv::Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("broken.state"));
+  }
+}
+
+// Token arrays nested 200,000 deep (400 KB, under the body limit) are refused as bad
+// fields: naming the culprit must not recurse through it (the fuzzer found the prompt's).
+TEST(Server, DeeplyNestedTokenArraysAreBadFields) {
+  TestServer s;
+  auto client = s.client();
+  const std::string nested = std::string(200000, '[') + std::string(200000, ']');
+  for (const auto& [route, field] : {std::pair{"/detokenize", "tokens"}, std::pair{"/v1/completions", "prompt"}}) {
+    auto res = client.Post(route, std::string("{\"") + field + "\": [" + nested + "]}", "application/json");
+    ASSERT_TRUE(res) << route;
+    EXPECT_EQ(res->status, 400) << route;
+    EXPECT_EQ(json::parse(res->body)["error"]["param"], field) << route;
+  }
+}
+
+// A non-streamed request whose client hangs up while it runs frees its sequence: past
+// its first second the answer goes out chunked, led by spaces whose writes fail then.
+TEST(Server, ANonStreamedRequestWhoseClientLeftFreesItsSequence) {
+  rwkv::ServerOptions options;
+  options.max_completion_tokens = 1 << 30;
+  TestServer s(options);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(s.server->port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const std::string body = json({{"prompt", kPrompt}, {"max_tokens", 1 << 30}}).dump();
+  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(::send(fd, request.data(), request.size(), 0), ssize_t(request.size()));
+  ASSERT_TRUE(eventually([&] { return s.server->stats().completion_tokens > 0; }));
+  std::this_thread::sleep_for(1500ms);  // past the plain answer's wait
+  EXPECT_EQ(s.server->stats().active_sequences, 1u);
+  ::close(fd);
+  EXPECT_TRUE(eventually([&] { return s.server->stats().active_sequences == 0; }, 5s));
+  EXPECT_EQ(s.server->stats().cancelled_sequences, 1u);
+}
+
+// A long non-streamed answer (chunked, after leading spaces) is still one JSON body.
+TEST(Server, ALongNonStreamedAnswerIsStillOneJsonBody) {
+  rwkv::ServerOptions options;
+  options.plain_answer_seconds = 0.01;
+  TestServer s(options);
+  auto client = s.client();
+  auto res = client.Post("/v1/completions", json({{"prompt", kPrompt}, {"max_tokens", 400}, {"temperature", 0}}).dump(),
+                         "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body.front(), ' ');  // it did go out chunked
+  const json out = json::parse(res->body);
+  EXPECT_EQ(out["usage"]["completion_tokens"], 400);
+  EXPECT_EQ(out["choices"][0]["text"], cli_text(kPrompt, "--temperature 0 --max-tokens 400"));
+}
+
+TEST(Server, FormLabelledBodiesAreJson) {
+  TestServer s;
+  auto client = s.client();
+  // `curl -d` labels a JSON body a form; beyond 8 KiB httplib would refuse it as one.
+  const std::string prompt(12000, 'a');
+  auto res = client.Post("/v1/completions", json({{"prompt", prompt}, {"max_tokens", 1}}).dump(),
+                         "application/x-www-form-urlencoded");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["usage"]["prompt_tokens"], prompt.size());
+
 }
 
 }  // namespace

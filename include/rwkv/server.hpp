@@ -52,6 +52,18 @@ struct ServerOptions {
   int32_t max_completion_tokens = 4096;
   // Prompt tokens a sequence feeds per step, between other sequences' decode tokens.
   int32_t prompt_chunk_tokens = 64;
+  // The prefix-state cache's budget in MiB (0 = no cache): the state after each prompt
+  // and at each message boundary, keyed by the exact tokens before it, least recently
+  // used first out. A prompt that extends a cached prefix feeds only the rest.
+  size_t state_cache_mb = 256;
+  // A folder of start states that requests name with "state": NAME.pth (official state
+  // tuning) or NAME.state (rwkv-cli --state-out), loaded by start(). Empty = none.
+  std::string state_dir;
+  // A non-streamed answer still running after this long is sent chunked, led by a space
+  // every quarter second (JSON allows them), so that a client that has gone is noticed
+  // and its sequence freed; its status (200) then goes early, and a later failure comes
+  // as an error body.
+  double plain_answer_seconds = 1;
   // stop() lets in-flight requests run this long, then ends them.
   double shutdown_grace_seconds = 5;
 };
@@ -65,6 +77,12 @@ struct ServerStats {
   uint64_t prompt_tokens = 0;         // fed, over all requests
   uint64_t completion_tokens = 0;     // generated, over all requests
   uint64_t cancelled_sequences = 0;   // ended early: client gone, shutdown
+  uint64_t cache_hits = 0;            // prompts that started from a cached prefix state
+  uint64_t cache_misses = 0;
+  uint64_t cached_tokens = 0;         // prompt tokens not fed thanks to the cache
+  size_t cache_entries = 0;
+  size_t cache_bytes = 0;
+  uint64_t reply_fills = 0;           // finished chat replies fed into the cache
 };
 
 class Server {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -145,6 +146,12 @@ GenerationRequest common_settings(const json& body, const RequestLimits& limits,
   p.logit_bias = logit_bias(body, limits.n_vocab);
   r.options.stop = stop_strings(body);
   r.stream = bool_field(body, "stream");
+  if (const json* state = field(body, "state")) {
+    if (!state->is_string() || !valid_state_name(state->get<std::string>())) {
+      throw bad_field("state", "expected the name of a state in the server's --state-dir (letters, digits, '.', '_', '-')");
+    }
+    r.start_state = state->get<std::string>();
+  }
   if (const json* options = field(body, "stream_options")) {
     if (!options->is_object()) throw bad_field("stream_options", "expected an object");
     r.include_usage = bool_field(*options, "include_usage");
@@ -162,18 +169,6 @@ void set_prompt_tokens(GenerationRequest& r, std::vector<int32_t> tokens, const 
                    name);
   }
   r.prompt_tokens = std::move(tokens);
-}
-
-std::vector<int32_t> token_ids(const json& array, const Tokenizer& tokenizer, const char* name) {
-  std::vector<int32_t> ids;
-  ids.reserve(array.size());
-  for (const json& t : array) {
-    if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= tokenizer.vocab_size()) {
-      throw bad_field(name, fmt::format("{} is not a token id (0 to {})", t.dump(), tokenizer.vocab_size() - 1));
-    }
-    ids.push_back(t.get<int32_t>());
-  }
-  return ids;
 }
 
 // "\r\n" → "\n", runs of newlines → one, surrounding whitespace trimmed: the turns are
@@ -201,7 +196,9 @@ std::string message_content(const json& message, size_t index) {
   if (content->is_array()) {
     std::string text;
     for (const json& part : *content) {
-      if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+      // Compared as JSON: value("type", "") throws type_error for a non-string type.
+      if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+          !part["text"].is_string()) {
         throw bad_field(name, "only text parts ({\"type\": \"text\", \"text\": ...}) are supported");
       }
       text += part["text"].get<std::string>();
@@ -212,6 +209,30 @@ std::string message_content(const json& message, size_t index) {
 }
 
 }  // namespace
+
+bool valid_state_name(const std::string& name) {
+  if (name.empty() || name.size() > 128 || name[0] == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  });
+}
+
+std::vector<int32_t> token_ids(const json& array, const Tokenizer& tokenizer, const char* name) {
+  std::vector<int32_t> ids;
+  ids.reserve(array.size());
+  for (const json& t : array) {
+    if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= tokenizer.vocab_size()) {
+      // An array or object is named by its type: dumping one nested a million deep
+      // would overflow the stack (the serializer recurses).
+      throw bad_field(name, fmt::format("{} is not a token id (0 to {})",
+                                        t.is_structured() ? std::string(t.type_name()) : t.dump(),
+                                        tokenizer.vocab_size() - 1));
+    }
+    ids.push_back(t.get<int32_t>());
+  }
+  return ids;
+}
 
 ApiError bad_field(const std::string& field, const std::string& problem) {
   return ApiError(400, "invalid_request_error", "invalid_value", field + ": " + problem, field);
@@ -228,7 +249,8 @@ json error_body(const ApiError& error) {
 json parse_body(const std::string& body) {
   try {
     return json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number past double (1e400) is an out_of_range.
     throw ApiError(400, "invalid_request_error", "invalid_json", fmt::format("the body is not valid JSON: {}", e.what()));
   }
 }
@@ -253,9 +275,9 @@ GenerationRequest parse_completion_request(const json& body, const Tokenizer& to
   return r;
 }
 
-std::string apply_chat_template(const json& messages, ChatTemplate chat_template, std::string& reply_prefix) {
+ChatPrompt render_chat(const json& messages, ChatTemplate chat_template) {
   if (!messages.is_array() || messages.empty()) throw bad_field("messages", "expected a non-empty array");
-  std::string prompt;
+  ChatPrompt chat;
   for (size_t i = 0; i < messages.size(); ++i) {
     const json& message = messages[i];
     if (!message.is_object()) throw bad_field(fmt::format("messages[{}]", i), "expected an object");
@@ -264,25 +286,41 @@ std::string apply_chat_template(const json& messages, ChatTemplate chat_template
     const std::string name = role->get<std::string>();
     const std::string content = normalize_message(message_content(message, i));
     if (name == "system" || name == "developer") {
-      prompt += "System: " + content + "\n\n";
+      chat.pieces.push_back("System: " + content + "\n\n");
     } else if (name == "user") {
-      prompt += "User: " + content + "\n\n";
+      chat.pieces.push_back("User: " + content + "\n\n");
     } else if (name == "assistant") {
-      prompt += "Assistant: " + content + "\n\n";
+      // As a reply is generated: "Assistant:" ends the prompt, the text follows.
+      chat.pieces.push_back("Assistant:");
+      chat.pieces.push_back(assistant_reply_text(content));
     } else {
       throw bad_field(fmt::format("messages[{}].role", i),
                       fmt::format("'{}' is not one of system, developer, user, assistant", name));
     }
+    chat.message_ends.push_back(chat.pieces.size());
   }
+  chat.pieces.push_back("Assistant:");
+  chat.reply_piece = chat.pieces.size();
   switch (chat_template) {
     case ChatTemplate::World:
-      reply_prefix.clear();
-      return prompt + "Assistant:";
+      chat.reply_prefix.clear();
+      break;
     case ChatTemplate::G1:
       // G1's think mode: the model continues the opened "<think" block, then answers.
-      reply_prefix = "<think";
-      return prompt + "Assistant: <think";
+      chat.reply_prefix = "<think";
+      chat.pieces.push_back(" <think");
+      break;
   }
+  return chat;
+}
+
+std::string assistant_reply_text(const std::string& content) { return " " + normalize_message(content) + "\n\n"; }
+
+std::string apply_chat_template(const json& messages, ChatTemplate chat_template, std::string& reply_prefix) {
+  ChatPrompt chat = render_chat(messages, chat_template);
+  reply_prefix = chat.reply_prefix;
+  std::string prompt;
+  for (const std::string& piece : chat.pieces) prompt += piece;
   return prompt;
 }
 
@@ -291,8 +329,22 @@ GenerationRequest parse_chat_request(const json& body, const Tokenizer& tokenize
   GenerationRequest r = common_settings(body, limits, limits.max_completion_tokens);
   const json* messages = field(body, "messages");
   if (messages == nullptr) throw bad_field("messages", "is required");
-  const std::string prompt = apply_chat_template(*messages, chat_template, r.reply_prefix);
-  set_prompt_tokens(r, tokenizer.encode(prompt), limits, "messages");
+  const ChatPrompt chat = render_chat(*messages, chat_template);
+  // Each piece is tokenized apart, so that a message boundary is a token boundary: the
+  // state there can be cached, and the next turn's prompt extends this one exactly.
+  std::vector<int32_t> tokens;
+  std::vector<size_t> piece_ends;
+  for (const std::string& piece : chat.pieces) {
+    const std::vector<int32_t> piece_tokens = tokenizer.encode(piece);
+    tokens.insert(tokens.end(), piece_tokens.begin(), piece_tokens.end());
+    piece_ends.push_back(tokens.size());
+    if (tokens.size() > limits.max_prompt_tokens) break;  // set_prompt_tokens refuses it
+  }
+  set_prompt_tokens(r, std::move(tokens), limits, "messages");
+  for (size_t end : chat.message_ends) r.checkpoints.push_back(piece_ends[end - 1]);
+  r.reply_start = piece_ends[chat.reply_piece - 1];
+  r.checkpoints.push_back(r.reply_start);
+  r.reply_prefix = chat.reply_prefix;
   // The reply ends where the model starts the user's next turn.
   r.options.stop.insert(r.options.stop.begin(), "\n\nUser:");
   return r;

@@ -50,7 +50,34 @@ struct GenerationRequest {
   // Text the reply starts with that the model did not generate, because the template put
   // it at the end of the prompt (G1's "<think").
   std::string reply_prefix;
+  // Prompt lengths at which a message ends: the prefix-state cache keeps the state there.
+  std::vector<size_t> checkpoints;
+  // Chat: where the reply's text starts in the prompt (after "Assistant:"), so that the
+  // reply can be cached as the next turn will send it back; 0 for completions.
+  size_t reply_start = 0;
+  // "state": the name of a start state in --state-dir; empty = the model's initial state.
+  std::string start_state;
 };
+
+// A conversation as the model reads it, in pieces tokenized one by one and concatenated,
+// so that message boundaries are token boundaries.
+struct ChatPrompt {
+  std::vector<std::string> pieces;
+  std::vector<size_t> message_ends;  // for each message, the pieces up to its end
+  size_t reply_piece = 0;            // the pieces before the reply's text ("...Assistant:")
+  std::string reply_prefix;          // the reply's start that the prompt holds (G1's "<think")
+};
+ChatPrompt render_chat(const nlohmann::json& messages, ChatTemplate chat_template);
+
+// The piece an assistant message with `content` becomes: what follows "Assistant:".
+// A finished reply rendered through this is a prefix of the next turn's prompt.
+std::string assistant_reply_text(const std::string& content);
+
+// The token ids of a JSON array (field `name`), each checked against the vocabulary.
+std::vector<int32_t> token_ids(const nlohmann::json& array, const Tokenizer& tokenizer, const char* name);
+
+// Names "state" may take: letters, digits, '.', '_', '-', not starting with '.'.
+bool valid_state_name(const std::string& name);
 
 // Parses a JSON body, turning a syntax error into a 400.
 nlohmann::json parse_body(const std::string& body);

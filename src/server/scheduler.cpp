@@ -21,7 +21,13 @@ SequenceChannel::Update SequenceChannel::take(std::chrono::milliseconds timeout)
   update.failure = failure_;
   update.failure_message = failure_message_;
   update.completion_tokens = completion_tokens_;
+  update.cached_tokens = cached_tokens_;
   return update;
+}
+
+void SequenceChannel::set_cached_tokens(size_t cached_tokens) {
+  std::lock_guard lock(mutex_);
+  cached_tokens_ = cached_tokens;
 }
 
 void SequenceChannel::append(std::string_view text, size_t completion_tokens) {
@@ -55,17 +61,43 @@ void SequenceChannel::fail(Failure failure, std::string message) {
 }
 
 struct Scheduler::Sequence {
-  Sequence(std::vector<int32_t> prompt_tokens, const Tokenizer& tokenizer, uint32_t n_vocab,
-           const GenerateOptions& options)
-      : prompt(std::move(prompt_tokens)),
-        generation(tokenizer, n_vocab, options),
-        channel(std::make_shared<SequenceChannel>()) {}
+  Sequence(SequenceRequest request, const Tokenizer& tokenizer, uint32_t n_vocab)
+      : prompt(std::move(request.prompt_tokens)),
+        checkpoints(std::move(request.checkpoints)),
+        start_state(std::move(request.start_state)),
+        origin(std::move(request.start_state_name)),
+        reply_start(request.reply_start),
+        reply_tokens(std::move(request.reply_tokens)),
+        generation(tokenizer, n_vocab, request.options),
+        channel(std::make_shared<SequenceChannel>()) {
+    // Ascending, inside the prompt, and always its end.
+    checkpoints.push_back(prompt.size());
+    std::erase_if(checkpoints, [&](size_t n) { return n == 0 || n > prompt.size(); });
+    std::sort(checkpoints.begin(), checkpoints.end());
+    checkpoints.erase(std::unique(checkpoints.begin(), checkpoints.end()), checkpoints.end());
+  }
+
+  // The next checkpoint not yet reached.
+  size_t next_checkpoint() const { return checkpoints[reached]; }
+  void skip_reached_checkpoints() {
+    while (reached < checkpoints.size() && checkpoints[reached] <= prompt_fed) ++reached;
+  }
 
   std::vector<int32_t> prompt;
+  std::vector<size_t> checkpoints;
+  size_t reached = 0;  // checkpoints passed
   size_t prompt_fed = 0;
+  std::shared_ptr<const State> start_state;
+  std::string origin;
+  size_t reply_start = 0;
+  std::function<std::vector<int32_t>(const std::string&)> reply_tokens;
+  std::string generated_text;  // kept only when reply_tokens is set
+  // Feeding a finished reply into the cache: no logits, no generation, nobody waiting.
+  bool filling = false;
   State state;                // allocated when the sequence becomes active
   std::vector<float> logits;  // [n_vocab] after its latest token
   Generation generation;
+  bool logits_ready = false;  // the whole prompt came from the cache, logits and all
   int32_t next_token = 0;     // once the prompt is in: the token this step feeds
   bool done = false;          // finished or failed this step: leaves the active set
   std::shared_ptr<SequenceChannel> channel;
@@ -73,17 +105,21 @@ struct Scheduler::Sequence {
 
 Scheduler::Scheduler(std::shared_ptr<const Model> model, std::shared_ptr<const Tokenizer> tokenizer,
                      SchedulerOptions options)
-    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), options_(options) {
+    : model_(std::move(model)),
+      tokenizer_(std::move(tokenizer)),
+      options_(options),
+      cache_(options.state_cache_bytes) {
   if (options_.parallel == 0) throw Error("server: parallel must be at least 1");
   if (options_.prompt_chunk_tokens == 0) throw Error("server: the prompt chunk must be at least 1 token");
+  stats_.cache = cache_.stats();
   thread_ = std::thread([this] { run(); });
 }
 
 Scheduler::~Scheduler() { shutdown(std::chrono::milliseconds(0)); }
 
-std::shared_ptr<SequenceChannel> Scheduler::submit(std::vector<int32_t> prompt_tokens, const GenerateOptions& options) {
-  if (prompt_tokens.empty()) throw Error("the prompt is empty");
-  auto sequence = std::make_unique<Sequence>(std::move(prompt_tokens), *tokenizer_, model_->info().n_vocab, options);
+std::shared_ptr<SequenceChannel> Scheduler::submit(SequenceRequest request) {
+  if (request.prompt_tokens.empty()) throw Error("the prompt is empty");
+  auto sequence = std::make_unique<Sequence>(std::move(request), *tokenizer_, model_->info().n_vocab);
   auto channel = sequence->channel;
   {
     std::lock_guard lock(mutex_);
@@ -118,26 +154,48 @@ SchedulerStats Scheduler::stats() const {
   return stats_;
 }
 
+bool Scheduler::waits_for_fill(const Sequence& sequence) const {
+  for (const auto& s : active_) {
+    if (s->filling && s->origin == sequence.origin && s->prompt.size() <= sequence.prompt.size() &&
+        std::equal(s->prompt.begin(), s->prompt.end(), sequence.prompt.begin())) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void Scheduler::admit_locked() {
   // Requests whose clients left while they waited never start.
   const auto gone = std::remove_if(waiting_.begin(), waiting_.end(),
                                    [](const auto& s) { return s->channel->cancelled(); });
   stats_.cancelled += static_cast<uint64_t>(waiting_.end() - gone);
   waiting_.erase(gone, waiting_.end());
-  while (!waiting_.empty() && active_.size() < options_.parallel) {
-    std::unique_ptr<Sequence> sequence = std::move(waiting_.front());
-    waiting_.pop_front();
+  for (auto it = waiting_.begin(); it != waiting_.end() && active_.size() < options_.parallel;) {
+    // A follow-up turn whose history is still being fed into the cache waits for it, so
+    // that it then feeds only its new message.
+    if (waits_for_fill(**it)) {
+      ++it;
+      continue;
+    }
+    std::unique_ptr<Sequence> sequence = std::move(*it);
+    it = waiting_.erase(it);
     if (sequence->generation.finished()) {  // max_tokens 0: nothing to run
       sequence->channel->finish(sequence->generation.reason(), 0);
       continue;
     }
-    sequence->state = model_->new_state();
+    sequence->state = sequence->start_state ? *sequence->start_state : model_->new_state();
     sequence->logits.resize(model_->info().n_vocab);
+    sequence->prompt_fed = cache_.lookup(sequence->origin, sequence->prompt, sequence->state, &sequence->logits);
+    // A prompt cached whole, with its logits, samples its first token without a pass.
+    sequence->logits_ready = sequence->prompt_fed == sequence->prompt.size();
+    sequence->skip_reached_checkpoints();
+    sequence->channel->set_cached_tokens(sequence->prompt_fed);
     active_.push_back(std::move(sequence));
   }
   active_count_ = active_.size();
   stats_.active = active_.size();
   stats_.queued = waiting_.size();
+  stats_.cache = cache_.stats();
 }
 
 void Scheduler::run() {
@@ -148,6 +206,7 @@ void Scheduler::run() {
       if (stopping_) {
         for (auto& sequence : waiting_) sequence->channel->fail(Failure::ShuttingDown, "the server is shutting down");
         waiting_.clear();
+        std::erase_if(active_, [](const auto& s) { return s->filling; });  // nobody waits for these
         if (Clock::now() >= *deadline_) {
           for (auto& sequence : active_) {
             sequence->channel->fail(Failure::ShuttingDown, "the server is shutting down");
@@ -172,7 +231,7 @@ void Scheduler::run() {
 void Scheduler::step() {
   // Sequences whose clients left are dropped before they cost another pass.
   const size_t before = active_.size();
-  std::erase_if(active_, [](const auto& s) { return s->channel->cancelled(); });
+  std::erase_if(active_, [](const auto& s) { return !s->filling && s->channel->cancelled(); });
   const size_t dropped = before - active_.size();
   if (active_.empty()) {
     std::lock_guard lock(mutex_);
@@ -188,15 +247,20 @@ void Scheduler::step() {
   size_t rows = 0;
   uint64_t prompt_tokens = 0;
   for (auto& s : active_) {
-    if (s->prompt_fed < s->prompt.size()) {
-      const size_t n = std::min(options_.prompt_chunk_tokens, s->prompt.size() - s->prompt_fed);
+    if (s->logits_ready) {
+      s->logits_ready = false;
+      sampled.push_back(s.get());
+    } else if (s->prompt_fed < s->prompt.size()) {
+      // Chunks end at checkpoints, whose states the cache keeps.
+      const size_t n = std::min(options_.prompt_chunk_tokens, s->next_checkpoint() - s->prompt_fed);
       const bool last_chunk = s->prompt_fed + n == s->prompt.size();
+      const bool wants_logits = last_chunk && !s->filling;
       items.push_back({std::span<const int32_t>(s->prompt).subspan(s->prompt_fed, n), &s->state,
-                       last_chunk ? std::span<float>(s->logits) : std::span<float>()});
+                       wants_logits ? std::span<float>(s->logits) : std::span<float>()});
       s->prompt_fed += n;
       prompt_tokens += n;
       rows += n;
-      if (last_chunk) sampled.push_back(s.get());
+      if (wants_logits) sampled.push_back(s.get());
     } else {
       items.push_back({std::span<const int32_t>(&s->next_token, 1), &s->state, std::span<float>(s->logits)});
       rows += 1;
@@ -206,7 +270,7 @@ void Scheduler::step() {
 
   std::string batch_error;
   try {
-    model_->forward_batch(items);
+    if (!items.empty()) model_->forward_batch(items);
   } catch (const std::exception& e) {
     batch_error = e.what();
   }
@@ -214,10 +278,21 @@ void Scheduler::step() {
   uint64_t generated = 0;
   if (!batch_error.empty()) {
     for (auto& s : active_) {
-      s->channel->fail(Failure::Internal, batch_error);
+      if (!s->filling) s->channel->fail(Failure::Internal, batch_error);  // a fill's request has its answer
       s->done = true;
     }
   } else {
+    for (auto& s : active_) {
+      if (s->reached < s->checkpoints.size() && s->prompt_fed == s->next_checkpoint()) {
+        // The prompt's end keeps its logits too, so that the same prompt again (a
+        // regenerated reply) starts sampling at once.
+        const bool prompt_end = !s->filling && s->prompt_fed == s->prompt.size();
+        cache_.insert(s->origin, std::span<const int32_t>(s->prompt).first(s->prompt_fed), s->state,
+                      prompt_end ? std::span<const float>(s->logits) : std::span<const float>());
+        ++s->reached;
+        if (s->filling && s->prompt_fed == s->prompt.size()) s->done = true;
+      }
+    }
     for (Sequence* s : sampled) {
       try {
         Generation::Step step = s->generation.step(s->logits);
@@ -226,9 +301,11 @@ void Scheduler::step() {
           ++generated;
         }
         s->channel->append(step.text, s->generation.tokens().size());
+        if (s->reply_tokens) s->generated_text += step.text;
         if (step.finished) {
           s->channel->finish(s->generation.reason(), s->generation.tokens().size());
           s->done = true;
+          start_reply_fill(*s);
         }
       } catch (const std::exception& e) {
         s->channel->fail(Failure::Internal, e.what());
@@ -239,14 +316,38 @@ void Scheduler::step() {
   std::erase_if(active_, [](const auto& s) { return s->done; });
 
   std::lock_guard lock(mutex_);
-  stats_.steps += 1;
+  if (!items.empty()) stats_.steps += 1;  // forward_batch calls
   stats_.last_batch_sequences = items.size();
   stats_.last_batch_tokens = rows;
   stats_.largest_batch_sequences = std::max(stats_.largest_batch_sequences, items.size());
   stats_.prompt_tokens += prompt_tokens;
   stats_.completion_tokens += generated;
   stats_.cancelled += dropped;
+  stats_.reply_fills = reply_fills_;
+  stats_.cache = cache_.stats();
   active_count_ = stats_.active = active_.size();
+}
+
+void Scheduler::start_reply_fill(Sequence& s) {
+  if (!s.reply_tokens || s.reply_start == 0 || !cache_.enabled()) return;
+  // The prompt up to the reply's text, then the reply as the next turn will send it.
+  std::vector<int32_t> key(s.prompt.begin(), s.prompt.begin() + static_cast<ptrdiff_t>(s.reply_start));
+  const std::vector<int32_t> reply = s.reply_tokens(s.generated_text);
+  key.insert(key.end(), reply.begin(), reply.end());
+  if (cache_.contains(s.origin, key)) return;
+  // Fed from the state at reply_start, which the prompt's feeding has just cached (unless
+  // it was evicted since: then the reply is not cached).
+  State state;
+  const auto through_reply_start = std::span<const int32_t>(key).first(s.reply_start + 1);
+  if (cache_.lookup(s.origin, through_reply_start, state, nullptr, /*count=*/false) != s.reply_start) return;
+  s.state = std::move(state);
+  s.prompt = std::move(key);
+  s.prompt_fed = s.reply_start;
+  s.checkpoints = {s.prompt.size()};
+  s.reached = 0;
+  s.filling = true;
+  s.done = false;
+  ++reply_fills_;
 }
 
 }  // namespace rwkv::server

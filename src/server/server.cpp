@@ -14,7 +14,10 @@
 #include <thread>
 
 #include "rwkv/error.hpp"
+#include "rwkv/io.hpp"
+#include "rwkv/state_file.hpp"
 #include "server/api.hpp"
+#include "server/chat_page.hpp"
 #include "server/scheduler.hpp"
 
 namespace rwkv {
@@ -27,6 +30,9 @@ namespace {
 // How long a streaming handler waits for text before looking again; bounds how late it
 // notices a stop.
 constexpr std::chrono::milliseconds kStreamPoll{100};
+// A non-streamed answer still running after ServerOptions::plain_answer_seconds is sent
+// chunked, with a space every kAnswerHeartbeat, so that a client gone is noticed.
+constexpr std::chrono::milliseconds kAnswerHeartbeat{250};
 // An idle keep-alive connection holds an HTTP thread this long; also bounds stop().
 constexpr time_t kKeepAliveSeconds = 2;
 // Beyond this many HTTP threads, further connections wait in httplib's own queue (and
@@ -83,11 +89,64 @@ struct Server::Impl {
   bool stopped = false;
   RequestCounter requests;
 
+  // --state-dir's states by name, loaded at start().
+  std::map<std::string, std::shared_ptr<const State>> start_states;
+
+  void load_start_states();
+  std::shared_ptr<const State> start_state(const std::string& name) const;
   void routes();
+  json model_object() const {
+    return {{"id", model_id}, {"object", "model"}, {"created", created}, {"owned_by", "rwkv"}};
+  }
   void send_error(httplib::Response& res, const ApiError& error);
   void generate(const httplib::Request& req, httplib::Response& res, bool chat);
   std::string metrics_text() const;
 };
+
+void Server::Impl::load_start_states() {
+  if (options.state_dir.empty()) return;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(options.state_dir, ec)) {
+    throw Error(fmt::format("server: --state-dir {}: not a folder", printable(options.state_dir)));
+  }
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(options.state_dir)) {
+    const fs::path& path = entry.path();
+    if (!entry.is_regular_file() || (path.extension() != ".pth" && path.extension() != ".state")) continue;
+    files.push_back(path);
+  }
+  std::sort(files.begin(), files.end());
+  for (const fs::path& path : files) {
+    const std::string name = path.stem().string();
+    if (!server::valid_state_name(name)) {
+      throw Error(fmt::format("server: {}: a state's name may hold only letters, digits, '.', '_' and '-'",
+                              printable(path.string())));
+    }
+    if (start_states.count(name) != 0) {
+      throw Error(fmt::format("server: --state-dir {} has two states named '{}' (.pth and .state)",
+                              printable(options.state_dir), name));
+    }
+    State state = path.extension() == ".pth" ? load_tuned_state(path.string(), *model) : load_state(path.string(), *model);
+    start_states.emplace(name, std::make_shared<const State>(std::move(state)));
+  }
+}
+
+std::shared_ptr<const State> Server::Impl::start_state(const std::string& name) const {
+  if (options.state_dir.empty()) throw server::bad_field("state", "this server has no --state-dir");
+  auto it = start_states.find(name);
+  if (it != start_states.end()) return it->second;
+  std::string known;
+  for (const auto& [n, state] : start_states) {
+    if (known.size() > 200) {
+      known += ", ...";
+      break;
+    }
+    known += (known.empty() ? "" : ", ") + n;
+  }
+  throw server::bad_field("state", fmt::format("no state named '{}' in --state-dir (there: {})", name,
+                                               known.empty() ? "none" : known));
+}
 
 void Server::Impl::send_error(httplib::Response& res, const ApiError& error) {
   res.status = error.status;
@@ -100,9 +159,24 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
   const json body = server::parse_body(req.body);
   server::GenerationRequest request = chat ? server::parse_chat_request(body, *tokenizer, limits, options.chat_template)
                                            : server::parse_completion_request(body, *tokenizer, limits);
+  server::SequenceRequest sequence;
+  sequence.prompt_tokens = request.prompt_tokens;
+  sequence.options = request.options;
+  sequence.checkpoints = request.checkpoints;
+  if (!request.start_state.empty()) {
+    sequence.start_state = start_state(request.start_state);
+    sequence.start_state_name = request.start_state;
+  }
+  if (chat) {
+    // The next turn sends this reply back as an assistant message: cache it that way.
+    sequence.reply_start = request.reply_start;
+    sequence.reply_tokens = [tokenizer = tokenizer, prefix = request.reply_prefix](const std::string& text) {
+      return tokenizer->encode(server::assistant_reply_text(prefix + text));
+    };
+  }
   std::shared_ptr<server::SequenceChannel> channel;
   try {
-    channel = scheduler->submit(request.prompt_tokens, request.options);
+    channel = scheduler->submit(std::move(sequence));
   } catch (const server::QueueFull& e) {
     throw ApiError(503, "server_error", "queue_full", e.what());
   } catch (const server::ShuttingDown& e) {
@@ -114,11 +188,11 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
   const std::string id = fmt::format("{}-{}", chat ? "chatcmpl" : "cmpl", next_id++);
   const int64_t created_at = std::time(nullptr);
   const size_t prompt_tokens = request.prompt_tokens.size();
-  auto usage = [prompt_tokens](size_t completion_tokens) {
+  auto usage = [prompt_tokens](const server::SequenceChannel::Update& update) {
     return json{{"prompt_tokens", prompt_tokens},
-                {"completion_tokens", completion_tokens},
-                {"total_tokens", prompt_tokens + completion_tokens},
-                {"prompt_tokens_details", {{"cached_tokens", 0}}}};
+                {"completion_tokens", update.completion_tokens},
+                {"total_tokens", prompt_tokens + update.completion_tokens},
+                {"prompt_tokens_details", {{"cached_tokens", update.cached_tokens}}}};
   };
   // One choice in the shape of its route: text, a whole message, or a delta.
   auto choice = [chat](const std::string& text, const json& finish, bool streaming, bool first) {
@@ -142,21 +216,70 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
   };
 
   if (!request.stream) {
-    std::string text = request.reply_prefix;
-    server::SequenceChannel::Update update;
-    do {
-      update = channel->take(std::chrono::milliseconds(1000));
-      text += update.text;
-    } while (!update.finished);
-    if (update.failure != server::Failure::None) {
+    // The whole answer as one JSON body. Most requests finish quickly and get it plain,
+    // with its true status. One still running after plain_answer_seconds is answered with a
+    // chunked body that starts with spaces (JSON allows them), a few a second while it
+    // runs: a client that has gone is then noticed by a failed write and its sequence
+    // freed, as for a stream. Its status (200) is sent early, so a failure after that
+    // comes as an error body.
+    auto text = std::make_shared<std::string>(request.reply_prefix);
+    // The answer's body once finished; a failure is thrown as the ApiError it is.
+    auto answer = [text, choice, envelope, usage](const server::SequenceChannel::Update& update) {
       if (update.failure == server::Failure::ShuttingDown) {
         throw ApiError(503, "server_error", "shutting_down", update.failure_message);
       }
-      throw ApiError(500, "server_error", "internal_error", update.failure_message);
+      if (update.failure != server::Failure::None) {
+        throw ApiError(500, "server_error", "internal_error", update.failure_message);
+      }
+      json out = envelope(json::array({choice(*text, server::finish_reason(update.reason), false, true)}));
+      out["usage"] = usage(update);
+      return dump(out);
+    };
+    server::SequenceChannel::Update update;
+    const auto plain_until =
+        std::chrono::steady_clock::now() +
+        std::chrono::milliseconds(static_cast<int64_t>(options.plain_answer_seconds * 1000));
+    do {
+      update = channel->take(kStreamPoll);
+      *text += update.text;
+    } while (!update.finished && std::chrono::steady_clock::now() < plain_until);
+    if (update.finished) {
+      res.set_content(answer(update), "application/json");
+      return;
     }
-    json out = envelope(json::array({choice(text, server::finish_reason(update.reason), false, true)}));
-    out["usage"] = usage(update.completion_tokens);
-    res.set_content(dump(out), "application/json");
+    auto done = std::make_shared<bool>(false);
+    auto last_write = std::make_shared<std::chrono::steady_clock::time_point>();  // the first space at once
+    ++handlers_in_flight;
+    res.set_chunked_content_provider(
+        "application/json",
+        [this, channel, text, answer, done, last_write](size_t, httplib::DataSink& sink) {
+          const server::SequenceChannel::Update update = channel->take(kStreamPoll);
+          *text += update.text;
+          if (!update.finished) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - *last_write < kAnswerHeartbeat) return true;
+            *last_write = now;
+            if (!sink.write(" ", 1)) {
+              channel->cancel();  // the client is gone: free its sequence
+              return false;
+            }
+            return true;
+          }
+          std::string body;
+          try {
+            body = answer(update);
+          } catch (const ApiError& error) {
+            body = dump(server::error_body(error));  // the status (200) has gone already
+          }
+          *done = true;
+          const bool ok = sink.write(body.data(), body.size());
+          if (ok) sink.done();
+          return ok;
+        },
+        [this, channel, done](bool) {
+          if (!*done) channel->cancel();
+          --handlers_in_flight;
+        });
     return;
   }
 
@@ -197,7 +320,7 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
           ok = send(envelope(json::array({choice("", server::finish_reason(update.reason), true, false)})));
           if (ok && include_usage) {
             json last = envelope(json::array());
-            last["usage"] = usage(update.completion_tokens);
+            last["usage"] = usage(update);
             ok = send(last);
           }
         }
@@ -235,10 +358,28 @@ std::string Server::Impl::metrics_text() const {
          s.last_batch_tokens);
   metric("rwkv_steps_total", "counter", "Batched passes over the weights.", s.steps);
   metric("rwkv_cancelled_sequences_total", "counter", "Sequences ended early (client gone, shutdown).", s.cancelled);
+  metric("rwkv_state_cache_hits_total", "counter", "Prompts that started from a cached prefix state.", s.cache.hits);
+  metric("rwkv_state_cache_misses_total", "counter", "Prompts that found no cached prefix state.", s.cache.misses);
+  metric("rwkv_state_cache_cached_tokens_total", "counter", "Prompt tokens not fed thanks to cached states.",
+         s.cache.hit_tokens);
+  metric("rwkv_state_cache_entries", "gauge", "States in the prefix-state cache.", s.cache.entries);
+  metric("rwkv_state_cache_bytes", "gauge", "Bytes the prefix-state cache holds.", s.cache.bytes);
+  metric("rwkv_state_cache_budget_bytes", "gauge", "The prefix-state cache's budget (--state-cache-mb).",
+         s.cache.budget_bytes);
+  metric("rwkv_state_cache_evictions_total", "counter", "States dropped to stay within the budget.",
+         s.cache.evictions);
+  metric("rwkv_reply_fills_total", "counter", "Finished chat replies fed into the cache for the next turn.",
+         s.reply_fills);
   return out;
 }
 
 void Server::Impl::routes() {
+  http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Content-Security-Policy", server::kChatPageContentSecurityPolicy);
+    res.set_header("X-Content-Type-Options", "nosniff");
+    const std::string_view page = server::chat_page_html();
+    res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
+  });
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     if (stopping) {
       res.status = 503;
@@ -248,8 +389,16 @@ void Server::Impl::routes() {
     res.set_content(R"({"status":"ok"})", "application/json");
   });
   http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-    const json model = {{"id", model_id}, {"object", "model"}, {"created", created}, {"owned_by", "rwkv"}};
-    res.set_content(dump({{"object", "list"}, {"data", json::array({model})}}), "application/json");
+    res.set_content(dump({{"object", "list"}, {"data", json::array({model_object()})}}), "application/json");
+  });
+  http.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string requested = req.matches[1].str();
+    if (requested != model_id) {
+      throw ApiError(404, "invalid_request_error", "model_not_found",
+                     fmt::format("no model '{}' here (this server serves '{}')", printable(requested), model_id),
+                     "model");
+    }
+    res.set_content(dump(model_object()), "application/json");
   });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_text(), "text/plain; version=0.0.4");
@@ -266,14 +415,7 @@ void Server::Impl::routes() {
     if (!body.is_object() || !body.contains("tokens") || !body["tokens"].is_array()) {
       throw server::bad_field("tokens", "expected an array of token ids");
     }
-    std::vector<int32_t> ids;
-    for (const json& t : body["tokens"]) {
-      if (!t.is_number_integer() || t.get<int64_t>() < 0 || t.get<int64_t>() >= tokenizer->vocab_size()) {
-        throw server::bad_field("tokens", fmt::format("{} is not a token id (0 to {})", t.dump(),
-                                                      tokenizer->vocab_size() - 1));
-      }
-      ids.push_back(t.get<int32_t>());
-    }
+    const std::vector<int32_t> ids = server::token_ids(body["tokens"], *tokenizer, "tokens");
     res.set_content(dump({{"content", utf8_replace_invalid(tokenizer->decode(ids))}}), "application/json");
   });
   http.Post("/v1/completions",
@@ -282,7 +424,17 @@ void Server::Impl::routes() {
             [this](const httplib::Request& req, httplib::Response& res) { generate(req, res, true); });
 
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (options.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    // Every body is JSON whatever its Content-Type: `curl -d` labels its body a form,
+    // which httplib would refuse beyond 8 KiB (the label is read after this handler,
+    // when the body is).
+    if (req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0) {
+      auto& headers = const_cast<httplib::Headers&>(req.headers);  // httplib's own, not const
+      headers.erase("Content-Type");
+      headers.emplace("Content-Type", "application/json");
+    }
+    // The chat page holds no data: it asks for the key itself before calling the API.
+    const bool open_route = req.path == "/health" || req.path == "/";
+    if (options.api_key.empty() || open_route) return httplib::Server::HandlerResponse::Unhandled;
     const std::string header = req.get_header_value("Authorization");
     constexpr std::string_view kBearer = "Bearer ";
     const bool ok = header.size() > kBearer.size() && header.compare(0, kBearer.size(), kBearer) == 0 &&
@@ -319,12 +471,13 @@ void Server::Impl::routes() {
     return httplib::Server::HandlerResponse::Handled;
   }));
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    static const char* const kRoutes[] = {"/health", "/v1/models", "/metrics", "/tokenize", "/detokenize",
+    static const char* const kRoutes[] = {"/", "/health", "/v1/models", "/metrics", "/tokenize", "/detokenize",
                                           "/v1/completions", "/v1/chat/completions"};
     std::string route = "other";  // unknown paths share one label, so clients cannot grow the series
     for (const char* r : kRoutes) {
       if (req.path == r) route = r;
     }
+    if (req.path.rfind("/v1/models/", 0) == 0) route = "/v1/models/{id}";
     requests.count(route, res.status);
   });
 }
@@ -363,9 +516,11 @@ void Server::start() {
   s.model_id = o.model_id.empty() ? std::filesystem::path(s.model->path()).stem().string() : o.model_id;
   s.limits = {s.model->info().n_vocab, o.max_prompt_tokens, o.max_completion_tokens, s.model_id};
 
+  s.load_start_states();
   s.scheduler = std::make_unique<server::Scheduler>(
       s.model, s.tokenizer,
-      server::SchedulerOptions{size_t(o.parallel), size_t(o.queue), size_t(o.prompt_chunk_tokens)});
+      server::SchedulerOptions{size_t(o.parallel), size_t(o.queue), size_t(o.prompt_chunk_tokens),
+                               o.state_cache_mb << 20});
   s.routes();
   s.http.set_payload_max_length(o.max_body_bytes);
   s.http.set_keep_alive_timeout(kKeepAliveSeconds);
@@ -419,6 +574,12 @@ ServerStats Server::stats() const {
   out.prompt_tokens = s.prompt_tokens;
   out.completion_tokens = s.completion_tokens;
   out.cancelled_sequences = s.cancelled;
+  out.cache_hits = s.cache.hits;
+  out.cache_misses = s.cache.misses;
+  out.cached_tokens = s.cache.hit_tokens;
+  out.cache_entries = s.cache.entries;
+  out.cache_bytes = s.cache.bytes;
+  out.reply_fills = s.reply_fills;
   return out;
 }
 

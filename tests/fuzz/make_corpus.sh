@@ -136,7 +136,8 @@ head -c 40000 "$rwkvcpp/tiny-rwkv-4v0-660K-Q5_0.bin" >"$out/v4-q5_0-head.bin"
 head -c 60000 "$rwkvcpp/tiny-rwkv-6v0-1m-Q5_1.bin" >"$out/v6-q5_1-head.bin"
 head -c 30000 "$rwkvcpp/tiny-rwkv-7v0-834K-FP32.bin" >"$out/v7-fp32-head.bin"
 
-# GGUF and safetensors seeds: written by a script of their own.
+# GGUF and safetensors seeds, and rwkv-server request bodies: written by scripts of their own.
 python3 "$here/make_import_seeds.py"
+python3 "$here/make_server_seeds.py"
 
 echo "make_corpus.sh: wrote $(find "$corpus" -type f | wc -l) seeds under $corpus" >&2

@@ -3,19 +3,19 @@
 #
 #   tests/fuzz/run.sh TARGET SECONDS [more libFuzzer flags, e.g. -jobs=2 -workers=2]
 #
-# TARGET: world_vocab, neox_json, state_file, native_model or cli_args. The binaries are
-# built by the main build (RWKV_FUZZ, on by default when clang++ is found) into
-# build-test/fuzz; set RWKV_FUZZ_BIN to use another directory. New inputs go to a
-# writable corpus in the build tree ($RWKV_FUZZ_WORK, default build-test/fuzz/work/TARGET),
-# which is kept between runs so that long runs build on each other (RWKV_FUZZ_FRESH=1
-# empties it first, as the ctest runs do); the committed seeds in tests/fuzz/corpus are
-# only read. A crash, leak, sanitizer report or timeout leaves its input in
-# $RWKV_FUZZ_WORK/artifacts/ and makes the script fail; reproduce it with
+# TARGET: world_vocab, neox_json, state_file, native_model, cli_args, pth, rwkvcpp, gguf,
+# safetensors or server_request. The binaries are built by the main build (RWKV_FUZZ, on
+# by default when clang++ is found) into build-test/fuzz; set RWKV_FUZZ_BIN to use another
+# directory. New inputs go to a writable corpus in the build tree ($RWKV_FUZZ_WORK, default
+# build-test/fuzz/work/TARGET), which is kept between runs so that long runs build on each
+# other (RWKV_FUZZ_FRESH=1 empties it first, as the ctest runs do); the committed seeds in
+# tests/fuzz/corpus are only read. A crash, leak, sanitizer report or timeout leaves its
+# input in $RWKV_FUZZ_WORK/artifacts/ and makes the script fail; reproduce it with
 #   build-test/fuzz/fuzz_TARGET path/to/crash-file
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 target="$1"
@@ -33,6 +33,7 @@ case "$target" in
   world_vocab | neox_json | native_model) max_len=65536 ;;
   state_file) max_len=8192 ;;
   cli_args) max_len=4096 ;;
+  server_request) max_len=16384 ;;
   gguf | safetensors) max_len=8192 ;;
   pth | rwkvcpp) max_len=131072 ;;
   *) echo "run.sh: unknown target '$target'" >&2; exit 2 ;;

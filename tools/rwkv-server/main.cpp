@@ -38,6 +38,10 @@ int run(int argc, char** argv) {
       .option("model-id", "ID", "the model's id in /v1/models and requests (default: the file name's stem)")
       .option("max-tokens", "N", "the most tokens a request may generate (and chat's default)",
               std::to_string(defaults.max_completion_tokens))
+      .option("state-cache-mb", "N", "prefix-state cache budget in MiB; 0 turns the cache off",
+              std::to_string(defaults.state_cache_mb))
+      .option("state-dir", "DIR", "start states requests may name with \"state\": NAME.pth (state tuning) or NAME.state")
+      .flag("batch-invariant", "every token's results independent of what shares its batch: concurrent greedy requests return exactly what each returns alone (slower prompts)")
       .option("shutdown-grace", "SECONDS", "on SIGTERM, how long in-flight requests may still run", "5");
   if (!args.parse(argc, argv)) return 0;
 
@@ -50,7 +54,10 @@ int run(int argc, char** argv) {
   options.chat_template = rwkv_cli::parse_flag(args, "chat-template", rwkv::parse_chat_template);
   if (args.has("model-id")) options.model_id = args.get("model-id");
   options.max_completion_tokens = static_cast<int32_t>(args.get_int("max-tokens", 1, INT32_MAX));
+  options.state_cache_mb = static_cast<size_t>(args.get_int("state-cache-mb", 0, int64_t(1) << 30));
+  if (args.has("state-dir")) options.state_dir = args.get("state-dir");
   options.shutdown_grace_seconds = args.get_double("shutdown-grace", 0, 3600);
+  rwkv::set_batch_invariant(args.has("batch-invariant"));
   rwkv::set_thread_count(static_cast<unsigned>(args.get_int("threads", 0, kMaxThreads)));
 
   // The signals are taken by sigwait below, never by a handler: every thread started
