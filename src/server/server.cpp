@@ -252,7 +252,7 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
     ++handlers_in_flight;
     res.set_chunked_content_provider(
         "application/json",
-        [this, channel, text, answer, done, last_write](size_t, httplib::DataSink& sink) {
+        [channel, text, answer, done, last_write](size_t, httplib::DataSink& sink) {
           const server::SequenceChannel::Update update = channel->take(kStreamPoll);
           *text += update.text;
           if (!update.finished) {
@@ -294,7 +294,7 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, channel, state, prefix, include_usage, choice, envelope, usage](size_t, httplib::DataSink& sink) {
+      [channel, state, prefix, include_usage, choice, envelope, usage](size_t, httplib::DataSink& sink) {
         auto send = [&](const json& event) {
           const std::string frame = "data: " + dump(event) + "\n\n";
           return sink.write(frame.data(), frame.size());
