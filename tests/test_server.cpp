@@ -512,13 +512,24 @@ TEST(Server, SecondChatTurnFeedsOnlyItsNewMessageAndAnswersAsWithoutTheCache) {
   // The client sends the whole conversation back, the reply as it received it.
   messages.push_back(first["choices"][0]["message"]);
   messages.push_back({{"role", "user"}, {"content", "And dogs?"}});
+  // The first reply is fed into the cache after its answer: count from when that is done.
+  ASSERT_TRUE(eventually([&] { return cached.server->stats().active_sequences == 0; }));
+  EXPECT_EQ(cached.server->stats().reply_fills, 1u);
   const uint64_t fed_before = cached.server->stats().prompt_tokens;
   const json second = chat(client, messages, 24);
   const size_t new_tokens = token_count(client, "User: And dogs?\n\n") + token_count(client, "Assistant:");
   const size_t prompt_tokens = second["usage"]["prompt_tokens"];
   EXPECT_EQ(second["usage"]["prompt_tokens_details"]["cached_tokens"], prompt_tokens - new_tokens);
-  EXPECT_EQ(cached.server->stats().prompt_tokens - fed_before, new_tokens);
   EXPECT_TRUE(eventually([&] { return cached.server->stats().reply_fills == 2u; }));
+  ASSERT_TRUE(eventually([&] { return cached.server->stats().active_sequences == 0; }));
+  // What was fed: the new message, then the second reply into the cache.
+  // (The reply as an assistant message renders: blank lines become newlines, and the
+  // text is trimmed.)
+  std::string reply = std::regex_replace(second["choices"][0]["message"]["content"].get<std::string>(),
+                                         std::regex("\n\n+"), "\n");
+  reply = std::regex_replace(reply, std::regex("^[ \t\n]+|[ \t\n]+$"), "");
+  const size_t second_reply = token_count(client, " " + reply + "\n\n");
+  EXPECT_EQ(cached.server->stats().prompt_tokens - fed_before, new_tokens + second_reply);
 
   // The cache changes what is fed, not what is answered.
   const json second_plain = chat(plain, messages, 24);
