@@ -184,7 +184,7 @@ int run_bench(int argc, char** argv) {
       .option("bandwidth-mib", "N",
               "buffer streamed for the memory bandwidth, in MiB (a pass after every decoded token); at most " +
                   std::to_string(kMaxBandwidthMib) + " and the machine's memory",
-              "256")
+              "1024")
       .flag("json", "print one JSON object");
   declare_threads_flag(args);
   if (!args.parse(argc, argv)) return 0;
@@ -225,7 +225,8 @@ int run_bench(int argc, char** argv) {
   }
   const double decode_seconds_per_step = median(decode_seconds);
   const double decode_seconds_per_token = decode_seconds_per_step / batch;
-  const double bandwidth = median(bandwidth_passes);
+  // The limit is the best a plain streaming read reaches; decode is compared with it.
+  const double bandwidth = *std::max_element(bandwidth_passes.begin(), bandwidth_passes.end());
   const double prefill_tps = double(prefill_tokens) / prefill_seconds;
   // A step reads the weights once, whatever the batch; it multiplies every matrix by B rows.
   const double decode_fraction = double(traffic.bytes_per_token) / decode_seconds_per_step / bandwidth;
