@@ -711,3 +711,23 @@ TEST(Server, FormLabelledBodiesAreJson) {
 }
 
 }  // namespace
+
+namespace {
+
+// A reply being fed into the cache holds no request slot: with one slot and no queue, a
+// follow-up sent the moment the answer arrives is served (from the cache), not refused.
+TEST(Server, AFollowUpIsNotRefusedWhileTheReplyIsFedIntoTheCache) {
+  rwkv::ServerOptions options;
+  options.parallel = 1;
+  options.queue = 0;
+  TestServer s(options);
+  auto client = s.client();
+  json messages = {{{"role", "user"}, {"content", "Tell me a long story about cats."}}};
+  const json first = chat(client, messages, 400);
+  messages.push_back(first["choices"][0]["message"]);
+  messages.push_back({{"role", "user"}, {"content", "More."}});
+  const json second = chat(client, messages, 4);  // expects 200
+  EXPECT_GT(second["usage"]["prompt_tokens_details"]["cached_tokens"].get<size_t>(), 400u);
+}
+
+}  // namespace

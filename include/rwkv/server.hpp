@@ -36,7 +36,8 @@ ChatTemplate parse_chat_template(const std::string& name);
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0 = a free port, see Server::port()
-  // Sequences stepped together in one batch; more wait in the queue.
+  // Requests stepped together in one batch (finished replies being fed into the
+  // prefix-state cache come on top); more wait in the queue.
   int parallel = 4;
   // Requests waiting for a free sequence slot; beyond these a request gets 503.
   int queue = 16;

@@ -170,7 +170,7 @@ void Scheduler::admit_locked() {
                                    [](const auto& s) { return s->channel->cancelled(); });
   stats_.cancelled += static_cast<uint64_t>(waiting_.end() - gone);
   waiting_.erase(gone, waiting_.end());
-  for (auto it = waiting_.begin(); it != waiting_.end() && active_.size() < options_.parallel;) {
+  for (auto it = waiting_.begin(); it != waiting_.end() && requests_running() < options_.parallel;) {
     // A follow-up turn whose history is still being fed into the cache waits for it, so
     // that it then feeds only its new message.
     if (waits_for_fill(**it)) {
@@ -192,7 +192,7 @@ void Scheduler::admit_locked() {
     sequence->channel->set_cached_tokens(sequence->prompt_fed);
     active_.push_back(std::move(sequence));
   }
-  active_count_ = active_.size();
+  active_count_ = requests_running();
   stats_.active = active_.size();
   stats_.queued = waiting_.size();
   stats_.cache = cache_.stats();
@@ -303,6 +303,12 @@ void Scheduler::step() {
         s->channel->append(step.text, s->generation.tokens().size());
         if (s->reply_tokens) s->generated_text += step.text;
         if (step.finished) {
+          {
+            // The slot is free from the moment the answer can reach the client, so that
+            // a follow-up it sends at once is not refused as the queue being full.
+            std::lock_guard lock(mutex_);
+            active_count_ -= std::min<size_t>(active_count_, 1);
+          }
           s->channel->finish(s->generation.reason(), s->generation.tokens().size());
           s->done = true;
           start_reply_fill(*s);
@@ -325,7 +331,14 @@ void Scheduler::step() {
   stats_.cancelled += dropped;
   stats_.reply_fills = reply_fills_;
   stats_.cache = cache_.stats();
-  active_count_ = stats_.active = active_.size();
+  stats_.active = active_.size();
+  active_count_ = requests_running();
+}
+
+size_t Scheduler::requests_running() const {
+  // Replies being fed into the cache do not hold a slot: their requests have their
+  // answers, and a follow-up turn must not be refused while its history is fed.
+  return static_cast<size_t>(std::count_if(active_.begin(), active_.end(), [](const auto& s) { return !s->filling; }));
 }
 
 void Scheduler::start_reply_fill(Sequence& s) {

@@ -137,6 +137,9 @@ class Scheduler {
   // cached prefix of its prompt; drops cancelled ones. Under mutex_.
   void admit_locked();
   void step();
+  // Active sequences that are requests (not replies being fed into the cache): what
+  // --parallel bounds. The stepping thread's.
+  size_t requests_running() const;
   // Whether a reply being fed will cache a prefix of `sequence`'s prompt: then it waits.
   bool waits_for_fill(const Sequence& sequence) const;
   // A chat reply that has just finished goes on as a fill: its text, rendered as the next
@@ -150,7 +153,7 @@ class Scheduler {
   mutable std::mutex mutex_;
   std::condition_variable work_;
   std::deque<std::unique_ptr<Sequence>> waiting_;
-  size_t active_count_ = 0;  // active_.size(), readable under mutex_ by submit and stats
+  size_t active_count_ = 0;  // requests_running(), readable under mutex_ by submit
   bool stopping_ = false;
   std::optional<std::chrono::steady_clock::time_point> deadline_;
   SchedulerStats stats_;
