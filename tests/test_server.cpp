@@ -717,12 +717,12 @@ namespace {
 // A reply being fed into the cache holds no request slot: with one slot and no queue, a
 // follow-up sent the moment the answer arrives is served (from the cache), not refused.
 TEST(Server, AFollowUpIsNotRefusedWhileTheReplyIsFedIntoTheCache) {
-  rwkv::ServerOptions options;
-  options.parallel = 1;
-  options.queue = 0;
-  TestServer s(options);
-  auto client = s.client();
   json messages = {{{"role", "user"}, {"content", "Tell me a long story about cats."}}};
+  rwkv::ServerOptions one_slot;
+  one_slot.parallel = 1;
+  one_slot.queue = 0;
+  TestServer s(one_slot);
+  auto client = s.client();
   const json first = chat(client, messages, 400);
   messages.push_back(first["choices"][0]["message"]);
   messages.push_back({{"role", "user"}, {"content", "More."}});
