@@ -33,6 +33,14 @@ constexpr std::chrono::milliseconds kStreamPoll{100};
 // A non-streamed answer still running after ServerOptions::plain_answer_seconds is sent
 // chunked, with a space every kAnswerHeartbeat, so that a client gone is noticed.
 constexpr std::chrono::milliseconds kAnswerHeartbeat{250};
+
+// What a sequence that failed answers: 503 when the server is stopping, else 500.
+ApiError failure_error(const server::SequenceChannel::Update& update) {
+  if (update.failure == server::Failure::ShuttingDown) {
+    return ApiError(503, "server_error", "shutting_down", update.failure_message);
+  }
+  return ApiError(500, "server_error", "internal_error", update.failure_message);
+}
 // An idle keep-alive connection holds an HTTP thread this long; also bounds stop().
 constexpr time_t kKeepAliveSeconds = 2;
 // Beyond this many HTTP threads, further connections wait in httplib's own queue (and
@@ -225,12 +233,7 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
     auto text = std::make_shared<std::string>(request.reply_prefix);
     // The answer's body once finished; a failure is thrown as the ApiError it is.
     auto answer = [text, choice, envelope, usage](const server::SequenceChannel::Update& update) {
-      if (update.failure == server::Failure::ShuttingDown) {
-        throw ApiError(503, "server_error", "shutting_down", update.failure_message);
-      }
-      if (update.failure != server::Failure::None) {
-        throw ApiError(500, "server_error", "internal_error", update.failure_message);
-      }
+      if (update.failure != server::Failure::None) throw failure_error(update);
       json out = envelope(json::array({choice(*text, server::finish_reason(update.reason), false, true)}));
       out["usage"] = usage(update);
       return dump(out);
@@ -312,10 +315,7 @@ void Server::Impl::generate(const httplib::Request& req, httplib::Response& res,
         if (!update.finished) return true;
         bool ok = true;
         if (update.failure != server::Failure::None) {
-          const ApiError error(update.failure == server::Failure::ShuttingDown ? 503 : 500, "server_error",
-                               update.failure == server::Failure::ShuttingDown ? "shutting_down" : "internal_error",
-                               update.failure_message);
-          ok = send(server::error_body(error));
+          ok = send(server::error_body(failure_error(update)));
         } else {
           ok = send(envelope(json::array({choice("", server::finish_reason(update.reason), true, false)})));
           if (ok && include_usage) {

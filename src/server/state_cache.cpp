@@ -28,13 +28,20 @@ size_t entry_bytes(const std::string& origin, size_t tokens, const State& state)
   return state.data.size() * sizeof(float) + tokens * sizeof(int32_t) + origin.size() + 128;
 }
 
+// The hash of the whole key: prefix_hashes' last value, without keeping the others.
+uint64_t key_hash(const std::string& origin, std::span<const int32_t> tokens) {
+  uint64_t hash = origin_hash(origin);
+  for (int32_t t : tokens) hash = mix(hash, static_cast<uint32_t>(t));
+  return hash;
+}
+
 }  // namespace
 
-void PrefixStateCache::prefix_hashes(const std::string& origin, std::span<const int32_t> tokens, size_t count,
+void PrefixStateCache::prefix_hashes(const std::string& origin, std::span<const int32_t> tokens,
                                      std::vector<uint64_t>& hashes) {
-  hashes.resize(count + 1);
+  hashes.resize(tokens.size() + 1);
   hashes[0] = origin_hash(origin);
-  for (size_t i = 0; i < count; ++i) hashes[i + 1] = mix(hashes[i], static_cast<uint32_t>(tokens[i]));
+  for (size_t i = 0; i < tokens.size(); ++i) hashes[i + 1] = mix(hashes[i], static_cast<uint32_t>(tokens[i]));
 }
 
 PrefixStateCache::Lru::iterator PrefixStateCache::find(uint64_t hash, const std::string& origin,
@@ -51,7 +58,7 @@ size_t PrefixStateCache::lookup(const std::string& origin, std::span<const int32
                                 std::vector<float>* logits, bool count) {
   if (!enabled()) return 0;
   if (!lru_.empty()) {
-    prefix_hashes(origin, tokens, tokens.size(), hashes_);
+    prefix_hashes(origin, tokens, hashes_);
     for (size_t n = tokens.size(); n > 0; --n) {
       const bool whole = n == tokens.size();
       if ((whole && logits == nullptr) || index_.count(hashes_[n]) == 0) continue;
@@ -72,9 +79,7 @@ size_t PrefixStateCache::lookup(const std::string& origin, std::span<const int32
 }
 
 bool PrefixStateCache::contains(const std::string& origin, std::span<const int32_t> tokens) const {
-  std::vector<uint64_t> hashes;
-  prefix_hashes(origin, tokens, tokens.size(), hashes);
-  auto [first, last] = index_.equal_range(hashes.back());
+  auto [first, last] = index_.equal_range(key_hash(origin, tokens));
   for (auto it = first; it != last; ++it) {
     if (it->second->origin == origin && std::ranges::equal(it->second->tokens, tokens)) return true;
   }
@@ -99,9 +104,7 @@ void PrefixStateCache::insert(const std::string& origin, std::span<const int32_t
   if (!enabled() || tokens.empty()) return;
   const size_t bytes = entry_bytes(origin, tokens.size(), state) + logits.size() * sizeof(float);
   if (bytes > stats_.budget_bytes) return;
-  std::vector<uint64_t> hashes;
-  prefix_hashes(origin, tokens, tokens.size(), hashes);
-  const uint64_t hash = hashes.back();
+  const uint64_t hash = key_hash(origin, tokens);
   if (auto existing = find(hash, origin, tokens); existing != lru_.end()) {
     // The same prefix from the same start always gives the same state: refresh it, and
     // keep logits that it did not have.

@@ -65,7 +65,7 @@ class PrefixStateCache {
   using Lru = std::list<Entry>;  // most recently used first
 
   // Hashes of every prefix of `tokens` from `origin`: hashes[n] covers tokens[0, n).
-  static void prefix_hashes(const std::string& origin, std::span<const int32_t> tokens, size_t count,
+  static void prefix_hashes(const std::string& origin, std::span<const int32_t> tokens,
                             std::vector<uint64_t>& hashes);
   Lru::iterator find(uint64_t hash, const std::string& origin, std::span<const int32_t> tokens);
   void evict(Lru::iterator entry);
