@@ -51,7 +51,7 @@ TEST_F(BenchCli, JsonHasEveryFieldWithSaneValues) {
   EXPECT_EQ(j["decode_tokens"], 4);
   EXPECT_EQ(j["batch"], 1);
   EXPECT_EQ(j["isa"], rwkv::kernel_isa());
-  EXPECT_THAT((std::vector<std::string>{"avx512_vnni_bf16", "avx512_vnni", "avx512", "avx2", "scalar"}),
+  EXPECT_THAT((std::vector<std::string>{"avx512_vnni", "avx512", "avx2", "scalar"}),
               ::testing::Contains(j["isa"].get<std::string>()));
   EXPECT_EQ(j["decode_ms_per_step"], j["decode_ms_per_token"]);
   EXPECT_EQ(j["prefill_tokens"], 8);
@@ -62,6 +62,33 @@ TEST_F(BenchCli, JsonHasEveryFieldWithSaneValues) {
   EXPECT_LT(j["weight_bytes_per_token"].get<double>(), file_bytes);
   EXPECT_GT(j["weight_bytes_per_token"].get<double>(), 2.0 * j["matrix_params"].get<double>() * 0.9);
   EXPECT_GE(j["peak_rss_bytes"].get<double>(), 1e6);
+}
+
+// RWKV_ISA chooses the kernels' instruction-set level: every level this processor runs
+// works and is what info and bench report; "native" is the best; an unknown level and
+// one above the processor's are refused by name.
+TEST_F(BenchCli, RwkvIsaChoosesTheKernelLevel) {
+  const std::vector<std::string> levels = rwkv::supported_kernel_isas();
+  ASSERT_FALSE(levels.empty());
+  EXPECT_EQ(levels.front(), "scalar");
+  for (const std::string& level : levels) {
+    auto info = rwkv_test::run_cli_with_stderr("info --model '" + model_ + "'", "RWKV_ISA=" + level);
+    ASSERT_EQ(info.exit_code, 0) << info.output;
+    EXPECT_THAT(info.output, HasSubstr("kernels:      " + level + "\n"));
+    auto bench = rwkv_test::run_cli_with_stderr(
+        "bench --model '" + model_ + "' --decode 2 --prefill 20 --threads 2 --bandwidth-mib 8 --json", "RWKV_ISA=" + level);
+    ASSERT_EQ(bench.exit_code, 0) << bench.output;
+    EXPECT_EQ(nlohmann::json::parse(bench.output)["isa"], level);
+  }
+  auto native = rwkv_test::run_cli_with_stderr("info --model '" + model_ + "'", "RWKV_ISA=native");
+  EXPECT_THAT(native.output, HasSubstr("kernels:      " + levels.back() + "\n"));
+  auto unknown = rwkv_test::run_cli_with_stderr("info --model '" + model_ + "'", "RWKV_ISA=sse9");
+  EXPECT_THAT(unknown.output, HasSubstr("RWKV_ISA=sse9: unknown instruction-set level (expected native or one of: scalar"));
+  if (levels.back() != "avx512_vnni") {
+    auto above = rwkv_test::run_cli_with_stderr("info --model '" + model_ + "'", "RWKV_ISA=avx512_vnni");
+    EXPECT_NE(above.exit_code, 0);
+    EXPECT_THAT(above.output, HasSubstr("supports at most " + levels.back()));
+  }
 }
 
 // --batch B: a step advances B sequences; tokens/s is the aggregate over them.

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "kernels/matvec.hpp"
-#include "kernels/matvec_rows.hpp"
+#include "kernels/isa.hpp"
 #include "kernels/quant_blocks.hpp"
 #include "kernels/vector_math.hpp"
 #include "kernels/wkv.hpp"
@@ -28,6 +28,18 @@ std::vector<float> random_normal(size_t n, uint32_t seed, float stddev = 1.0f) {
   std::vector<float> v(n);
   for (float& x : v) x = dist(rng);
   return v;
+}
+
+// Runs body() once at every instruction-set level of the kernels (src/kernels/isa.hpp)
+// that this processor runs, each named in failures: every kernel path the machine can
+// run is held to the same scalar definitions.
+template <typename Body>
+void at_every_level(Body body) {
+  for (rwkv::IsaLevel level : rwkv::supported_isa_levels()) {
+    rwkv::ScopedKernels use(level);
+    SCOPED_TRACE(std::string("kernels: ") + rwkv::isa_level_name(level));
+    body();
+  }
 }
 
 // A matrix stored in `type`, and its values as the kernels see them.
@@ -75,27 +87,29 @@ class KernelMatvec : public ::testing::TestWithParam<MatvecCase> {};
 // plus, for the block types, the rounding of x to int8, at most half a step
 // (max |x| in the activation's group / 127 / 2) per element.
 TEST_P(KernelMatvec, MatchesScalarReferenceOverDequantizedWeights) {
-  const auto [type, rows, cols] = GetParam();
-  const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 1000 + cols), rows, cols, type);
-  const std::vector<float> x = random_normal(cols, 7 + cols);
-  std::vector<float> y(rows);
-  rwkv::matvec(w.ref, x.data(), y.data());
-  for (uint32_t r = 0; r < rows; ++r) {
-    double expected = 0, magnitude = 0, x_rounding = 0;
-    for (uint32_t c = 0; c < cols; ++c) {
-      const double wv = w.dequantized[size_t(r) * cols + c];
-      expected += wv * x[c];
-      magnitude += std::abs(wv * x[c]);
-      if (rwkv::dtype_is_blocked(type)) {
-        const uint32_t group = rwkv::activation_group_values(type);
-        const uint32_t begin = c / group * group, end = std::min(cols, begin + group);
-        float amax = 0;
-        for (uint32_t i = begin; i < end; ++i) amax = std::max(amax, std::abs(x[i]));
-        x_rounding += std::abs(wv) * amax / 127.0 / 2.0;
+  at_every_level([&] {
+    const auto [type, rows, cols] = GetParam();
+    const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 1000 + cols), rows, cols, type);
+    const std::vector<float> x = random_normal(cols, 7 + cols);
+    std::vector<float> y(rows);
+    rwkv::matvec(w.ref, x.data(), y.data());
+    for (uint32_t r = 0; r < rows; ++r) {
+      double expected = 0, magnitude = 0, x_rounding = 0;
+      for (uint32_t c = 0; c < cols; ++c) {
+        const double wv = w.dequantized[size_t(r) * cols + c];
+        expected += wv * x[c];
+        magnitude += std::abs(wv * x[c]);
+        if (rwkv::dtype_is_blocked(type)) {
+          const uint32_t group = rwkv::activation_group_values(type);
+          const uint32_t begin = c / group * group, end = std::min(cols, begin + group);
+          float amax = 0;
+          for (uint32_t i = begin; i < end; ++i) amax = std::max(amax, std::abs(x[i]));
+          x_rounding += std::abs(wv) * amax / 127.0 / 2.0;
+        }
       }
+      EXPECT_NEAR(y[r], expected, 1e-5 * magnitude + 1.001 * x_rounding + 1e-6) << "row " << r;
     }
-    EXPECT_NEAR(y[r], expected, 1e-5 * magnitude + 1.001 * x_rounding + 1e-6) << "row " << r;
-  }
+  });
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, KernelMatvec, ::testing::ValuesIn(matvec_cases()), [](const auto& info) {
@@ -107,21 +121,23 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, KernelMatvec, ::testing::ValuesIn(matvec_case
 // lanes must not overflow). Each sub-block holds one 0 and 31 ones, so its levels are
 // 0 and 15 and its scale is the super-block's largest.
 TEST(KernelMatvec, Q4SLargestIntegerSumsDoNotOverflow) {
-  constexpr uint32_t kCols = 1024;
-  std::vector<float> row(kCols, 1.0f);
-  for (uint32_t c = 0; c < kCols; c += 32) row[c] = 0.0f;
-  const StoredMatrix w = store(row, 1, kCols, DType::Q4_S);
-  rwkv::BlockQ4_S first;
-  std::memcpy(&first, w.bytes.data(), sizeof(first));
-  for (uint32_t j = 0; j < rwkv::kSubBlocks; ++j) ASSERT_EQ(first.scales[j], 255) << j;
-  for (float sign : {1.0f, -1.0f}) {
-    const std::vector<float> x(kCols, sign);
-    float y = 0;
-    rwkv::matvec(w.ref, x.data(), &y);
-    double expected = 0;
-    for (float v : w.dequantized) expected += double(v) * sign;
-    EXPECT_NEAR(y, expected, 1e-5 * std::abs(expected)) << "sign " << sign;
-  }
+  at_every_level([&] {
+    constexpr uint32_t kCols = 1024;
+    std::vector<float> row(kCols, 1.0f);
+    for (uint32_t c = 0; c < kCols; c += 32) row[c] = 0.0f;
+    const StoredMatrix w = store(row, 1, kCols, DType::Q4_S);
+    rwkv::BlockQ4_S first;
+    std::memcpy(&first, w.bytes.data(), sizeof(first));
+    for (uint32_t j = 0; j < rwkv::kSubBlocks; ++j) ASSERT_EQ(first.scales[j], 255) << j;
+    for (float sign : {1.0f, -1.0f}) {
+      const std::vector<float> x(kCols, sign);
+      float y = 0;
+      rwkv::matvec(w.ref, x.data(), &y);
+      double expected = 0;
+      for (float v : w.dequantized) expected += double(v) * sign;
+      EXPECT_NEAR(y, expected, 1e-5 * std::abs(expected)) << "sign " << sign;
+    }
+  });
 }
 
 class KernelMatmat : public ::testing::TestWithParam<MatvecCase> {};
@@ -133,36 +149,38 @@ class KernelMatmat : public ::testing::TestWithParam<MatvecCase> {};
 // GEMM's 16-token blocks beyond it; 257 columns
 // cross the GEMM's 256-column passes and leave a tail past the last whole vector.
 TEST_P(KernelMatmat, MatchesScalarReferenceOverDequantizedWeights) {
-  const auto [type, rows, cols] = GetParam();
-  const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 31 + cols), rows, cols, type);
-  for (uint32_t n_tokens : {2u, 3u, 4u, 5u, 7u, 9u, 10u, 11u, 13u, 16u, 17u, 40u}) {
-    const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 99 + cols + n_tokens);
-    std::vector<float> Y(size_t(n_tokens) * rows);
-    rwkv::matmat(w.ref, X.data(), Y.data(), n_tokens);
-    if (n_tokens <= rwkv::exact_batch_limit(type)) {
-      // A few tokens: each token's outputs are its one-token product's, bit for bit.
-      std::vector<float> alone(rows);
+  at_every_level([&] {
+    const auto [type, rows, cols] = GetParam();
+    const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 31 + cols), rows, cols, type);
+    for (uint32_t n_tokens : {2u, 3u, 4u, 5u, 7u, 9u, 10u, 11u, 13u, 16u, 17u, 40u}) {
+      const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 99 + cols + n_tokens);
+      std::vector<float> Y(size_t(n_tokens) * rows);
+      rwkv::matmat(w.ref, X.data(), Y.data(), n_tokens);
+      if (n_tokens <= rwkv::exact_batch_limit(type)) {
+        // A few tokens: each token's outputs are its one-token product's, bit for bit.
+        std::vector<float> alone(rows);
+        for (uint32_t t = 0; t < n_tokens; ++t) {
+          rwkv::matvec(w.ref, X.data() + size_t(t) * cols, alone.data());
+          for (uint32_t r = 0; r < rows; ++r) {
+            ASSERT_EQ(Y[size_t(t) * rows + r], alone[r]) << n_tokens << " tokens: token " << t << " row " << r;
+          }
+        }
+        continue;
+      }
       for (uint32_t t = 0; t < n_tokens; ++t) {
-        rwkv::matvec(w.ref, X.data() + size_t(t) * cols, alone.data());
         for (uint32_t r = 0; r < rows; ++r) {
-          ASSERT_EQ(Y[size_t(t) * rows + r], alone[r]) << n_tokens << " tokens: token " << t << " row " << r;
+          double expected = 0, magnitude = 0;
+          for (uint32_t c = 0; c < cols; ++c) {
+            const double p = double(w.dequantized[size_t(r) * cols + c]) * X[size_t(t) * cols + c];
+            expected += p;
+            magnitude += std::abs(p);
+          }
+          ASSERT_NEAR(Y[size_t(t) * rows + r], expected, 1e-5 * magnitude + 1e-6)
+              << n_tokens << " tokens: token " << t << " row " << r;
         }
       }
-      continue;
     }
-    for (uint32_t t = 0; t < n_tokens; ++t) {
-      for (uint32_t r = 0; r < rows; ++r) {
-        double expected = 0, magnitude = 0;
-        for (uint32_t c = 0; c < cols; ++c) {
-          const double p = double(w.dequantized[size_t(r) * cols + c]) * X[size_t(t) * cols + c];
-          expected += p;
-          magnitude += std::abs(p);
-        }
-        ASSERT_NEAR(Y[size_t(t) * rows + r], expected, 1e-5 * magnitude + 1e-6)
-            << n_tokens << " tokens: token " << t << " row " << r;
-      }
-    }
-  }
+  });
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, KernelMatmat, ::testing::ValuesIn(matvec_cases()), [](const auto& info) {
@@ -299,18 +317,19 @@ TEST(KernelBench, DISABLED_MatvecThroughput) {
       const auto x = random_normal(cols, 2);
       std::vector<float> y(rows);
       rwkv::Int8Activation x_int8;
+      const rwkv::KernelSet& k = rwkv::kernels();
       auto once = [&] {
         switch (type) {
-          case DType::F32: rwkv::matvec_rows_f32(w, x.data(), y.data(), 0, rows); break;
-          case DType::F16: rwkv::matvec_rows_f16(w, x.data(), y.data(), 0, rows); break;
-          case DType::BF16: rwkv::matvec_rows_bf16(w, x.data(), y.data(), 0, rows); break;
+          case DType::F32: k.matvec_rows_f32(w, x.data(), y.data(), 0, rows); break;
+          case DType::F16: k.matvec_rows_f16(w, x.data(), y.data(), 0, rows); break;
+          case DType::BF16: k.matvec_rows_bf16(w, x.data(), y.data(), 0, rows); break;
           case DType::Q8_0:
             rwkv::quantize_activation(x.data(), cols, rwkv::activation_group_values(type), x_int8);
-            rwkv::matvec_rows_q8_0(w, x_int8, y.data(), 0, rows);
+            k.matvec_rows_q8_0(w, x_int8, y.data(), 0, rows);
             break;
           case DType::Q4_S:
             rwkv::quantize_activation(x.data(), cols, rwkv::activation_group_values(type), x_int8);
-            rwkv::matvec_rows_q4_s(w, x_int8, y.data(), 0, rows);
+            k.matvec_rows_q4_s(w, x_int8, y.data(), 0, rows);
             break;
         }
       };
@@ -342,158 +361,170 @@ std::vector<float> activation_inputs() {
 }  // namespace
 
 TEST(KernelVectorMath, ExpMatchesLibm) {
-  std::vector<float> x = activation_inputs();
-  const std::vector<float> in = x;
-  rwkv::exp_inplace(x.data(), uint32_t(x.size()));
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double expected = std::exp(double(in[i]));
-    if (in[i] < -87.0f) {
-      EXPECT_LT(x[i], 1e-37) << "exp(" << in[i] << ")";
-    } else if (in[i] > 88.0f) {
-      EXPECT_GT(x[i], 1e38) << "exp(" << in[i] << ")";
-    } else {
-      EXPECT_NEAR(x[i], expected, 4e-7 * expected) << "exp(" << in[i] << ")";
+  at_every_level([&] {
+    std::vector<float> x = activation_inputs();
+    const std::vector<float> in = x;
+    rwkv::exp_inplace(x.data(), uint32_t(x.size()));
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double expected = std::exp(double(in[i]));
+      if (in[i] < -87.0f) {
+        EXPECT_LT(x[i], 1e-37) << "exp(" << in[i] << ")";
+      } else if (in[i] > 88.0f) {
+        EXPECT_GT(x[i], 1e38) << "exp(" << in[i] << ")";
+      } else {
+        EXPECT_NEAR(x[i], expected, 4e-7 * expected) << "exp(" << in[i] << ")";
+      }
     }
-  }
+  });
 }
 
 TEST(KernelVectorMath, SigmoidAndTanhMatchLibm) {
-  std::vector<float> s = activation_inputs();
-  std::vector<float> t = s;
-  const std::vector<float> in = s;
-  rwkv::sigmoid_inplace(s.data(), uint32_t(s.size()));
-  rwkv::tanh_inplace(t.data(), uint32_t(t.size()));
-  for (size_t i = 0; i < in.size(); ++i) {
-    const double sig = 1.0 / (1.0 + std::exp(-double(in[i])));
-    EXPECT_NEAR(s[i], sig, 3e-7 * sig + 1e-38) << "sigmoid(" << in[i] << ")";
-    EXPECT_NEAR(t[i], std::tanh(double(in[i])), 3e-7) << "tanh(" << in[i] << ")";
-  }
+  at_every_level([&] {
+    std::vector<float> s = activation_inputs();
+    std::vector<float> t = s;
+    const std::vector<float> in = s;
+    rwkv::sigmoid_inplace(s.data(), uint32_t(s.size()));
+    rwkv::tanh_inplace(t.data(), uint32_t(t.size()));
+    for (size_t i = 0; i < in.size(); ++i) {
+      const double sig = 1.0 / (1.0 + std::exp(-double(in[i])));
+      EXPECT_NEAR(s[i], sig, 3e-7 * sig + 1e-38) << "sigmoid(" << in[i] << ")";
+      EXPECT_NEAR(t[i], std::tanh(double(in[i])), 3e-7) << "tanh(" << in[i] << ")";
+    }
+  });
 }
 
 // The int8 form of an activation: the vector path must give the scalar definition's
 // scales, quants (round to nearest) and sums exactly, for q8_0's groups of 32 and q4_s's
 // of 256; 101 and 600 values end in a partial group.
 TEST(KernelQuantActivation, MatchesScalarDefinitionExactly) {
-  for (uint32_t group : {32u, 256u}) {
-    for (uint32_t n : {101u, 600u}) {
-      std::vector<float> x = random_normal(n, 3 + n, 2.0f);
-      rwkv::Int8Activation a;
-      rwkv::quantize_activation(x.data(), n, group, a);
-      const uint32_t groups = (n + group - 1) / group;
-      ASSERT_EQ(a.n_groups, groups);
-      ASSERT_EQ(a.quants.size(), size_t(groups) * group);
-      ASSERT_EQ(a.block_sums.size(), size_t(groups) * group / 32);
-      for (uint32_t g = 0; g < groups; ++g) {
-        const uint32_t begin = g * group, end = std::min(n, begin + group);
-        float amax = 0;
-        for (uint32_t i = begin; i < end; ++i) amax = std::max(amax, std::abs(x[i]));
-        const float scale = amax / 127.0f;
-        const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
-        EXPECT_EQ(a.scales[g], scale) << "group " << g;
-        for (uint32_t c = begin; c < begin + group; c += 32) {
-          int32_t sum = 0;
-          for (uint32_t i = c; i < c + 32; ++i) {
-            const int expected = i < end ? int(std::nearbyint(x[i] * inverse)) : 0;
-            EXPECT_EQ(int(a.quants[i]), expected) << "group size " << group << ", value " << i;
-            sum += expected;
+  at_every_level([&] {
+    for (uint32_t group : {32u, 256u}) {
+      for (uint32_t n : {101u, 600u}) {
+        std::vector<float> x = random_normal(n, 3 + n, 2.0f);
+        rwkv::Int8Activation a;
+        rwkv::quantize_activation(x.data(), n, group, a);
+        const uint32_t groups = (n + group - 1) / group;
+        ASSERT_EQ(a.n_groups, groups);
+        ASSERT_EQ(a.quants.size(), size_t(groups) * group);
+        ASSERT_EQ(a.block_sums.size(), size_t(groups) * group / 32);
+        for (uint32_t g = 0; g < groups; ++g) {
+          const uint32_t begin = g * group, end = std::min(n, begin + group);
+          float amax = 0;
+          for (uint32_t i = begin; i < end; ++i) amax = std::max(amax, std::abs(x[i]));
+          const float scale = amax / 127.0f;
+          const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
+          EXPECT_EQ(a.scales[g], scale) << "group " << g;
+          for (uint32_t c = begin; c < begin + group; c += 32) {
+            int32_t sum = 0;
+            for (uint32_t i = c; i < c + 32; ++i) {
+              const int expected = i < end ? int(std::nearbyint(x[i] * inverse)) : 0;
+              EXPECT_EQ(int(a.quants[i]), expected) << "group size " << group << ", value " << i;
+              sum += expected;
+            }
+            EXPECT_EQ(a.block_sums[c / 32], sum) << "group size " << group << ", block " << c / 32;
           }
-          EXPECT_EQ(a.block_sums[c / 32], sum) << "group size " << group << ", block " << c / 32;
         }
       }
     }
-  }
+  });
 }
 
 // RWKV-4 steps against the plain recurrence in float64 (numerator A and denominator B
 // without the running-maximum scaling), with exponents small enough not to overflow.
 TEST(KernelWkv4, StepMatchesDefinition) {
-  const uint32_t C = 37;
-  auto log_decay = random_normal(C, 7), bonus = random_normal(C, 8);
-  for (float& w : log_decay) w = -std::exp(w);  // as the converter stores it
-  std::vector<float> aa(C, 0.0f), bb(C, 0.0f), pp(C, -1e30f), wkv(C);
-  std::vector<double> A(C, 0.0), B(C, 0.0);
-  for (int step = 0; step < 6; ++step) {
-    const auto k = random_normal(C, 20 + step), v = random_normal(C, 40 + step);
-    rwkv::wkv4_step(k.data(), v.data(), log_decay.data(), bonus.data(), aa.data(), bb.data(), pp.data(), wkv.data(), C);
-    for (uint32_t c = 0; c < C; ++c) {
-      const double e_uk = std::exp(double(bonus[c]) + k[c]);
-      const double expected = (A[c] + e_uk * v[c]) / (B[c] + e_uk);
-      EXPECT_NEAR(wkv[c], expected, 1e-5 * (1 + std::abs(expected))) << "step " << step << " channel " << c;
-      A[c] = std::exp(double(log_decay[c])) * A[c] + std::exp(double(k[c])) * v[c];
-      B[c] = std::exp(double(log_decay[c])) * B[c] + std::exp(double(k[c]));
-      const double scale = std::exp(double(pp[c]));
-      EXPECT_NEAR(aa[c] * scale, A[c], 1e-5 * (std::abs(A[c]) + B[c])) << "step " << step << " channel " << c;
-      EXPECT_NEAR(bb[c] * scale, B[c], 1e-5 * B[c]) << "step " << step << " channel " << c;
+  at_every_level([&] {
+    const uint32_t C = 37;
+    auto log_decay = random_normal(C, 7), bonus = random_normal(C, 8);
+    for (float& w : log_decay) w = -std::exp(w);  // as the converter stores it
+    std::vector<float> aa(C, 0.0f), bb(C, 0.0f), pp(C, -1e30f), wkv(C);
+    std::vector<double> A(C, 0.0), B(C, 0.0);
+    for (int step = 0; step < 6; ++step) {
+      const auto k = random_normal(C, 20 + step), v = random_normal(C, 40 + step);
+      rwkv::wkv4_step(k.data(), v.data(), log_decay.data(), bonus.data(), aa.data(), bb.data(), pp.data(), wkv.data(), C);
+      for (uint32_t c = 0; c < C; ++c) {
+        const double e_uk = std::exp(double(bonus[c]) + k[c]);
+        const double expected = (A[c] + e_uk * v[c]) / (B[c] + e_uk);
+        EXPECT_NEAR(wkv[c], expected, 1e-5 * (1 + std::abs(expected))) << "step " << step << " channel " << c;
+        A[c] = std::exp(double(log_decay[c])) * A[c] + std::exp(double(k[c])) * v[c];
+        B[c] = std::exp(double(log_decay[c])) * B[c] + std::exp(double(k[c]));
+        const double scale = std::exp(double(pp[c]));
+        EXPECT_NEAR(aa[c] * scale, A[c], 1e-5 * (std::abs(A[c]) + B[c])) << "step " << step << " channel " << c;
+        EXPECT_NEAR(bb[c] * scale, B[c], 1e-5 * B[c]) << "step " << step << " channel " << c;
+      }
     }
-  }
+  });
 }
 
 // One RWKV-5/6 head step against its definition in float64, over a few steps.
 TEST(KernelWkv5, HeadStepMatchesDefinition) {
-  for (uint32_t N : {64u, 12u}) {
-    std::vector<float> S = random_normal(size_t(N) * N, 31 + N, 0.5f);
-    std::vector<double> S_ref(S.begin(), S.end());
-    const auto u = random_normal(N, 77);
-    for (int step = 0; step < 3; ++step) {
-      const auto r = random_normal(N, 110 + step), k = random_normal(N, 210 + step), v = random_normal(N, 310 + step);
-      auto w = random_normal(N, 410 + step);
-      for (float& x : w) x = 1.0f / (1.0f + std::exp(-x));  // decays in (0, 1)
-      std::vector<float> y(N);
-      rwkv::wkv5_head_step(r.data(), k.data(), v.data(), w.data(), u.data(), S.data(), y.data(), N);
-      for (uint32_t j = 0; j < N; ++j) {
-        double yj = 0, magnitude = 0;
-        for (uint32_t i = 0; i < N; ++i) {
-          const double term = double(r[i]) * (double(u[i]) * k[i] * v[j] + S_ref[size_t(i) * N + j]);
-          yj += term;
-          magnitude += std::abs(term);
-        }
-        EXPECT_NEAR(y[j], yj, 1e-5 * magnitude + 1e-6) << "N " << N << " step " << step << " value " << j;
-      }
-      for (uint32_t i = 0; i < N; ++i) {
+  at_every_level([&] {
+    for (uint32_t N : {64u, 12u}) {
+      std::vector<float> S = random_normal(size_t(N) * N, 31 + N, 0.5f);
+      std::vector<double> S_ref(S.begin(), S.end());
+      const auto u = random_normal(N, 77);
+      for (int step = 0; step < 3; ++step) {
+        const auto r = random_normal(N, 110 + step), k = random_normal(N, 210 + step), v = random_normal(N, 310 + step);
+        auto w = random_normal(N, 410 + step);
+        for (float& x : w) x = 1.0f / (1.0f + std::exp(-x));  // decays in (0, 1)
+        std::vector<float> y(N);
+        rwkv::wkv5_head_step(r.data(), k.data(), v.data(), w.data(), u.data(), S.data(), y.data(), N);
         for (uint32_t j = 0; j < N; ++j) {
-          double& s = S_ref[size_t(i) * N + j];
-          s = double(k[i]) * v[j] + double(w[i]) * s;
-          ASSERT_NEAR(S[size_t(i) * N + j], s, 1e-5 * (1 + std::abs(s))) << "N " << N << " state " << i << "," << j;
+          double yj = 0, magnitude = 0;
+          for (uint32_t i = 0; i < N; ++i) {
+            const double term = double(r[i]) * (double(u[i]) * k[i] * v[j] + S_ref[size_t(i) * N + j]);
+            yj += term;
+            magnitude += std::abs(term);
+          }
+          EXPECT_NEAR(y[j], yj, 1e-5 * magnitude + 1e-6) << "N " << N << " step " << step << " value " << j;
+        }
+        for (uint32_t i = 0; i < N; ++i) {
+          for (uint32_t j = 0; j < N; ++j) {
+            double& s = S_ref[size_t(i) * N + j];
+            s = double(k[i]) * v[j] + double(w[i]) * s;
+            ASSERT_NEAR(S[size_t(i) * N + j], s, 1e-5 * (1 + std::abs(s))) << "N " << N << " state " << i << "," << j;
+          }
         }
       }
     }
-  }
+  });
 }
 
 // One RWKV-7 head step against the definition in float64, for a head size the vector
 // path takes (64) and one it leaves to the scalar loop (12), over a few steps.
 TEST(KernelWkv7, HeadStepMatchesDefinition) {
-  for (uint32_t N : {64u, 12u}) {
-    std::vector<float> S = random_normal(size_t(N) * N, 11 + N, 0.5f);
-    std::vector<double> S_ref(S.begin(), S.end());
-    for (int step = 0; step < 3; ++step) {
-      const auto r = random_normal(N, 100 + step), k = random_normal(N, 200 + step), v = random_normal(N, 300 + step);
-      auto w = random_normal(N, 400 + step), a = random_normal(N, 500 + step), kk = random_normal(N, 600 + step);
-      for (float& x : w) x = 1.0f / (1.0f + std::exp(-x));  // decays in (0, 1)
-      for (float& x : a) x = 1.0f / (1.0f + std::exp(-x));
-      std::vector<float> y(N);
-      rwkv::wkv7_head_step(r.data(), w.data(), k.data(), v.data(), kk.data(), a.data(), S.data(), y.data(), N);
-      // Error scale of each state row: its removal term sums N products.
-      std::vector<double> row_scale(N);
-      for (uint32_t i = 0; i < N; ++i) {
-        double* row = S_ref.data() + size_t(i) * N;
-        double sa = 0, sa_magnitude = 0;
-        for (uint32_t j = 0; j < N; ++j) {
-          sa += row[j] * kk[j];
-          sa_magnitude += std::abs(row[j] * kk[j]);
+  at_every_level([&] {
+    for (uint32_t N : {64u, 12u}) {
+      std::vector<float> S = random_normal(size_t(N) * N, 11 + N, 0.5f);
+      std::vector<double> S_ref(S.begin(), S.end());
+      for (int step = 0; step < 3; ++step) {
+        const auto r = random_normal(N, 100 + step), k = random_normal(N, 200 + step), v = random_normal(N, 300 + step);
+        auto w = random_normal(N, 400 + step), a = random_normal(N, 500 + step), kk = random_normal(N, 600 + step);
+        for (float& x : w) x = 1.0f / (1.0f + std::exp(-x));  // decays in (0, 1)
+        for (float& x : a) x = 1.0f / (1.0f + std::exp(-x));
+        std::vector<float> y(N);
+        rwkv::wkv7_head_step(r.data(), w.data(), k.data(), v.data(), kk.data(), a.data(), S.data(), y.data(), N);
+        // Error scale of each state row: its removal term sums N products.
+        std::vector<double> row_scale(N);
+        for (uint32_t i = 0; i < N; ++i) {
+          double* row = S_ref.data() + size_t(i) * N;
+          double sa = 0, sa_magnitude = 0;
+          for (uint32_t j = 0; j < N; ++j) {
+            sa += row[j] * kk[j];
+            sa_magnitude += std::abs(row[j] * kk[j]);
+          }
+          row_scale[i] = 1 + sa_magnitude;
+          double yi = 0, magnitude = 0;
+          for (uint32_t j = 0; j < N; ++j) {
+            row[j] = row[j] * w[j] - sa * kk[j] * a[j] + double(v[i]) * k[j];
+            yi += row[j] * r[j];
+            magnitude += std::abs(row[j] * r[j]);
+          }
+          EXPECT_NEAR(y[i], yi, 1e-5 * magnitude + 1e-6) << "N " << N << " step " << step << " row " << i;
         }
-        row_scale[i] = 1 + sa_magnitude;
-        double yi = 0, magnitude = 0;
-        for (uint32_t j = 0; j < N; ++j) {
-          row[j] = row[j] * w[j] - sa * kk[j] * a[j] + double(v[i]) * k[j];
-          yi += row[j] * r[j];
-          magnitude += std::abs(row[j] * r[j]);
+        for (size_t i = 0; i < S.size(); ++i) {
+          ASSERT_NEAR(S[i], S_ref[i], 1e-5 * (row_scale[i / N] + std::abs(S_ref[i]))) << "N " << N << " state " << i;
         }
-        EXPECT_NEAR(y[i], yi, 1e-5 * magnitude + 1e-6) << "N " << N << " step " << step << " row " << i;
-      }
-      for (size_t i = 0; i < S.size(); ++i) {
-        ASSERT_NEAR(S[i], S_ref[i], 1e-5 * (row_scale[i / N] + std::abs(S_ref[i]))) << "N " << N << " state " << i;
       }
     }
-  }
+  });
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "rwkv/machine.hpp"
 #include "rwkv/model.hpp"
 #include "reference_support.hpp"
 
@@ -26,6 +27,14 @@ double max_logit_error(const rwkv::Model& model, const std::string& ref_model) {
 
 class ReferenceLogits : public ::testing::TestWithParam<std::string> {};
 
+// Sets each kernel level this processor runs in turn (rwkv::set_kernel_isa, as
+// RWKV_ISA), and restores the best one after.
+struct EveryKernelLevel {
+  std::vector<std::string> levels = rwkv::supported_kernel_isas();
+  ~EveryKernelLevel() { rwkv::set_kernel_isa("native"); }
+};
+
+// At every instruction-set level of the kernels.
 TEST_P(ReferenceLogits, Float32WithinTwoTenThousandths) {
   RWKV_SKIP_WITHOUT_SHARED();
   rwkv_test::ScratchDir dir;
@@ -33,19 +42,27 @@ TEST_P(ReferenceLogits, Float32WithinTwoTenThousandths) {
   auto model = rwkv::Model::load(convert(dir, m["model_pth"], "f32"));
   EXPECT_EQ(model->info().n_layer, m["n_layer"].get<uint32_t>());
   EXPECT_EQ(model->info().n_embd, m["n_embd"].get<uint32_t>());
-  const double err = max_logit_error(*model, GetParam());
-  RecordProperty("max_abs_diff_f32", std::to_string(err));
-  std::printf("[ measured ] %s f32 max abs logit diff %.3g\n", GetParam().c_str(), err);
-  EXPECT_LE(err, 2e-4);
+  EveryKernelLevel every;
+  for (const std::string& level : every.levels) {
+    rwkv::set_kernel_isa(level);
+    const double err = max_logit_error(*model, GetParam());
+    RecordProperty("max_abs_diff_f32_" + level, std::to_string(err));
+    std::printf("[ measured ] %s f32 %s max abs logit diff %.3g\n", GetParam().c_str(), level.c_str(), err);
+    EXPECT_LE(err, 2e-4) << level;
+  }
 }
 
 TEST_P(ReferenceLogits, Float16WithinTwoHundredths) {
   RWKV_SKIP_WITHOUT_SHARED();
   rwkv_test::ScratchDir dir;
   auto model = rwkv::Model::load(convert(dir, manifest(GetParam())["model_pth"], "f16"));
-  const double err = max_logit_error(*model, GetParam());
-  std::printf("[ measured ] %s f16 max abs logit diff %.3g\n", GetParam().c_str(), err);
-  EXPECT_LE(err, 2e-2);
+  EveryKernelLevel every;
+  for (const std::string& level : every.levels) {
+    rwkv::set_kernel_isa(level);
+    const double err = max_logit_error(*model, GetParam());
+    std::printf("[ measured ] %s f16 %s max abs logit diff %.3g\n", GetParam().c_str(), level.c_str(), err);
+    EXPECT_LE(err, 2e-2) << level;
+  }
 }
 
 // The official state list after case b, compared tensor by tensor with ours.

@@ -86,9 +86,11 @@ inline CommandResult run_command(const std::string& command_line) {
   return result;
 }
 
-// rwkv-cli with `args`, a shell fragment (quoting and redirections are the caller's).
-inline CommandResult run_cli(const std::string& args) {
-  std::string cmd = "'";  // appended piece by piece: GCC 12 warns (-Wrestrict) on "'" + string
+// rwkv-cli with `args`, a shell fragment (quoting and redirections are the caller's);
+// `environment`, if given, is put before the command (e.g. "RWKV_ISA=scalar").
+inline CommandResult run_cli(const std::string& args, const std::string& environment = "") {
+  std::string cmd = environment.empty() ? "" : environment + " ";
+  cmd += "'";  // appended piece by piece: GCC 12 warns (-Wrestrict) on "'" + string
   cmd += cli_path();
   cmd += "' ";
   cmd += args;
@@ -96,7 +98,9 @@ inline CommandResult run_cli(const std::string& args) {
 }
 
 // rwkv-cli with `args`, its stderr captured with its stdout.
-inline CommandResult run_cli_with_stderr(const std::string& args) { return run_cli(args + " 2>&1"); }
+inline CommandResult run_cli_with_stderr(const std::string& args, const std::string& environment = "") {
+  return run_cli(args + " 2>&1", environment);
+}
 
 inline std::vector<float> read_f32_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -16,7 +16,8 @@
 #include "kernels/half.hpp"
 #include "kernels/matvec.hpp"
 #include "kernels/quant_blocks.hpp"
-#include "kernels/simd.hpp"
+#include "kernels/isa.hpp"
+#include "rwkv/machine.hpp"
 #include "kernels/thread_pool.hpp"
 #include "rwkv/model.hpp"
 #include "test_support.hpp"
@@ -127,13 +128,9 @@ std::vector<float> random_values(size_t n, uint32_t seed) {
 
 // Every row (and every token × head of the per-head work) is computed by one task with
 // the same code whatever the split, so our own kernels give bit-identical results for
-// any thread count. Builds without AVX2 use Eigen's GEMM in sequence mode, which sums a
+// any thread count. The scalar level uses Eigen's GEMM in sequence mode, which sums a
 // row in an order that depends on where its row block starts: close, not identical.
-#ifdef RWKV_HAVE_AVX2
-constexpr bool kOwnGemm = true;
-#else
-constexpr bool kOwnGemm = false;
-#endif
+bool own_gemm() { return rwkv::kernels().matmat_rows != nullptr; }
 
 // y = W x (and Y = W X) with pools of 1, 2 and 3 threads.
 void expect_same_products_for_any_pool(rwkv::DType dtype, uint32_t rows, uint32_t cols) {
@@ -158,19 +155,22 @@ void expect_same_products_for_any_pool(rwkv::DType dtype, uint32_t rows, uint32_
     const std::vector<float> split = products(threads);
     ASSERT_EQ(split.size(), serial.size());
     for (size_t i = 0; i < serial.size(); ++i) {
-      const bool bit_identical = kOwnGemm || i < rows;
+      const bool bit_identical = own_gemm() || i < rows;
       const float tolerance = bit_identical ? 0.0f : 1e-5f * std::sqrt(float(cols)) * std::max(1.0f, std::abs(serial[i]));
-      ASSERT_NEAR(split[i], serial[i], tolerance) << rwkv::dtype_name(dtype) << " [" << rows << ", " << cols << "], "
+      ASSERT_NEAR(split[i], serial[i], tolerance) << rwkv::kernel_isa() << " " << rwkv::dtype_name(dtype) << " [" << rows << ", " << cols << "], "
                                                   << threads << " threads, output " << i;
     }
   }
 }
 
+// At every instruction-set level this processor runs.
 TEST(RowSplit, SameResultsForAnyThreadCount) {
   ASSERT_GT(768u * 768u, rwkv::min_weights_to_split()) << "the matrices below must be large enough to be split";
+  for (rwkv::IsaLevel level : rwkv::supported_isa_levels())
   for (rwkv::DType dtype :
        {rwkv::DType::F32, rwkv::DType::F16, rwkv::DType::BF16, rwkv::DType::Q8_0, rwkv::DType::Q4_S}) {
     for (auto [rows, cols] : {std::pair{768u, 768u}, {1000u, 333u}, {64u, 768u}, {3072u, 64u}, {17u, 5000u}}) {
+      rwkv::ScopedKernels use(level);
       expect_same_products_for_any_pool(dtype, rows, cols);
     }
   }
@@ -181,8 +181,8 @@ nlohmann::json fixture_models() {
   return nlohmann::json::parse(in)["models"];
 }
 
-// Whole models, one of each version, in every weight type: logits with 1 and 2 threads,
-// decoding token by token and in sequence mode.
+// Whole models, one of each version, in every weight type and at every instruction-set
+// level: logits with 1 and 2 threads, decoding token by token and in sequence mode.
 TEST(RowSplit, FixtureModelLogitsDoNotDependOnThreadCount) {
   rwkv_test::ScratchDir dir;
   // The fixtures are tiny: split every product, however small.
@@ -216,14 +216,17 @@ TEST(RowSplit, FixtureModelLogitsDoNotDependOnThreadCount) {
       out.insert(out.end(), sequence_logits.begin(), sequence_logits.end());
       return out;
     };
+    for (rwkv::IsaLevel level : rwkv::supported_isa_levels()) {
+    rwkv::ScopedKernels use(level);
     const std::vector<float> one = all_logits(1), two = all_logits(2);
     ASSERT_EQ(one.size(), two.size());
     const size_t serial_values = tokens.size() * model->info().n_vocab;
     for (size_t i = 0; i < one.size(); ++i) {
-      const bool bit_identical = kOwnGemm || i < serial_values;
+      const bool bit_identical = own_gemm() || i < serial_values;
       ASSERT_NEAR(one[i], two[i], bit_identical ? 0.0f : 1e-5f * std::max(1.0f, std::abs(one[i])))
-          << f["name"].get<std::string>() << " " << rwkv::dtype_name(type) << " logit " << i
+          << f["name"].get<std::string>() << " " << rwkv::kernel_isa() << " " << rwkv::dtype_name(type) << " logit " << i
           << (i < serial_values ? " (token by token)" : " (sequence mode)");
+    }
     }
   }
 }

@@ -5,6 +5,7 @@
 //   rwkv::BandwidthProbe probe(256 << 20);       // a buffer far larger than the caches
 //   double bytes_per_second = probe.pass();      // after each step of the work compared
 //   double flops = rwkv::measure_fma_peak_once();
+//   double int8_ops = rwkv::measure_int8_peak_once();
 //
 // Both start the thread pool (as Model::load does): set_thread_count must come first.
 #pragma once
@@ -12,6 +13,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace rwkv {
 
@@ -36,12 +39,26 @@ class BandwidthProbe {
 };
 
 // Float32 FLOP/s of the pool's threads each running independent fused multiply-adds on
-// registers at the widest width the library was compiled for (AVX-512, else AVX2 FMA),
-// one timed pass.
+// registers at the widest width of the kernels in use (kernel_isa()), one timed pass.
 double measure_fma_peak_once();
+// The same for the int8 dot products of the int8 kernels (u8 × s8 summed into int32:
+// vpdpbusd with AVX-512 VNNI, else vpmaddubsw + vpmaddwd), int8 operations per second
+// (2 per byte pair); 0 where the kernels in use have none (scalar).
+double measure_int8_peak_once();
+// Which unit each measures, e.g. "avx512 fma", "avx512 vnni" ("" for none).
+const char* fma_peak_unit();
+const char* int8_peak_unit();
 
-// The instruction set the kernels were compiled for: "avx512_vnni_bf16", "avx512_vnni",
-// "avx512", "avx2" or "scalar" (kernels are chosen at compile time, RWKV_NATIVE).
+// The instruction-set level of the kernels in use: "scalar", "avx2", "avx512" or
+// "avx512_vnni". The library chooses the best level the processor and operating system
+// support at first use; the environment variable RWKV_ISA=scalar|avx2|avx512|avx512_vnni
+// lowers it (a level above what the machine supports is an error).
 const char* kernel_isa();
+// The levels this build has that this processor runs, lowest first ("scalar", ...).
+std::vector<std::string> supported_kernel_isas();
+// Uses `level` ("native" = the best supported) from now on, as RWKV_ISA would; throws
+// rwkv::Error for an unknown level or one above what the processor supports. Not while
+// another thread runs a model.
+void set_kernel_isa(const std::string& level);
 
 }  // namespace rwkv

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "kernels/matvec_rows.hpp"
+#include "kernels/matvec.hpp"
 #include "kernels/quant_blocks.hpp"
 #include "rwkv/error.hpp"
 #include "weights/format.hpp"

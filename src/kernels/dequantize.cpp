@@ -5,7 +5,7 @@
 #include "kernels/matvec_rows.hpp"
 #include "kernels/quant_blocks.hpp"
 
-namespace rwkv {
+namespace rwkv::RWKV_KERNEL_NS {
 
 namespace {
 
@@ -107,8 +107,4 @@ void dequantize_block(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, 
   }
 }
 
-void dequantize_rows(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, float* out) {
-  dequantize_block(w, row_begin, row_end, 0, w.cols, out);
-}
-
-}  // namespace rwkv
+}  // namespace rwkv::RWKV_KERNEL_NS

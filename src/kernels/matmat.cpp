@@ -10,26 +10,23 @@
 // A task owns a range of rows and accumulates them transposed ([row][token]), then
 // writes them into Y's columns.
 //
-// Builds without AVX2 use Eigen's GEMM instead (matmat_dequantized.cpp), which has
+// Levels without AVX2 use Eigen's GEMM instead (matmat_eigen.cpp), which has
 // vector code for other instruction sets.
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
-#include <vector>
 
-#include "kernels/matvec_rows.hpp"
 #include "kernels/row_dots.hpp"
-#include "kernels/simd.hpp"
-#include "kernels/thread_pool.hpp"
+#include "kernels/scratch.hpp"
 
 #ifdef RWKV_HAVE_AVX2
 
-namespace rwkv {
+namespace rwkv::RWKV_KERNEL_NS {
 
 namespace {
 
 constexpr uint32_t kPanelRows = 6;
-constexpr uint32_t kTokenBlock = 16;
+static_assert(kMatmatRowGranule % kPanelRows == 0);
 // Columns per pass: a pass's packed tokens (T × kDepth floats, 128 KiB at T = 128) stay
 // in L2 while every panel of the task goes over them. A multiple of the quant block.
 constexpr uint32_t kDepth = 256;
@@ -122,6 +119,8 @@ void transpose(const float* src, size_t src_stride, float* dst, size_t dst_strid
   }
 }
 
+}  // namespace
+
 // packed[(b * K + k) * kTokenBlock + l] = X[b * kTokenBlock + l, k], zero for tokens past T,
 // for token blocks b in [block_begin, block_end).
 void pack_tokens(const float* X, uint32_t T, uint32_t K, uint32_t block_begin, uint32_t block_end, float* packed) {
@@ -136,18 +135,17 @@ void pack_tokens(const float* X, uint32_t T, uint32_t K, uint32_t block_begin, u
   }
 }
 
-}  // namespace
+size_t packed_tokens_floats(uint32_t n_tokens, uint32_t cols) { return size_t(round_up(n_tokens, kTokenBlock)) * cols; }
 
 void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint32_t n_tokens, uint32_t row_begin,
                  uint32_t row_end, bool squared_relu) {
   const uint32_t K = w.cols;
   const uint32_t padded_tokens = round_up(n_tokens, kTokenBlock);
   const uint32_t n_rows = row_end - row_begin;
-  // Worker-thread buffers: each thread's own.
-  thread_local std::vector<float> transposed;  // [n_rows rounded up to panels][padded_tokens]
-  thread_local std::vector<float> panel;       // [kPanelRows][kDepth]
-  transposed.resize(size_t(round_up(n_rows, kPanelRows)) * padded_tokens);
-  panel.resize(size_t(kPanelRows) * kDepth);
+  // Each thread's own buffers: [n_rows rounded up to panels][padded_tokens] and [kPanelRows][kDepth].
+  float* transposed = static_cast<float*>(
+      thread_scratch(ScratchSlot::Transposed, size_t(round_up(n_rows, kPanelRows)) * padded_tokens * sizeof(float)));
+  float* panel = static_cast<float*>(thread_scratch(ScratchSlot::Panel, size_t(kPanelRows) * kDepth * sizeof(float)));
   const size_t row_bytes = dtype_row_bytes(w.dtype, K);
   const size_t block_bytes = dtype_block_bytes(w.dtype);
   const uint32_t block_values = dtype_block_values(w.dtype);
@@ -166,29 +164,19 @@ void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint3
       // Later panels' weights come from memory while this one is multiplied: without
       // this the widening below waits on every cache miss.
       prefetch_rows(p0 + kPrefetchPanels * kPanelRows, p0 + (kPrefetchPanels + 1) * kPanelRows);
-      dequantize_block(w, p0, p0 + panel_rows, k0, k0 + depth, panel.data());
-      std::fill(panel.begin() + size_t(panel_rows) * depth, panel.begin() + size_t(kPanelRows) * depth, 0.0f);
-      float* out = transposed.data() + size_t(p0 - row_begin) * padded_tokens;
+      dequantize_block(w, p0, p0 + panel_rows, k0, k0 + depth, panel);
+      std::fill(panel + size_t(panel_rows) * depth, panel + size_t(kPanelRows) * depth, 0.0f);
+      float* out = transposed + size_t(p0 - row_begin) * padded_tokens;
       for (uint32_t b = 0; b < padded_tokens; b += kTokenBlock) {
-        micro_tile(panel.data(), depth, packed_tokens + (size_t(b) * K + size_t(k0) * kTokenBlock), out + b,
+        micro_tile(panel, depth, packed_tokens + (size_t(b) * K + size_t(k0) * kTokenBlock), out + b,
                    padded_tokens, k0 > 0);
       }
     }
   }
-  if (squared_relu) square_relu(transposed.data(), size_t(n_rows) * padded_tokens);
-  transpose(transposed.data(), padded_tokens, Y + row_begin, w.rows, n_rows, n_tokens);
+  if (squared_relu) square_relu(transposed, size_t(n_rows) * padded_tokens);
+  transpose(transposed, padded_tokens, Y + row_begin, w.rows, n_rows, n_tokens);
 }
 
-const float* pack_tokens_for_matmat(const float* X, uint32_t n_tokens, uint32_t cols, std::vector<float>& buffer) {
-  buffer.resize(size_t(round_up(n_tokens, kTokenBlock)) * cols);
-  float* packed = buffer.data();
-  parallel_for(round_up(n_tokens, kTokenBlock) / kTokenBlock, 1,
-               [&](uint32_t begin, uint32_t end) { pack_tokens(X, n_tokens, cols, begin, end, packed); });
-  return packed;
-}
-
-uint32_t matmat_row_granule() { return 8 * kPanelRows; }
-
-}  // namespace rwkv
+}  // namespace rwkv::RWKV_KERNEL_NS
 
 #endif  // RWKV_HAVE_AVX2

@@ -1,13 +1,13 @@
 #include <Eigen/Core>
 #include <algorithm>
-#include <vector>
 
 #include "kernels/matvec_rows.hpp"
+#include "kernels/scratch.hpp"
 
-// The portable sequence-mode products, for builds without AVX2 (matmat.cpp otherwise).
+// The portable sequence-mode products, for the level without AVX2 (matmat.cpp otherwise).
 #ifndef RWKV_HAVE_AVX2
 
-namespace rwkv {
+namespace rwkv::RWKV_KERNEL_NS {
 
 namespace {
 using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -29,18 +29,17 @@ void matmat_rows_dequantized(const MatrixRef& w, const float* X, float* Y, uint3
   // Widen a block of rows to float32 once, then multiply it with every token (GEMM):
   // the conversion is paid once per row for all tokens, and the GEMM is Eigen's.
   constexpr uint32_t kBlockRows = 64;
-  thread_local std::vector<float> block;
-  block.resize(size_t(kBlockRows) * w.cols);
+  float* block = static_cast<float*>(thread_scratch(ScratchSlot::Panel, size_t(kBlockRows) * w.cols * sizeof(float)));
   Eigen::Map<const RowMajor> x(X, n_tokens, w.cols);
   for (uint32_t r0 = row_begin; r0 < row_end; r0 += kBlockRows) {
     const uint32_t r1 = std::min(row_end, r0 + kBlockRows);
-    dequantize_rows(w, r0, r1, block.data());
-    Eigen::Map<const RowMajor> m(block.data(), r1 - r0, w.cols);
+    dequantize_block(w, r0, r1, 0, w.cols, block);
+    Eigen::Map<const RowMajor> m(block, r1 - r0, w.cols);
     Eigen::Map<RowMajor, 0, Eigen::OuterStride<>> y(Y + r0, n_tokens, r1 - r0, Eigen::OuterStride<>(w.rows));
     y.noalias() = x * m.transpose();
   }
 }
 
-}  // namespace rwkv
+}  // namespace rwkv::RWKV_KERNEL_NS
 
 #endif  // RWKV_HAVE_AVX2

@@ -11,15 +11,13 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
-#include <vector>
 
-#include "kernels/matvec_rows.hpp"
 #include "kernels/row_dots.hpp"
-#include "kernels/simd.hpp"
+#include "kernels/scratch.hpp"
 
 #ifdef RWKV_HAVE_AVX2
 
-namespace rwkv {
+namespace rwkv::RWKV_KERNEL_NS {
 
 namespace {
 
@@ -87,22 +85,21 @@ void matmat_rows_small(const MatrixRef& w, const float* X, float* Y, uint32_t n_
   const uint32_t K = w.cols;
   // kRows whole rows widened (L1 or L2: 4 × 7168 floats at most for the released shapes),
   // then every token tile over them with its sums in registers until the row's end.
-  thread_local std::vector<float> panel;
-  panel.resize(size_t(kRows) * K);
+  float* panel = static_cast<float*>(thread_scratch(ScratchSlot::Panel, size_t(kRows) * K * sizeof(float)));
   float sums[kRows * kMaxSmallBatch];
   for (uint32_t r0 = row_begin; r0 < row_end; r0 += kRows) {
     const uint32_t rows = std::min(kRows, row_end - r0);
-    dequantize_block(w, r0, r0 + rows, 0, K, panel.data());
-    std::fill(panel.begin() + size_t(rows) * K, panel.end(), 0.0f);
+    dequantize_block(w, r0, r0 + rows, 0, K, panel);
+    std::fill(panel + size_t(rows) * K, panel + size_t(kRows) * K, 0.0f);
     std::fill_n(sums, kRows * n_tokens, 0.0f);
     uint32_t t = 0;
-    for (; t + kTokens <= n_tokens; t += kTokens) tile<kTokens>(panel.data(), K, X + size_t(t) * K, K, sums + t, n_tokens);
+    for (; t + kTokens <= n_tokens; t += kTokens) tile<kTokens>(panel, K, X + size_t(t) * K, K, sums + t, n_tokens);
     const float* x = X + size_t(t) * K;
     switch (n_tokens - t) {
-      case 1: tile<1>(panel.data(), K, x, K, sums + t, n_tokens); break;
-      case 2: tile<2>(panel.data(), K, x, K, sums + t, n_tokens); break;
+      case 1: tile<1>(panel, K, x, K, sums + t, n_tokens); break;
+      case 2: tile<2>(panel, K, x, K, sums + t, n_tokens); break;
 #ifdef RWKV_HAVE_AVX512
-      case 3: tile<3>(panel.data(), K, x, K, sums + t, n_tokens); break;
+      case 3: tile<3>(panel, K, x, K, sums + t, n_tokens); break;
 #endif
       default: break;
     }
@@ -115,6 +112,6 @@ void matmat_rows_small(const MatrixRef& w, const float* X, float* Y, uint32_t n_
   }
 }
 
-}  // namespace rwkv
+}  // namespace rwkv::RWKV_KERNEL_NS
 
 #endif  // RWKV_HAVE_AVX2

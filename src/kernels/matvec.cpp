@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "kernels/matvec_rows.hpp"
+#include "kernels/isa.hpp"
 #include "kernels/thread_pool.hpp"
 #include "rwkv/threads.hpp"
 
@@ -69,14 +69,19 @@ namespace {
 constexpr size_t kMaxBatch = 8;
 
 // Rows [begin, end) of one product; x_int8 is x rounded for the block types.
-void product_rows(const Product& p, const Int8Activation* x_int8, uint32_t begin, uint32_t end) {
+void product_rows(const KernelSet& k, const Product& p, const Int8Activation* x_int8, uint32_t begin, uint32_t end) {
   switch (p.w.dtype) {
-    case DType::F32: matvec_rows_f32(p.w, p.x, p.y, begin, end); return;
-    case DType::F16: matvec_rows_f16(p.w, p.x, p.y, begin, end); return;
-    case DType::BF16: matvec_rows_bf16(p.w, p.x, p.y, begin, end); return;
-    case DType::Q8_0: matvec_rows_q8_0(p.w, *x_int8, p.y, begin, end); return;
-    case DType::Q4_S: matvec_rows_q4_s(p.w, *x_int8, p.y, begin, end); return;
+    case DType::F32: k.matvec_rows_f32(p.w, p.x, p.y, begin, end); return;
+    case DType::F16: k.matvec_rows_f16(p.w, p.x, p.y, begin, end); return;
+    case DType::BF16: k.matvec_rows_bf16(p.w, p.x, p.y, begin, end); return;
+    case DType::Q8_0: k.matvec_rows_q8_0(p.w, *x_int8, p.y, begin, end); return;
+    case DType::Q4_S: k.matvec_rows_q4_s(p.w, *x_int8, p.y, begin, end); return;
   }
+}
+
+// x[i] ← max(x[i], 0)² for i < n.
+void square_relu(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] * x[i] : 0.0f;
 }
 
 struct Piece {
@@ -101,9 +106,10 @@ void matvec_batch(const Product* products, size_t n) {
     }
     total_weights += uint64_t(products[i].w.rows) * products[i].w.cols;
   }
+  const KernelSet& k = kernels();
   ThreadPool& pool = kernel_pool();
   if (pool.size() <= 1 || total_weights < g_min_weights_to_split.load(std::memory_order_relaxed)) {
-    for (size_t i = 0; i < n; ++i) product_rows(products[i], &activations[i], 0, products[i].w.rows);
+    for (size_t i = 0; i < n; ++i) product_rows(k, products[i], &activations[i], 0, products[i].w.rows);
     return;
   }
   // Each product in pieces of whole granules, about kTasksPerThread pieces per thread in
@@ -127,7 +133,7 @@ void matvec_batch(const Product* products, size_t n) {
   }
   pool.run(unsigned(pieces.size()), [&](unsigned task) {
     const Piece& piece = pieces[task];
-    product_rows(products[piece.product], &activations[piece.product], piece.begin, piece.end);
+    product_rows(k, products[piece.product], &activations[piece.product], piece.begin, piece.end);
   });
 }
 
@@ -156,11 +162,12 @@ void matmat_int8(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens
   if (activations.size() < n_tokens) activations.resize(n_tokens);
   const uint32_t group = activation_group_values(w.dtype);
   for (uint32_t t = 0; t < n_tokens; ++t) quantize_activation(X + size_t(t) * w.cols, w.cols, group, activations[t]);
+  const KernelSet& k = kernels();
   split_rows(w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) {
     if (w.dtype == DType::Q8_0) {
-      matmat_rows_q8_0(w, activations.data(), n_tokens, Y, begin, end);
+      k.matmat_rows_q8_0(w, activations.data(), n_tokens, Y, begin, end);
     } else {
-      matmat_rows_q4_s(w, activations.data(), n_tokens, Y, begin, end);
+      k.matmat_rows_q4_s(w, activations.data(), n_tokens, Y, begin, end);
     }
   });
 }
@@ -172,11 +179,12 @@ void matmat_float_tokens(const MatrixRef& w, const float* X, float* Y, uint32_t 
   std::vector<const float*>& rows = caller_rows;
   rows.resize(n_tokens);
   for (uint32_t t = 0; t < n_tokens; ++t) rows[t] = X + size_t(t) * w.cols;
+  const KernelSet& k = kernels();
   split_rows(w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) {
     switch (w.dtype) {
-      case DType::F32: matmat_rows_f32_tokens(w, rows.data(), n_tokens, Y, begin, end); return;
-      case DType::F16: matmat_rows_f16_tokens(w, rows.data(), n_tokens, Y, begin, end); return;
-      case DType::BF16: matmat_rows_bf16_tokens(w, rows.data(), n_tokens, Y, begin, end); return;
+      case DType::F32: k.matmat_rows_f32_tokens(w, rows.data(), n_tokens, Y, begin, end); return;
+      case DType::F16: k.matmat_rows_f16_tokens(w, rows.data(), n_tokens, Y, begin, end); return;
+      case DType::BF16: k.matmat_rows_bf16_tokens(w, rows.data(), n_tokens, Y, begin, end); return;
       default: throw std::logic_error("rwkv: matmat_float_tokens on a block type");
     }
   });
@@ -199,35 +207,41 @@ void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens
     if (squared_relu) square_relu(Y, size_t(n_tokens) * w.rows);
     return;
   }
-#ifdef RWKV_HAVE_AVX2
-  if (n_tokens <= kMaxSmallBatch) {
+  const KernelSet& k = kernels();
+  if (k.matmat_rows == nullptr) {
+    // The scalar level: Eigen's GEMM.
     split_rows(w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) {
-      matmat_rows_small(w, X, Y, n_tokens, begin, end, squared_relu);
+      if (w.dtype == DType::F32) {
+        k.matmat_rows_eigen_f32(w, X, Y, n_tokens, begin, end);
+      } else {
+        k.matmat_rows_eigen_dequantized(w, X, Y, n_tokens, begin, end);
+      }
+      if (squared_relu) {
+        for (uint32_t t = 0; t < n_tokens; ++t) square_relu(Y + size_t(t) * w.rows + begin, end - begin);
+      }
+    });
+    return;
+  }
+  if (n_tokens <= k.max_small_batch) {
+    split_rows(w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) {
+      k.matmat_rows_small(w, X, Y, n_tokens, begin, end, squared_relu);
     });
     return;
   }
   thread_local std::vector<float> caller_packing;
-  const float* packed = pack_tokens_for_matmat(X, n_tokens, w.cols, caller_packing);
+  caller_packing.resize(k.packed_tokens_floats(n_tokens, w.cols));
+  float* packed = caller_packing.data();
+  const uint32_t token_blocks = (n_tokens + k.token_block - 1) / k.token_block;
+  parallel_for(token_blocks, 1,
+               [&](uint32_t begin, uint32_t end) { k.pack_tokens(X, n_tokens, w.cols, begin, end, packed); });
   const auto rows = [&](uint32_t begin, uint32_t end) {
-    matmat_rows(w, packed, Y, n_tokens, begin, end, squared_relu);
+    k.matmat_rows(w, packed, Y, n_tokens, begin, end, squared_relu);
   };
   if (uint64_t(w.rows) * w.cols * n_tokens < g_min_weights_to_split.load(std::memory_order_relaxed)) {
     rows(0, w.rows);
   } else {
-    parallel_for(w.rows, matmat_row_granule(), rows);
+    parallel_for(w.rows, k.matmat_row_granule, rows);
   }
-#else
-  split_rows(w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) {
-    if (w.dtype == DType::F32) {
-      matmat_rows_f32(w, X, Y, n_tokens, begin, end);
-    } else {
-      matmat_rows_dequantized(w, X, Y, n_tokens, begin, end);
-    }
-    if (squared_relu) {
-      for (uint32_t t = 0; t < n_tokens; ++t) square_relu(Y + size_t(t) * w.rows + begin, end - begin);
-    }
-  });
-#endif
 }
 
 }  // namespace

@@ -52,6 +52,10 @@ uint32_t exact_batch_limit(DType type);
 uint64_t min_weights_to_split();
 void set_min_weights_to_split(uint64_t n_weights);
 
+// Converts rows [row_begin, row_end) of W to float32, row-major, into out (cols values
+// per row: the padding of block types is dropped).
+void dequantize_rows(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, float* out);
+
 // out = row `index` of W as float32 (for embeddings).
 void copy_row(const MatrixRef& w, uint32_t index, float* out);
 

@@ -2,7 +2,7 @@
 #include "kernels/matvec_rows.hpp"
 #include "kernels/row_dots.hpp"
 
-namespace rwkv {
+namespace rwkv::RWKV_KERNEL_NS {
 
 namespace {
 
@@ -35,4 +35,4 @@ void matmat_rows_bf16_tokens(const MatrixRef& w, const float* const* x, uint32_t
                             [&](const uint16_t* row, const float* v) { return dot_half_f32<BFloat16>(row, v, w.cols); });
 }
 
-}  // namespace rwkv
+}  // namespace rwkv::RWKV_KERNEL_NS

@@ -2,7 +2,7 @@
 #include "kernels/matvec_rows.hpp"
 #include "kernels/row_dots.hpp"
 
-namespace rwkv {
+namespace rwkv::RWKV_KERNEL_NS {
 
 namespace {
 
@@ -29,4 +29,4 @@ void matmat_rows_f16_tokens(const MatrixRef& w, const float* const* x, uint32_t 
                             [&](const uint16_t* row, const float* v) { return dot_half_f32<Binary16>(row, v, w.cols); });
 }
 
-}  // namespace rwkv
+}  // namespace rwkv::RWKV_KERNEL_NS

@@ -1,7 +1,7 @@
 #include "kernels/matvec_rows.hpp"
 #include "kernels/row_dots.hpp"
 
-namespace rwkv {
+namespace rwkv::RWKV_KERNEL_NS {
 
 namespace {
 
@@ -39,4 +39,4 @@ void matmat_rows_f32_tokens(const MatrixRef& w, const float* const* x, uint32_t 
                             [&](const float* row, const float* v) { return dot_f32(row, v, w.cols); });
 }
 
-}  // namespace rwkv
+}  // namespace rwkv::RWKV_KERNEL_NS

@@ -1,7 +1,7 @@
 #include "kernels/matvec_rows.hpp"
 #include "kernels/row_dots.hpp"
 
-namespace rwkv {
+namespace rwkv::RWKV_KERNEL_NS {
 
 namespace {
 
@@ -131,4 +131,4 @@ void matmat_rows_q4_s(const MatrixRef& w, const Int8Activation* x, uint32_t n_to
   dot_each_row_tokens<BlockQ4_S>(w, x[0].n_groups, x, n_tokens, Y, row_begin, row_end, dot_q4_s);
 }
 
-}  // namespace rwkv
+}  // namespace rwkv::RWKV_KERNEL_NS

@@ -2,7 +2,7 @@
 #include "kernels/matvec_rows.hpp"
 #include "kernels/row_dots.hpp"
 
-namespace rwkv {
+namespace rwkv::RWKV_KERNEL_NS {
 
 namespace {
 
@@ -62,4 +62,4 @@ void matmat_rows_q8_0(const MatrixRef& w, const Int8Activation* x, uint32_t n_to
   dot_each_row_tokens<BlockQ8_0>(w, x[0].n_groups, x, n_tokens, Y, row_begin, row_end, dot_q8_0);
 }
 
-}  // namespace rwkv
+}  // namespace rwkv::RWKV_KERNEL_NS

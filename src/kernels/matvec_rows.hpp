@@ -1,15 +1,30 @@
-// Per-type kernels over a range of a matrix's rows. The public matvec/matmat split
-// the rows over the thread pool and call these; one source file per weight type.
+// The kernels of one instruction-set level (kernels/isa.hpp), declared in that level's
+// namespace rwkv::RWKV_KERNEL_NS. Only the kernel sources, compiled once per level,
+// include this; everything else calls them through kernels().
+//
+// Kernel sources must not instantiate std:: templates out of line (std::vector,
+// std::function, ...): the linker keeps one copy of each such function for the whole
+// program, so a copy compiled for AVX-512 could run on a machine without it. Scratch
+// memory comes from kernels/scratch.hpp; tests/check_kernel_symbols.sh checks the
+// objects.
 #pragma once
 
-#include <cstdint>
-#include <vector>
+#ifndef RWKV_KERNEL_NS
+#error "kernels/matvec_rows.hpp is for the per-level kernel sources (RWKV_KERNEL_NS)"
+#endif
 
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/isa.hpp"
 #include "kernels/matvec.hpp"
 #include "kernels/quant_blocks.hpp"
 #include "kernels/simd.hpp"
 
-namespace rwkv {
+namespace rwkv::RWKV_KERNEL_NS {
+
+// This level's KernelSet (kernel_set.cpp).
+const KernelSet& kernel_set();
 
 // y[r] = W[r, :] · x for r in [row_begin, row_end).
 void matvec_rows_f32(const MatrixRef& w, const float* x, float* y, uint32_t row_begin, uint32_t row_end);
@@ -39,13 +54,17 @@ void matmat_rows_bf16_tokens(const MatrixRef& w, const float* const* x, uint32_t
 // Y[t, r] = W[r, :] · X[t, :] for every token t < n_tokens and r in [row_begin, row_end);
 // X is [n_tokens, cols] and Y [n_tokens, rows], both row-major.
 #ifdef RWKV_HAVE_AVX2
-// The blocked GEMM of matmat.cpp: X packed once per product by pack_tokens_for_matmat
-// (into `buffer`, returned), then any range of rows, best a multiple of matmat_row_granule().
-const float* pack_tokens_for_matmat(const float* X, uint32_t n_tokens, uint32_t cols, std::vector<float>& buffer);
+// The blocked GEMM of matmat.cpp: X packed once per product (pack_tokens, blocks of
+// kTokenBlock tokens, into packed_tokens_floats(n_tokens, cols) floats), then any range
+// of rows, best a multiple of kMatmatRowGranule.
+inline constexpr uint32_t kTokenBlock = 16;
+inline constexpr uint32_t kMatmatRowGranule = 48;
+size_t packed_tokens_floats(uint32_t n_tokens, uint32_t cols);
+void pack_tokens(const float* X, uint32_t n_tokens, uint32_t cols, uint32_t block_begin, uint32_t block_end,
+                 float* packed);
 // With squared_relu, each output y becomes max(y, 0)².
 void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint32_t n_tokens, uint32_t row_begin,
                  uint32_t row_end, bool squared_relu);
-uint32_t matmat_row_granule();
 // Up to kMaxSmallBatch tokens (batched decoding): each row widened once and multiplied
 // with every token directly, no padding or packing (matmat_small.cpp).
 // Up to 16 it was as fast as the GEMM or faster (measured 2 to 2.6 times at 2 tokens,
@@ -62,17 +81,36 @@ void matmat_rows_dequantized(const MatrixRef& w, const float* X, float* Y, uint3
                              uint32_t row_end);
 #endif
 
-// Converts rows [row_begin, row_end) of W to float32, row-major, into out (cols values
-// per row: the padding of block types is dropped).
-void dequantize_rows(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, float* out);
+// Converts rows [row_begin, row_end), columns [col_begin, col_end) of W to float32,
+// row-major, col_end - col_begin values per row (the padding of block types is dropped).
+// For block types col_begin is a multiple of the block size.
+void dequantize_block(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, uint32_t col_begin, uint32_t col_end,
+                      float* out);
+// rwkv::quantize_activation's arithmetic, into buffers sized for n values.
+void quantize_activation(const float* x, uint32_t n, uint32_t group_values, int8_t* quants, float* scales,
+                         int16_t* block_sums);
+
+// vector_math.hpp and wkv.hpp, at this level.
+void exp_inplace(float* x, uint32_t n);
+void sigmoid_inplace(float* x, uint32_t n);
+void tanh_inplace(float* x, uint32_t n);
+void wkv4_step(const float* k, const float* v, const float* log_decay, const float* bonus, float* aa, float* bb,
+               float* pp, float* wkv, uint32_t C);
+void wkv5_head_step(const float* r, const float* k, const float* v, const float* w, const float* u, float* S,
+                    float* y, uint32_t N);
+void wkv7_head_step(const float* r, const float* w, const float* k, const float* v, const float* kk,
+                    const float* a, float* S, float* y, uint32_t N);
+
+// The machine probes of KernelSet (machine_probes.cpp).
+uint64_t stream_read(const uint64_t* words, size_t n);
+double fma_peak_loop(uint32_t iterations, float* sink);
+double int8_peak_loop(uint32_t iterations, int32_t* sink);
+extern const char* const kFmaUnit;
+extern const char* const kInt8Unit;
 
 // x[i] ← max(x[i], 0)² for i < n.
 inline void square_relu(float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] * x[i] : 0.0f;
 }
-// The same for columns [col_begin, col_end) of those rows (out: row-major, col_end -
-// col_begin values per row). For block types col_begin is a multiple of the block size.
-void dequantize_block(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, uint32_t col_begin, uint32_t col_end,
-                      float* out);
 
-}  // namespace rwkv
+}  // namespace rwkv::RWKV_KERNEL_NS

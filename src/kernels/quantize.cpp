@@ -7,7 +7,6 @@
 
 #include "kernels/half.hpp"
 #include "kernels/quant_blocks.hpp"
-#include "kernels/simd.hpp"
 #include "kernels/thread_pool.hpp"
 #include "rwkv/error.hpp"
 
@@ -223,63 +222,5 @@ std::vector<std::byte> quantize_rows(const float* values, uint64_t rows, uint64_
 }
 
 uint32_t activation_group_values(DType t) { return t == DType::Q4_S ? kSuperBlockValues : kQuantBlockValues; }
-
-void quantize_activation(const float* x, uint32_t n, uint32_t group_values, Int8Activation& out) {
-  out.group_values = group_values;
-  out.n_groups = (n + group_values - 1) / group_values;
-  out.quants.resize(size_t(out.n_groups) * group_values);
-  out.scales.resize(out.n_groups);
-  out.block_sums.resize(out.quants.size() / kQuantBlockValues);
-  for (uint32_t g = 0; g < out.n_groups; ++g) {
-    const uint32_t begin = g * group_values;
-    const uint32_t end = std::min(n, begin + group_values);
-    float scale;
-#ifdef RWKV_HAVE_AVX2
-    if (end - begin == group_values) {
-      // The scalar loop below, eight values a step: the same amax, the same rounding
-      // (the default round-to-nearest-even of cvtps, as nearbyint), the same quants.
-      __m256 amax8 = _mm256_setzero_ps();
-      const __m256 sign_bit = _mm256_set1_ps(-0.0f);
-      for (uint32_t i = begin; i < end; i += 8) amax8 = _mm256_max_ps(amax8, _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(x + i)));
-      __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax8), _mm256_extractf128_ps(amax8, 1));
-      m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-      m = _mm_max_ss(m, _mm_movehdup_ps(m));
-      scale = _mm_cvtss_f32(m) / 127.0f;
-      const __m256 inverse = _mm256_set1_ps(scale > 0.0f ? 1.0f / scale : 0.0f);
-      for (uint32_t c = begin; c < end; c += kQuantBlockValues) {
-        __m256i q[4];
-        for (int i = 0; i < 4; ++i) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + c + 8 * i), inverse));
-        // Pack 32 int32 to 32 int8 in order: packs interleave 128-bit lanes, the permute undoes it.
-        const __m256i q16 = _mm256_packs_epi32(q[0], q[1]);
-        const __m256i q16b = _mm256_packs_epi32(q[2], q[3]);
-        const __m256i q8 =
-            _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16, q16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.quants.data() + c), q8);
-        const __m256i sum8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum8), _mm256_extracti128_si256(sum8, 1));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-        out.block_sums[c / kQuantBlockValues] = static_cast<int16_t>(_mm_cvtsi128_si32(s4));
-      }
-    } else
-#endif
-    {
-      float amax = 0.0f;
-      for (uint32_t i = begin; i < end; ++i) amax = std::max(amax, std::abs(x[i]));
-      scale = amax / 127.0f;
-      const float inverse = scale > 0.0f ? 1.0f / scale : 0.0f;
-      for (uint32_t c = begin; c < begin + group_values; c += kQuantBlockValues) {
-        int32_t sum = 0;
-        for (uint32_t i = c; i < c + kQuantBlockValues; ++i) {
-          const auto q = i < end ? static_cast<int8_t>(std::nearbyint(x[i] * inverse)) : int8_t{0};
-          out.quants[i] = q;
-          sum += q;
-        }
-        out.block_sums[c / kQuantBlockValues] = static_cast<int16_t>(sum);
-      }
-    }
-    out.scales[g] = scale;
-  }
-}
 
 }  // namespace rwkv

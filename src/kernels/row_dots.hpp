@@ -8,11 +8,9 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/matvec.hpp"
-#include "kernels/quant_blocks.hpp"
-#include "kernels/simd.hpp"
+#include "kernels/matvec_rows.hpp"
 
-namespace rwkv {
+namespace rwkv::RWKV_KERNEL_NS {
 
 // How far ahead of the row being multiplied its successors are prefetched. The
 // hardware prefetcher alone leaves a single core well short of the memory bandwidth
@@ -197,4 +195,4 @@ inline __m512i activation_pair(const int8_t* xq, uint32_t b, bool second) {
 }
 #endif
 
-}  // namespace rwkv
+}  // namespace rwkv::RWKV_KERNEL_NS

@@ -1,8 +1,12 @@
-// Which SIMD paths this build compiles (chosen at compile time from -march), and the
+// Which SIMD paths this copy of the kernels compiles (from its level's -m flags), and the
 // few helpers the vector kernels share. Without AVX2/FMA/F16C every kernel falls back
 // to its portable scalar loop; with AVX-512 F/BW/VL as well, the kernels take 512-bit
 // paths, and with AVX-512 VNNI the int8 dot products use vpdpbusd.
 #pragma once
+
+#ifndef RWKV_KERNEL_NS
+#error "kernels/simd.hpp is for the per-level kernel sources (RWKV_KERNEL_NS)"
+#endif
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
@@ -15,7 +19,7 @@
 #endif
 #endif
 
-namespace rwkv {
+namespace rwkv::RWKV_KERNEL_NS {
 
 #ifdef RWKV_HAVE_AVX2
 inline float horizontal_sum(__m256 v) {
@@ -50,4 +54,4 @@ inline __m512i dot_u8_i8(__m512i unsigned_bytes, __m512i signed_bytes) {
 }
 #endif
 
-}  // namespace rwkv
+}  // namespace rwkv::RWKV_KERNEL_NS

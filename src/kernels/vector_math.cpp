@@ -1,10 +1,8 @@
-#include "kernels/vector_math.hpp"
-
 #include <cmath>
 
-#include "kernels/simd.hpp"
+#include "kernels/matvec_rows.hpp"
 
-namespace rwkv {
+namespace rwkv::RWKV_KERNEL_NS {
 
 namespace {
 
@@ -66,4 +64,4 @@ void tanh_inplace(float* x, uint32_t n) {
   for (; i < n; ++i) x[i] = std::tanh(x[i]);
 }
 
-}  // namespace rwkv
+}  // namespace rwkv::RWKV_KERNEL_NS

@@ -1,12 +1,10 @@
-#include "kernels/wkv.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 
-#include "kernels/simd.hpp"
+#include "kernels/matvec_rows.hpp"
 
-namespace rwkv {
+namespace rwkv::RWKV_KERNEL_NS {
 
 namespace {
 
@@ -111,4 +109,4 @@ void wkv7_head_step(const float* r, const float* w, const float* k, const float*
   }
 }
 
-}  // namespace rwkv
+}  // namespace rwkv::RWKV_KERNEL_NS

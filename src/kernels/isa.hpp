@@ -1,0 +1,146 @@
+// Run-time choice of kernels. The kernel sources (CMakeLists.txt: RWKV_KERNEL_SOURCES)
+// are compiled once per instruction-set level, each copy in its own namespace
+// rwkv::isa_<level> with that level's compiler flags, and each copy fills a KernelSet
+// with its functions. At first use the library takes the best level that the processor
+// and the operating system support, or the level named by the RWKV_ISA environment
+// variable, so one build runs well on every x86-64 machine.
+//
+// Everything that depends on the level goes through kernels(): the row kernels under
+// matvec/matmat, the vector math, the recurrences and the machine probes. Code outside
+// the kernel sources is compiled once (with -march=native only when RWKV_NATIVE=ON).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "kernels/matvec.hpp"
+#include "kernels/quant_blocks.hpp"
+
+namespace rwkv {
+
+// In increasing order: each level's processor has every earlier level's instructions.
+enum class IsaLevel : uint8_t {
+  Scalar,      // portable C++ (and Eigen's GEMM), no intrinsics
+  Avx2,        // AVX2, FMA, F16C (x86-64-v3)
+  Avx512,      // AVX-512 F, CD, BW, DQ, VL (x86-64-v4)
+  Avx512Vnni,  // and AVX-512 VNNI: int8 dot products in one instruction
+};
+
+const char* isa_level_name(IsaLevel level);
+
+// What cpuid and the operating system say this processor can run. A feature counts only
+// when the OS saves its registers on context switch (XCR0): AVX needs the YMM state,
+// AVX-512 the opmask and ZMM states.
+struct CpuFeatures {
+  bool avx2 = false;  // with FMA and F16C
+  bool avx512 = false;
+  bool avx512_vnni = false;
+  bool avx512_bf16 = false;
+  bool avx_vnni = false;
+  bool amx_int8 = false;  // tile data state enabled in XCR0 (the permission request is separate)
+  bool amx_bf16 = false;
+};
+CpuFeatures detect_cpu_features();
+
+// The best level this process can run: the highest compiled level the processor supports.
+IsaLevel best_supported_isa();
+// The levels compiled into this build that this processor supports, lowest first.
+std::span<const IsaLevel> supported_isa_levels();
+
+// The level RWKV_ISA names: "scalar", "avx2", "avx512", "avx512_vnni" or "native" (the
+// best supported). Throws rwkv::Error naming RWKV_ISA, the value and what is allowed
+// when the name is unknown or the level is above what this processor supports.
+IsaLevel parse_isa_request(const std::string& value);
+
+// One level's kernels. Pointers that a level does not have are null (the sequence-mode
+// GEMM below AVX2, which then uses Eigen's).
+struct KernelSet {
+  IsaLevel level = IsaLevel::Scalar;
+
+  // One token: y[r] = W[r, :] · x for rows [begin, end) (matvec_rows.hpp).
+  void (*matvec_rows_f32)(const MatrixRef& w, const float* x, float* y, uint32_t begin, uint32_t end) = nullptr;
+  void (*matvec_rows_f16)(const MatrixRef& w, const float* x, float* y, uint32_t begin, uint32_t end) = nullptr;
+  void (*matvec_rows_bf16)(const MatrixRef& w, const float* x, float* y, uint32_t begin, uint32_t end) = nullptr;
+  void (*matvec_rows_q8_0)(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t begin,
+                           uint32_t end) = nullptr;
+  void (*matvec_rows_q4_s)(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t begin,
+                           uint32_t end) = nullptr;
+
+  // A few tokens, each token's one-token dot products.
+  void (*matmat_rows_q8_0)(const MatrixRef& w, const Int8Activation* x, uint32_t n_tokens, float* Y, uint32_t begin,
+                           uint32_t end) = nullptr;
+  void (*matmat_rows_q4_s)(const MatrixRef& w, const Int8Activation* x, uint32_t n_tokens, float* Y, uint32_t begin,
+                           uint32_t end) = nullptr;
+  void (*matmat_rows_f32_tokens)(const MatrixRef& w, const float* const* x, uint32_t n_tokens, float* Y,
+                                 uint32_t begin, uint32_t end) = nullptr;
+  void (*matmat_rows_f16_tokens)(const MatrixRef& w, const float* const* x, uint32_t n_tokens, float* Y,
+                                 uint32_t begin, uint32_t end) = nullptr;
+  void (*matmat_rows_bf16_tokens)(const MatrixRef& w, const float* const* x, uint32_t n_tokens, float* Y,
+                                  uint32_t begin, uint32_t end) = nullptr;
+
+  // The blocked float32 GEMM (AVX2 and up): tokens packed once per product.
+  size_t (*packed_tokens_floats)(uint32_t n_tokens, uint32_t cols) = nullptr;
+  uint32_t token_block = 0;  // pack_tokens packs whole blocks of this many tokens
+  void (*pack_tokens)(const float* X, uint32_t n_tokens, uint32_t cols, uint32_t block_begin, uint32_t block_end,
+                      float* packed) = nullptr;
+  void (*matmat_rows)(const MatrixRef& w, const float* packed_tokens, float* Y, uint32_t n_tokens, uint32_t begin,
+                      uint32_t end, bool squared_relu) = nullptr;
+  uint32_t matmat_row_granule = 0;
+  // Up to max_small_batch tokens: each row widened once and multiplied with every token.
+  void (*matmat_rows_small)(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, uint32_t begin,
+                            uint32_t end, bool squared_relu) = nullptr;
+  uint32_t max_small_batch = 0;
+  // Below AVX2: Eigen's GEMM on float32 weights, or on blocks of rows widened to float32.
+  void (*matmat_rows_eigen_f32)(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, uint32_t begin,
+                                uint32_t end) = nullptr;
+  void (*matmat_rows_eigen_dequantized)(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens,
+                                        uint32_t begin, uint32_t end) = nullptr;
+
+  void (*dequantize_block)(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, uint32_t col_begin,
+                           uint32_t col_end, float* out) = nullptr;
+  // quantize_activation's arithmetic into buffers already sized for n values.
+  void (*quantize_activation)(const float* x, uint32_t n, uint32_t group_values, int8_t* quants, float* scales,
+                              int16_t* block_sums) = nullptr;
+
+  void (*exp_inplace)(float* x, uint32_t n) = nullptr;
+  void (*sigmoid_inplace)(float* x, uint32_t n) = nullptr;
+  void (*tanh_inplace)(float* x, uint32_t n) = nullptr;
+  void (*wkv4_step)(const float* k, const float* v, const float* log_decay, const float* bonus, float* aa, float* bb,
+                    float* pp, float* wkv, uint32_t C) = nullptr;
+  void (*wkv5_head_step)(const float* r, const float* k, const float* v, const float* w, const float* u, float* S,
+                         float* y, uint32_t N) = nullptr;
+  void (*wkv7_head_step)(const float* r, const float* w, const float* k, const float* v, const float* kk,
+                         const float* a, float* S, float* y, uint32_t N) = nullptr;
+
+  // Machine probes (machine_limits.cpp): a streaming read of n words with the widest
+  // loads, returning their XOR; `iterations` rounds of independent FMAs on registers at
+  // the widest float width, returning the FLOPs done; the same for int8 dot products
+  // (the integer multiply-adds the int8 kernels use), returning the int8 operations.
+  uint64_t (*stream_read)(const uint64_t* words, size_t n) = nullptr;
+  double (*fma_peak_loop)(uint32_t iterations, float* sink) = nullptr;
+  double (*int8_peak_loop)(uint32_t iterations, int32_t* sink) = nullptr;
+  const char* fma_unit = "";   // e.g. "avx512 fma"
+  const char* int8_unit = "";  // e.g. "avx512 vnni (vpdpbusd)"; "" when int8_peak_loop is null
+};
+
+// The kernels in use. The first call chooses them (RWKV_ISA, else the best supported).
+const KernelSet& kernels();
+// Switches every later call to `level`'s kernels (tests; not while kernels run).
+// Throws rwkv::Error when this build or processor lacks it.
+void use_kernels(IsaLevel level);
+
+// While alive, kernels() is `level`'s; restores the previous level after (tests).
+class ScopedKernels {
+ public:
+  explicit ScopedKernels(IsaLevel level);
+  ~ScopedKernels();
+  ScopedKernels(const ScopedKernels&) = delete;
+  ScopedKernels& operator=(const ScopedKernels&) = delete;
+
+ private:
+  IsaLevel previous_;
+};
+
+}  // namespace rwkv

@@ -1,0 +1,64 @@
+// This level's KernelSet: the addresses of its copies of the kernels (kernels/isa.hpp).
+#include "kernels/matvec_rows.hpp"
+
+namespace rwkv::RWKV_KERNEL_NS {
+
+namespace {
+
+KernelSet make_kernel_set() {
+  KernelSet k;
+#if !defined(RWKV_HAVE_AVX2)
+  k.level = IsaLevel::Scalar;
+#elif !defined(RWKV_HAVE_AVX512)
+  k.level = IsaLevel::Avx2;
+#elif !defined(RWKV_HAVE_AVX512_VNNI)
+  k.level = IsaLevel::Avx512;
+#else
+  k.level = IsaLevel::Avx512Vnni;
+#endif
+  k.matvec_rows_f32 = matvec_rows_f32;
+  k.matvec_rows_f16 = matvec_rows_f16;
+  k.matvec_rows_bf16 = matvec_rows_bf16;
+  k.matvec_rows_q8_0 = matvec_rows_q8_0;
+  k.matvec_rows_q4_s = matvec_rows_q4_s;
+  k.matmat_rows_q8_0 = matmat_rows_q8_0;
+  k.matmat_rows_q4_s = matmat_rows_q4_s;
+  k.matmat_rows_f32_tokens = matmat_rows_f32_tokens;
+  k.matmat_rows_f16_tokens = matmat_rows_f16_tokens;
+  k.matmat_rows_bf16_tokens = matmat_rows_bf16_tokens;
+#ifdef RWKV_HAVE_AVX2
+  k.packed_tokens_floats = packed_tokens_floats;
+  k.token_block = kTokenBlock;
+  k.pack_tokens = pack_tokens;
+  k.matmat_rows = matmat_rows;
+  k.matmat_row_granule = kMatmatRowGranule;
+  k.matmat_rows_small = matmat_rows_small;
+  k.max_small_batch = kMaxSmallBatch;
+#else
+  k.matmat_rows_eigen_f32 = matmat_rows_f32;
+  k.matmat_rows_eigen_dequantized = matmat_rows_dequantized;
+#endif
+  k.dequantize_block = dequantize_block;
+  k.quantize_activation = quantize_activation;
+  k.exp_inplace = exp_inplace;
+  k.sigmoid_inplace = sigmoid_inplace;
+  k.tanh_inplace = tanh_inplace;
+  k.wkv4_step = wkv4_step;
+  k.wkv5_head_step = wkv5_head_step;
+  k.wkv7_head_step = wkv7_head_step;
+  k.stream_read = stream_read;
+  k.fma_peak_loop = fma_peak_loop;
+  k.int8_peak_loop = kInt8Unit[0] != '\0' ? int8_peak_loop : nullptr;
+  k.fma_unit = kFmaUnit;
+  k.int8_unit = kInt8Unit;
+  return k;
+}
+
+}  // namespace
+
+const KernelSet& kernel_set() {
+  static const KernelSet set = make_kernel_set();
+  return set;
+}
+
+}  // namespace rwkv::RWKV_KERNEL_NS
