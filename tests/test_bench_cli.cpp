@@ -39,7 +39,8 @@ TEST_F(BenchCli, JsonHasEveryFieldWithSaneValues) {
   for (const char* field :
        {"load_ms", "decode_ms_per_token", "decode_tokens_per_second", "prefill_tokens_per_second", "peak_rss_bytes",
         "weight_bytes_per_token", "bandwidth_gb_per_s", "decode_bandwidth_fraction", "fma_peak_gflops",
-        "prefill_fma_fraction", "matrix_params", "file_bytes", "decode_ms_per_step", "decode_fma_fraction"}) {
+        "prefill_fma_fraction", "matrix_params", "file_bytes", "decode_ms_per_step", "decode_fma_fraction",
+        "prefill_peak_fraction"}) {
     ASSERT_TRUE(j.contains(field)) << field;
     EXPECT_TRUE(j[field].is_number()) << field;
     EXPECT_GT(j[field].get<double>(), 0) << field;
@@ -54,6 +55,13 @@ TEST_F(BenchCli, JsonHasEveryFieldWithSaneValues) {
   EXPECT_THAT((std::vector<std::string>{"avx512_vnni", "avx512", "avx2", "scalar"}),
               ::testing::Contains(j["isa"].get<std::string>()));
   EXPECT_EQ(j["decode_ms_per_step"], j["decode_ms_per_token"]);
+  // f16 matrices: prefill runs on FMAs, and its fraction is that of the FMA peak.
+  EXPECT_EQ(j["prefill_unit"], rwkv::fma_peak_unit());
+  EXPECT_EQ(j["fma_unit"], rwkv::fma_peak_unit());
+  EXPECT_EQ(j["int8_unit"], rwkv::int8_peak_unit());
+  EXPECT_EQ(j["prefill_peak_fraction"], j["prefill_fma_fraction"]);
+  EXPECT_GE(j["int8_peak_gops"].get<double>(), 0.0);
+  if (j["isa"] != "scalar") EXPECT_GT(j["int8_peak_gops"].get<double>(), j["fma_peak_gflops"].get<double>());
   EXPECT_EQ(j["prefill_tokens"], 8);
   EXPECT_EQ(j["matrix_types"], "f16+f32");  // the big matrices f16, the LoRA ones f32
   EXPECT_NEAR(j["decode_tokens_per_second"].get<double>() * j["decode_ms_per_token"].get<double>(), 1000.0, 1e-6);
@@ -62,6 +70,26 @@ TEST_F(BenchCli, JsonHasEveryFieldWithSaneValues) {
   EXPECT_LT(j["weight_bytes_per_token"].get<double>(), file_bytes);
   EXPECT_GT(j["weight_bytes_per_token"].get<double>(), 2.0 * j["matrix_params"].get<double>() * 0.9);
   EXPECT_GE(j["peak_rss_bytes"].get<double>(), 1e6);
+}
+
+// q8_0 matrices: where the kernels multiply them in int8 (VNNI), prefill is compared with
+// the int8 dot-product peak, else with the FMA peak.
+TEST_F(BenchCli, PrefillIsComparedWithThePeakOfTheUnitThatRanIt) {
+  const std::string q8 = (dir_ / "q8.rwkv").string();
+  const auto fixture = rwkv_test::fixtures_dir() / "tiny-v7.0.pth";
+  auto convert = rwkv_test::run_cli_with_stderr("convert '" + fixture.string() + "' '" + q8 + "' --type q8_0");
+  ASSERT_EQ(convert.exit_code, 0) << convert.output;
+  auto bench = rwkv_test::run_cli_with_stderr("bench --model '" + q8 +
+                                              "' --decode 2 --prefill 40 --threads 2 --bandwidth-mib 8 --json");
+  ASSERT_EQ(bench.exit_code, 0) << bench.output;
+  const nlohmann::json j = nlohmann::json::parse(bench.output);
+  const bool int8 = rwkv::int8_matmat("q8_0");
+  EXPECT_EQ(int8, std::string(rwkv::kernel_isa()) == "avx512_vnni");
+  EXPECT_EQ(j["prefill_unit"], int8 ? rwkv::int8_peak_unit() : rwkv::fma_peak_unit());
+  const double peak = int8 ? j["int8_peak_gops"].get<double>() : j["fma_peak_gflops"].get<double>();
+  EXPECT_NEAR(j["prefill_peak_fraction"].get<double>() * peak,
+              j["prefill_fma_fraction"].get<double>() * j["fma_peak_gflops"].get<double>(), 1e-9 * peak);
+  EXPECT_FALSE(rwkv::int8_matmat("f16"));
 }
 
 // RWKV_ISA chooses the kernels' instruction-set level: every level this processor runs
@@ -118,7 +146,7 @@ TEST_F(BenchCli, HumanReadableReportAndBadFlags) {
   auto bench = rwkv_test::run_cli_with_stderr("bench --model '" + model_ + "' --decode 2 --prefill 3 --threads 1 --bandwidth-mib 8");
   ASSERT_EQ(bench.exit_code, 0) << bench.output;
   for (const char* line : {"threads: 1", "load:", "decode:", "prefill:", "peak RSS:", "weights read per token:",
-                           "memory read bandwidth:", "FP32 FMA peak:"}) {
+                           "memory read bandwidth:", "FP32 FMA peak (", "prefill runs on "}) {
     EXPECT_THAT(bench.output, HasSubstr(line));
   }
   auto zero = rwkv_test::run_cli_with_stderr("bench --model '" + model_ + "' --decode 0");

@@ -49,6 +49,11 @@ double measure_int8_peak_once();
 const char* fma_peak_unit();
 const char* int8_peak_unit();
 
+// Whether matrix–matrix products (prefill, batches beyond a few tokens) of weights of
+// `weight_type` ("q8_0", ...) run on int8 dot products with the kernels in use: the block
+// types at the avx512_vnni level. Otherwise they run on float32 FMAs.
+bool int8_matmat(const std::string& weight_type);
+
 // The instruction-set level of the kernels in use: "scalar", "avx2", "avx512" or
 // "avx512_vnni". The library chooses the best level the processor and operating system
 // support at first use; the environment variable RWKV_ISA=scalar|avx2|avx512|avx512_vnni

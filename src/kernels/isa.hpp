@@ -92,6 +92,15 @@ struct KernelSet {
   void (*matmat_rows_small)(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, uint32_t begin,
                             uint32_t end, bool squared_relu) = nullptr;
   uint32_t max_small_batch = 0;
+  // The int8 GEMM for the block types (AVX-512 VNNI, matmat_int8.hpp): every token's
+  // activation rounded to int8 as for one token, packed once per product; any range of
+  // rows, best a multiple of int8_row_granule.
+  size_t (*int8_tokens_bytes)(DType type, uint32_t n_tokens, uint32_t cols) = nullptr;
+  void (*pack_int8_tokens)(DType type, const float* X, uint32_t n_tokens, uint32_t cols, uint32_t token_begin,
+                           uint32_t token_end, std::byte* packed) = nullptr;
+  void (*matmat_rows_int8)(const MatrixRef& w, const std::byte* packed, uint32_t n_tokens, float* Y, uint32_t begin,
+                           uint32_t end, bool squared_relu) = nullptr;
+  uint32_t int8_row_granule = 0;
   // Below AVX2: Eigen's GEMM on float32 weights, or on blocks of rows widened to float32.
   void (*matmat_rows_eigen_f32)(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, uint32_t begin,
                                 uint32_t end) = nullptr;

@@ -1,4 +1,5 @@
 // This level's KernelSet: the addresses of its copies of the kernels (kernels/isa.hpp).
+#include "kernels/matmat_int8.hpp"
 #include "kernels/matvec_rows.hpp"
 
 namespace rwkv::RWKV_KERNEL_NS {
@@ -34,6 +35,12 @@ KernelSet make_kernel_set() {
   k.matmat_row_granule = kMatmatRowGranule;
   k.matmat_rows_small = matmat_rows_small;
   k.max_small_batch = kMaxSmallBatch;
+#ifdef RWKV_HAVE_AVX512_VNNI
+  k.int8_tokens_bytes = int8_tokens_bytes;
+  k.pack_int8_tokens = pack_int8_tokens;
+  k.matmat_rows_int8 = matmat_rows_int8;
+  k.int8_row_granule = int8_row_granule();
+#endif
 #else
   k.matmat_rows_eigen_f32 = matmat_rows_f32;
   k.matmat_rows_eigen_dequantized = matmat_rows_dequantized;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/dtype.hpp"
 #include "kernels/isa.hpp"
 #include "kernels/thread_pool.hpp"
 
@@ -39,6 +40,10 @@ std::vector<std::string> supported_kernel_isas() {
 }
 
 void set_kernel_isa(const std::string& level) { use_kernels(parse_isa_request(level)); }
+
+bool int8_matmat(const std::string& weight_type) {
+  return dtype_is_blocked(parse_dtype(weight_type)) && kernels().matmat_rows_int8 != nullptr;
+}
 
 BandwidthProbe::BandwidthProbe(size_t buffer_bytes)
     : buffer_(new uint64_t[std::max<size_t>(buffer_bytes / sizeof(uint64_t), 1)]),

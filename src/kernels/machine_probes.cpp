@@ -100,13 +100,17 @@ double int8_peak_loop(uint32_t iterations, int32_t* sink) {
 #if defined(RWKV_HAVE_AVX512)
   __m512i acc[kAccumulators];
   for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm512_set1_epi32(k);
-  const __m512i u = _mm512_set1_epi8(3);
   const __m512i s = _mm512_set1_epi8(-2);
+#if defined(RWKV_HAVE_AVX512_VNNI)
+  const __m512i u = _mm512_set1_epi8(3);
+#endif
   for (uint32_t i = 0; i < iterations; ++i) {
 #if defined(RWKV_HAVE_AVX512_VNNI)
     for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm512_dpbusd_epi32(acc[k], u, s);
 #else
-    for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm512_add_epi32(acc[k], dot_u8_i8(u, s));
+    // Each dot product reads its own accumulator's bytes, so that none is loop-invariant
+    // or shared (the compiler would compute such a product once and time only the adds).
+    for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm512_add_epi32(acc[k], dot_u8_i8(acc[k], s));
 #endif
   }
   __m512i total = acc[0];
@@ -116,10 +120,10 @@ double int8_peak_loop(uint32_t iterations, int32_t* sink) {
 #elif defined(RWKV_HAVE_AVX2)
   __m256i acc[kAccumulators];
   for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm256_set1_epi32(k);
-  const __m256i u = _mm256_set1_epi8(3);
   const __m256i s = _mm256_set1_epi8(-2);
   for (uint32_t i = 0; i < iterations; ++i) {
-    for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm256_add_epi32(acc[k], dot_u8_i8(u, s));
+    // Each dot product reads its own accumulator's bytes (see the AVX-512 loop).
+    for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm256_add_epi32(acc[k], dot_u8_i8(acc[k], s));
   }
   __m256i total = acc[0];
   for (int k = 1; k < kAccumulators; ++k) total = _mm256_add_epi32(total, acc[k]);

@@ -208,6 +208,27 @@ void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens
     return;
   }
   const KernelSet& k = kernels();
+  const auto split_over_rows = [&](uint32_t granule, const auto& rows) {
+    if (uint64_t(w.rows) * w.cols * n_tokens < g_min_weights_to_split.load(std::memory_order_relaxed)) {
+      rows(0u, w.rows);
+    } else {
+      parallel_for(w.rows, granule, rows);
+    }
+  };
+  if (dtype_is_blocked(w.dtype) && k.matmat_rows_int8 != nullptr) {
+    // Block types with int8 dot products (VNNI): the tokens rounded to int8 as for one
+    // token each, then an integer GEMM; several times the float32 GEMM's rate here.
+    thread_local std::vector<std::byte> caller_int8_packing;
+    caller_int8_packing.resize(k.int8_tokens_bytes(w.dtype, n_tokens, w.cols));
+    std::byte* packed = caller_int8_packing.data();
+    parallel_for(n_tokens, 1, [&](uint32_t begin, uint32_t end) {
+      k.pack_int8_tokens(w.dtype, X, n_tokens, w.cols, begin, end, packed);
+    });
+    split_over_rows(k.int8_row_granule, [&](uint32_t begin, uint32_t end) {
+      k.matmat_rows_int8(w, packed, n_tokens, Y, begin, end, squared_relu);
+    });
+    return;
+  }
   if (k.matmat_rows == nullptr) {
     // The scalar level: Eigen's GEMM.
     split_rows(w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) {
@@ -234,14 +255,9 @@ void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens
   const uint32_t token_blocks = (n_tokens + k.token_block - 1) / k.token_block;
   parallel_for(token_blocks, 1,
                [&](uint32_t begin, uint32_t end) { k.pack_tokens(X, n_tokens, w.cols, begin, end, packed); });
-  const auto rows = [&](uint32_t begin, uint32_t end) {
+  split_over_rows(k.matmat_row_granule, [&](uint32_t begin, uint32_t end) {
     k.matmat_rows(w, packed, Y, n_tokens, begin, end, squared_relu);
-  };
-  if (uint64_t(w.rows) * w.cols * n_tokens < g_min_weights_to_split.load(std::memory_order_relaxed)) {
-    rows(0, w.rows);
-  } else {
-    parallel_for(w.rows, k.matmat_row_granule, rows);
-  }
+  });
 }
 
 }  // namespace

@@ -124,6 +124,9 @@ struct WeightTraffic {
   uint64_t bytes_per_token = 0;  // every tensor once, the embedding one row only
   uint64_t matrix_params = 0;    // elements of the matrices multiplied per decoded token
   uint64_t head_params = 0;      // of which the head's, which prompt tokens but the last skip
+  // Of the prompt's matrix parameters (all but the head's), those whose matrix–matrix
+  // products run on int8 dot products with the kernels in use (rwkv::int8_matmat).
+  uint64_t int8_prompt_params = 0;
 };
 
 WeightTraffic weight_traffic(const rwkv::Model& model) {
@@ -135,7 +138,11 @@ WeightTraffic weight_traffic(const rwkv::Model& model) {
       uint64_t elements = 1;
       for (uint64_t d : t.shape) elements *= d;
       out.matrix_params += elements;
-      if (t.name == "head.weight") out.head_params = elements;
+      if (t.name == "head.weight") {
+        out.head_params = elements;
+      } else if (rwkv::int8_matmat(t.dtype)) {
+        out.int8_prompt_params += elements;
+      }
     }
   }
   return out;
@@ -206,13 +213,15 @@ int run_bench(int argc, char** argv) {
   const std::vector<int32_t> prompt = bench_tokens(static_cast<size_t>(prefill_tokens), info.n_vocab);
   // Each measurement next to the limit it is compared with: on a shared machine both
   // drift, and a limit measured a minute apart can be off by a fifth.
-  std::vector<double> prefill_runs, fma_runs;
+  std::vector<double> prefill_runs, fma_runs, int8_runs;
   for (int run = 0; run < kPrefillRuns; ++run) {
     prefill_runs.push_back(time_prefill(*model, prompt));
     fma_runs.push_back(rwkv::measure_fma_peak_once());
+    int8_runs.push_back(rwkv::measure_int8_peak_once());
   }
   const double prefill_seconds = median(prefill_runs);
   const double fma_peak = median(fma_runs);
+  const double int8_peak = median(int8_runs);
   Decoder decoder(*model, batch);
   for (int i = 0; i < kWarmupTokens; ++i) decoder.timed_step();
   // Every buffer has grown by now; before the bandwidth buffer, which would be the peak.
@@ -232,7 +241,14 @@ int run_bench(int argc, char** argv) {
   const double decode_fraction = double(traffic.bytes_per_token) / decode_seconds_per_step / bandwidth;
   const double decode_fma_fraction = 2.0 * double(traffic.matrix_params) / decode_seconds_per_token / fma_peak;
   // Prompt tokens skip the head (all but the last): 2 FLOPs per other matrix parameter.
-  const double prefill_fraction = 2.0 * double(traffic.matrix_params - traffic.head_params) * prefill_tps / fma_peak;
+  const double prompt_params = double(traffic.matrix_params - traffic.head_params);
+  const double prefill_fraction = 2.0 * prompt_params * prefill_tps / fma_peak;
+  // Prefill against the peak of the unit that did most of its matrix work: int8 dot
+  // products where most prompt parameters are block types on an int8 GEMM, else FMA.
+  const bool prefill_on_int8 = 2 * traffic.int8_prompt_params > traffic.matrix_params - traffic.head_params;
+  const std::string prefill_unit = prefill_on_int8 ? rwkv::int8_peak_unit() : rwkv::fma_peak_unit();
+  const double prefill_peak = prefill_on_int8 ? int8_peak : fma_peak;
+  const double prefill_peak_fraction = 2.0 * prompt_params * prefill_tps / prefill_peak;
   const unsigned threads = rwkv::thread_count();
 
   if (args.has("json")) {
@@ -259,8 +275,13 @@ int run_bench(int argc, char** argv) {
                           {"decode_bandwidth_fraction", decode_fraction},
                           {"decode_fma_fraction", decode_fma_fraction},
                           {"fma_peak_gflops", fma_peak / 1e9},
+                          {"fma_unit", rwkv::fma_peak_unit()},
+                          {"int8_peak_gops", int8_peak / 1e9},
+                          {"int8_unit", rwkv::int8_peak_unit()},
                           {"isa", rwkv::kernel_isa()},
-                          {"prefill_fma_fraction", prefill_fraction}};
+                          {"prefill_fma_fraction", prefill_fraction},
+                          {"prefill_unit", prefill_unit},
+                          {"prefill_peak_fraction", prefill_peak_fraction}};
     std::puts(out.dump().c_str());
     return 0;
   }
@@ -284,8 +305,12 @@ int run_bench(int argc, char** argv) {
   fmt::print("memory read bandwidth: {:.1f} GB/s ({} MiB buffer); decode reaches {:.1f}% of it\n", bandwidth / 1e9,
              bandwidth_mib, decode_fraction * 100);
   fmt::print("kernels: {}\n", rwkv::kernel_isa());
-  fmt::print("FP32 FMA peak: {:.1f} GFLOP/s; prefill reaches {:.1f}% of it, decode {:.1f}%\n", fma_peak / 1e9,
-             prefill_fraction * 100, decode_fma_fraction * 100);
+  fmt::print("FP32 FMA peak ({}): {:.1f} GFLOP/s; prefill reaches {:.1f}% of it, decode {:.1f}%\n",
+             rwkv::fma_peak_unit(), fma_peak / 1e9, prefill_fraction * 100, decode_fma_fraction * 100);
+  if (int8_peak > 0) {
+    fmt::print("int8 dot-product peak ({}): {:.1f} GOP/s\n", rwkv::int8_peak_unit(), int8_peak / 1e9);
+  }
+  fmt::print("prefill runs on {}: {:.1f}% of its peak\n", prefill_unit, prefill_peak_fraction * 100);
   return 0;
 }
 

@@ -1,0 +1,517 @@
+// The int8 GEMM of matmat_int8.hpp. Y[t, r] is a sum over activation groups of
+// (float scales) × (an integer dot product), as in matvec_q8_0.cpp and matvec_q4_s.cpp;
+// the integers are exact, only the float additions come in another order.
+//
+// Layout. A register holds 16 weight rows × 4 consecutive columns (vpdpbusd's lanes), so
+// one k step of a token is a 4-byte broadcast, and the 16 int32 results of a row vector
+// are 16 consecutive outputs of Y[t, :] (stored directly, no transpose). The micro-tile is
+// 2 row vectors (kPanelRows = 32 rows) × kTokenTile = 6 tokens: 12 accumulators, per k step
+// 2 weight loads and 6 broadcasts for 12 vpdpbusd. The weights of 32 rows are rearranged
+// into that layout once per panel over all of K (in L2: 110 KiB for q8_0 at K = 3072)
+// and multiplied with every tile of tokens; the tokens are packed once per product
+// (pack_int8_tokens), 6 tokens interleaved 4 bytes at a time, so a tile's k step is 24
+// contiguous bytes.
+//
+// Signs. vpdpbusd multiplies unsigned by signed bytes. q4_s levels are unsigned (0..15),
+// so they are the unsigned operand as they are. q8_0 weights are stored as w + 128
+// (unsigned, 1..255) and the activations stay signed: sum (w + 128) x = sum w x +
+// 128 sum x, and 128 sum x is the token's own block sum, so each block's accumulators
+// start at -128 × block_sum (a broadcast load the token pack precomputes) instead of
+// zero; the correction costs no arithmetic. Moving the weight's sign onto x per product
+// (matvec_q8_0.cpp) would cost an instruction per vpdpbusd here, where each x is shared
+// by many rows.
+//
+// Scales. q8_0: per 32-value block, cvt(dot) × weight scales × token scale into float
+// accumulators. q4_s: the sub-block scales are integers, so each sub-block's dot is
+// multiplied by its scales in int32 (vpmulld; < 2^31: 8 × 255 × 15 × 127 × 32) and the
+// super-block's sum converts to float once per 256 values, with the minimums' term
+// sum_j mins[j] × block_sum[j] done in int16 pairs (vpdpwssd), as matvec_q4_s.cpp does.
+#include "kernels/matmat_int8.hpp"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+#include "kernels/quant_blocks.hpp"
+#include "kernels/scratch.hpp"
+
+// GCC 12's AVX-512 headers build their "undefined" vectors from themselves, which
+// -W(maybe-)uninitialized reports wherever such an intrinsic is inlined (GCC bug 105593,
+// fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace rwkv::RWKV_KERNEL_NS {
+
+namespace {
+
+constexpr uint32_t kLanes = 16;
+constexpr uint32_t kRowVectors = 2;
+constexpr uint32_t kPanelRows = kRowVectors * kLanes;
+constexpr uint32_t kTokenTile = 6;
+constexpr uint32_t kStepsPerBlock = kQuantBlockValues / 4;  // k steps of 4 columns in a block of 32
+
+// One k step of a token tile: 4 bytes per token.
+constexpr uint32_t kTileStepBytes = 4 * kTokenTile;
+
+// A token tile holds, per activation group, one record:
+//   q8_0 (group of 32): quants [8 steps][6 tokens][4], dot starts int32 [6] (-128 × block
+//     sum), scales float [6];
+//   q4_s (group of 256): quants [64 steps][6][4], scales float [6], block-sum pairs
+//     int32 [4][6] (two int16 each, paired as the minimums are: see pack_panel_q4_s).
+constexpr uint32_t kQ8TokenQuantBytes = kStepsPerBlock * kTileStepBytes;
+constexpr uint32_t kQ8TokenRecordBytes = kQ8TokenQuantBytes + 2 * 4 * kTokenTile;
+constexpr uint32_t kQ4TokenQuantBytes = kSuperBlockValues / 4 * kTileStepBytes;
+constexpr uint32_t kQ4TokenRecordBytes = kQ4TokenQuantBytes + 4 * kTokenTile + 4 * 4 * kTokenTile;
+
+// A weight panel holds, per group, one record:
+//   q8_0: quants [8 steps][2 row vectors][16 rows][4] as w + 128, scales float [2][16];
+//   q4_s: levels [8 sub-blocks][8 steps][2][16][4], sub-block scales int32 [8][2][16],
+//     minimum pairs int32 [4][2][16], scale_step float [2][16], min_step float [2][16].
+constexpr uint32_t kVectorBytes = 64;
+constexpr size_t kCacheLine = 64;
+constexpr uint32_t kPanelStepBytes = kRowVectors * kVectorBytes;
+constexpr uint32_t kQ8PanelQuantBytes = kStepsPerBlock * kPanelStepBytes;
+constexpr uint32_t kQ8PanelRecordBytes = kQ8PanelQuantBytes + kPanelStepBytes;
+constexpr uint32_t kQ4PanelLevelBytes = kSubBlocks * kStepsPerBlock * kPanelStepBytes;
+constexpr uint32_t kQ4PanelScalesOffset = kQ4PanelLevelBytes;
+constexpr uint32_t kQ4PanelMinsOffset = kQ4PanelScalesOffset + kSubBlocks * kPanelStepBytes;
+constexpr uint32_t kQ4PanelStepsOffset = kQ4PanelMinsOffset + kSubBlocks / 2 * kPanelStepBytes;
+constexpr uint32_t kQ4PanelRecordBytes = kQ4PanelStepsOffset + 2 * kPanelStepBytes;
+
+struct TokenLayout {
+  uint32_t group_values;
+  uint32_t n_groups;
+  uint32_t record_bytes;
+  size_t tile_bytes;
+};
+
+TokenLayout token_layout(DType type, uint32_t cols) {
+  TokenLayout layout;
+  const bool q4 = type == DType::Q4_S;
+  layout.group_values = q4 ? kSuperBlockValues : kQuantBlockValues;
+  layout.n_groups = (cols + layout.group_values - 1) / layout.group_values;
+  layout.record_bytes = q4 ? kQ4TokenRecordBytes : kQ8TokenRecordBytes;
+  layout.tile_bytes = size_t(layout.n_groups) * layout.record_bytes;
+  return layout;
+}
+
+int32_t load_int32(const std::byte* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+float load_float(const std::byte* p) {
+  float v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+void store_int32(std::byte* p, int32_t v) { std::memcpy(p, &v, sizeof(v)); }
+void store_float(std::byte* p, float v) { std::memcpy(p, &v, sizeof(v)); }
+
+__mmask16 first_lanes(uint32_t n) { return n >= kLanes ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
+
+// Token `slot` of a tile: x's `cols` values (x null: a padding token, all zero) rounded
+// as quantize_activation rounds them: per group scale = max|x| / 127, quants
+// nearbyint(x / scale) (cvtps rounds to nearest even, as nearbyint does in the default
+// mode, and |x / scale| <= 127 keeps the saturating narrowing exact), zero past cols.
+void pack_token(DType type, const float* x, uint32_t cols, const TokenLayout& layout, std::byte* tile, uint32_t slot) {
+  const bool q4 = type == DType::Q4_S;
+  const __m512 magnitude_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  for (uint32_t g = 0; g < layout.n_groups; ++g) {
+    std::byte* record = tile + size_t(g) * layout.record_bytes;
+    const uint32_t begin = g * layout.group_values;
+    const uint32_t present = x == nullptr ? 0 : std::min(layout.group_values, cols - begin);
+    const auto load = [&](uint32_t i) {
+      return i >= present ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(first_lanes(present - i), x + begin + i);
+    };
+    __m512 amax = _mm512_setzero_ps();
+    for (uint32_t i = 0; i < present; i += kLanes) amax = _mm512_max_ps(amax, _mm512_and_ps(load(i), magnitude_mask));
+    const float scale = _mm512_reduce_max_ps(amax) / 127.0f;
+    const __m512 inverse = _mm512_set1_ps(scale > 0.0f ? 1.0f / scale : 0.0f);
+    int32_t block_sums[kSubBlocks];
+    for (uint32_t c = 0; c < layout.group_values; c += kQuantBlockValues) {
+      const __m512i low = _mm512_cvtps_epi32(_mm512_mul_ps(load(c), inverse));
+      const __m512i high = _mm512_cvtps_epi32(_mm512_mul_ps(load(c + kLanes), inverse));
+      block_sums[c / kQuantBlockValues] = _mm512_reduce_add_epi32(_mm512_add_epi32(low, high));
+      uint32_t steps[kStepsPerBlock];
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(steps), _mm512_cvtsepi32_epi8(low));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(steps + 4), _mm512_cvtsepi32_epi8(high));
+      const uint32_t first_step = c / 4;
+      for (uint32_t s = 0; s < kStepsPerBlock; ++s) {
+        std::memcpy(record + (first_step + s) * kTileStepBytes + 4 * slot, &steps[s], 4);
+      }
+    }
+    if (q4) {
+      store_float(record + kQ4TokenQuantBytes + 4 * slot, scale);
+      // Pairs (0, 2), (1, 3), (4, 6), (5, 7): the order the panel's minimum pairs have.
+      std::byte* pairs = record + kQ4TokenQuantBytes + 4 * kTokenTile;
+      for (uint32_t p = 0; p < kSubBlocks / 2; ++p) {
+        const uint32_t j = 4 * (p / 2) + p % 2;
+        const uint32_t pair = (uint32_t(block_sums[j]) & 0xffffu) | (uint32_t(block_sums[j + 2]) << 16);
+        store_int32(pairs + (p * kTokenTile + slot) * 4, int32_t(pair));
+      }
+    } else {
+      store_int32(record + kQ8TokenQuantBytes + 4 * slot, -128 * block_sums[0]);
+      store_float(record + kQ8TokenQuantBytes + 4 * kTokenTile + 4 * slot, scale);
+    }
+  }
+}
+
+// rows[i] points at 32 bytes of row i for i < 16. Returns, in out[k], dword k of the 16
+// rows (rows 0..7 in the low 256 bits, 8..15 in the high): an 8×8 dword transpose in
+// each half (unpack 32, unpack 64, then the 128-bit quarters across two registers).
+void transpose_rows(const std::byte* const* rows, __m512i out[8]) {
+  __m512i v[8];
+  for (uint32_t i = 0; i < 8; ++i) {
+    const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[i]));
+    const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[i + 8]));
+    v[i] = _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
+  }
+  __m512i u[8], q[8];
+  for (uint32_t i = 0; i < 8; i += 2) {
+    u[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+    u[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+  }
+  for (uint32_t i = 0; i < 8; i += 4) {
+    q[i] = _mm512_unpacklo_epi64(u[i], u[i + 2]);
+    q[i + 1] = _mm512_unpackhi_epi64(u[i], u[i + 2]);
+    q[i + 2] = _mm512_unpacklo_epi64(u[i + 1], u[i + 3]);
+    q[i + 3] = _mm512_unpackhi_epi64(u[i + 1], u[i + 3]);
+  }
+  const __m512i even_quarters = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+  const __m512i odd_quarters = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+  for (uint32_t i = 0; i < 4; ++i) {
+    out[i] = _mm512_permutex2var_epi64(q[i], even_quarters, q[i + 4]);
+    out[i + 4] = _mm512_permutex2var_epi64(q[i], odd_quarters, q[i + 4]);
+  }
+}
+
+// Row pointers of a panel: rows past the matrix repeat its last row (their outputs are
+// never stored), so that every load stays inside the matrix.
+void panel_rows(const MatrixRef& w, uint32_t first_row, size_t row_bytes, const std::byte* rows[kPanelRows]) {
+  const auto* data = static_cast<const std::byte*>(w.data);
+  for (uint32_t i = 0; i < kPanelRows; ++i) rows[i] = data + size_t(std::min(first_row + i, w.rows - 1)) * row_bytes;
+}
+
+void pack_panel_q8_0(const MatrixRef& w, uint32_t first_row, uint32_t n_blocks, std::byte* panel) {
+  const std::byte* rows[kPanelRows];
+  panel_rows(w, first_row, size_t(n_blocks) * sizeof(BlockQ8_0), rows);
+  const __m512i bias = _mm512_set1_epi8(char(0x80));
+  for (uint32_t b = 0; b < n_blocks; ++b) {
+    std::byte* record = panel + size_t(b) * kQ8PanelRecordBytes;
+    const size_t block_offset = size_t(b) * sizeof(BlockQ8_0);
+    for (uint32_t v = 0; v < kRowVectors; ++v) {
+      const std::byte* quants[kLanes];
+      uint16_t half_scales[kLanes];
+      for (uint32_t i = 0; i < kLanes; ++i) {
+        const std::byte* block = rows[v * kLanes + i] + block_offset;
+        quants[i] = block + offsetof(BlockQ8_0, quants);
+        std::memcpy(&half_scales[i], block + offsetof(BlockQ8_0, scale), sizeof(uint16_t));
+      }
+      __m512i steps[8];
+      transpose_rows(quants, steps);
+      for (uint32_t k = 0; k < kStepsPerBlock; ++k) {
+        // XOR 0x80 adds 128 modulo 256: w + 128 as unsigned.
+        _mm512_storeu_si512(record + k * kPanelStepBytes + v * kVectorBytes, _mm512_xor_si512(steps[k], bias));
+      }
+      const __m512 scales = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(half_scales)));
+      _mm512_storeu_ps(record + kQ8PanelQuantBytes + v * kVectorBytes, scales);
+    }
+  }
+}
+
+void pack_panel_q4_s(const MatrixRef& w, uint32_t first_row, uint32_t n_super_blocks, std::byte* panel) {
+  const std::byte* rows[kPanelRows];
+  panel_rows(w, first_row, size_t(n_super_blocks) * sizeof(BlockQ4_S), rows);
+  const __m512i low_nibbles = _mm512_set1_epi8(0x0f);
+  const __m512i low_byte = _mm512_set1_epi32(0xff);
+  static_assert(offsetof(BlockQ4_S, scale_step) == 0 && offsetof(BlockQ4_S, min_step) == 4 &&
+                offsetof(BlockQ4_S, scales) == 8 && offsetof(BlockQ4_S, mins) == 16);
+  for (uint32_t s = 0; s < n_super_blocks; ++s) {
+    std::byte* record = panel + size_t(s) * kQ4PanelRecordBytes;
+    const size_t block_offset = size_t(s) * sizeof(BlockQ4_S);
+    for (uint32_t v = 0; v < kRowVectors; ++v) {
+      const std::byte* heads[kLanes];
+      for (uint32_t i = 0; i < kLanes; ++i) heads[i] = rows[v * kLanes + i] + block_offset;
+      // Quarter c of the nibbles (32 bytes) holds sub-block j = 4(c / 2) + c % 2 in its
+      // low nibbles and j + 2 in its high ones (quant_blocks.hpp).
+      for (uint32_t c = 0; c < 4; ++c) {
+        const std::byte* quarter[kLanes];
+        for (uint32_t i = 0; i < kLanes; ++i) quarter[i] = heads[i] + offsetof(BlockQ4_S, nibbles) + 32 * c;
+        __m512i steps[8];
+        transpose_rows(quarter, steps);
+        const uint32_t j = 4 * (c / 2) + c % 2;
+        for (uint32_t k = 0; k < kStepsPerBlock; ++k) {
+          const __m512i low = _mm512_and_si512(steps[k], low_nibbles);
+          const __m512i high = _mm512_and_si512(_mm512_srli_epi16(steps[k], 4), low_nibbles);
+          _mm512_storeu_si512(record + (j * kStepsPerBlock + k) * kPanelStepBytes + v * kVectorBytes, low);
+          _mm512_storeu_si512(record + ((j + 2) * kStepsPerBlock + k) * kPanelStepBytes + v * kVectorBytes, high);
+        }
+      }
+      // The first 24 bytes of a block as dwords: scale_step, min_step, scales 0..3,
+      // scales 4..7, mins 0..3, mins 4..7 (the transpose reads 32; the rest is unused).
+      __m512i head[8];
+      transpose_rows(heads, head);
+      for (uint32_t j = 0; j < kSubBlocks; ++j) {
+        const __m512i scale = _mm512_and_si512(_mm512_srli_epi32(head[2 + j / 4], 8 * (j % 4)), low_byte);
+        _mm512_storeu_si512(record + kQ4PanelScalesOffset + j * kPanelStepBytes + v * kVectorBytes, scale);
+      }
+      // Sign-extending the bytes of each int16 gives pairs (mins 0, 2) and (1, 3) from
+      // one dword, (4, 6) and (5, 7) from the other; the token pack pairs its block sums
+      // the same way.
+      for (uint32_t h = 0; h < 2; ++h) {
+        const __m512i mins = head[4 + h];
+        const __m512i even = _mm512_srai_epi16(_mm512_slli_epi16(mins, 8), 8);
+        const __m512i odd = _mm512_srai_epi16(mins, 8);
+        _mm512_storeu_si512(record + kQ4PanelMinsOffset + (2 * h) * kPanelStepBytes + v * kVectorBytes, even);
+        _mm512_storeu_si512(record + kQ4PanelMinsOffset + (2 * h + 1) * kPanelStepBytes + v * kVectorBytes, odd);
+      }
+      _mm512_storeu_si512(record + kQ4PanelStepsOffset + v * kVectorBytes, head[0]);
+      _mm512_storeu_si512(record + kQ4PanelStepsOffset + kPanelStepBytes + v * kVectorBytes, head[1]);
+    }
+  }
+}
+
+// Where a tile's results go: token t's 32 outputs at y + t * stride, the lanes of each
+// row vector that are inside the row range.
+struct TileOutput {
+  float* y;
+  size_t stride;
+  __mmask16 masks[kRowVectors];
+  bool squared_relu;
+};
+
+template <uint32_t kTokens>
+void store_tile(const TileOutput& out, const __m512 (&acc)[kRowVectors][kTokens]) {
+  const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 8
+  for (uint32_t t = 0; t < kTokens; ++t) {
+#pragma GCC unroll 2
+    for (uint32_t v = 0; v < kRowVectors; ++v) {
+      __m512 y = acc[v][t];
+      if (out.squared_relu) {
+        y = _mm512_max_ps(y, zero);
+        y = _mm512_mul_ps(y, y);
+      }
+      _mm512_mask_storeu_ps(out.y + t * out.stride + v * kLanes, out.masks[v], y);
+    }
+  }
+}
+
+// The 32 panel rows × kTokens tokens of one tile over all blocks.
+// dot[v][t] += the vpdpbusd products of one 32-value block (kStepsPerBlock steps of 4
+// columns): row vector v's weights from the panel record at `weights`, token t's bytes
+// from the tile record at `tokens`.
+template <uint32_t kTokens>
+[[gnu::always_inline]] inline void accumulate_block(__m512i (&dot)[kRowVectors][kTokens], const std::byte* weights,
+                                                    const std::byte* tokens) {
+#pragma GCC unroll 8
+  for (uint32_t k = 0; k < kStepsPerBlock; ++k) {
+    const __m512i w0 = _mm512_loadu_si512(weights + k * kPanelStepBytes);
+    const __m512i w1 = _mm512_loadu_si512(weights + k * kPanelStepBytes + kVectorBytes);
+#pragma GCC unroll 8
+    for (uint32_t t = 0; t < kTokens; ++t) {
+      const __m512i x = _mm512_set1_epi32(load_int32(tokens + k * kTileStepBytes + 4 * t));
+      dot[0][t] = _mm512_dpbusd_epi32(dot[0][t], w0, x);
+      dot[1][t] = _mm512_dpbusd_epi32(dot[1][t], w1, x);
+    }
+  }
+}
+
+template <uint32_t kTokens>
+void multiply_tile_q8_0(const std::byte* panel, const std::byte* tile, uint32_t n_blocks, const TileOutput& out) {
+  __m512 acc[kRowVectors][kTokens];
+#pragma GCC unroll 8
+  for (uint32_t t = 0; t < kTokens; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+  for (uint32_t b = 0; b < n_blocks; ++b) {
+    const std::byte* weights = panel + size_t(b) * kQ8PanelRecordBytes;
+    const std::byte* tokens = tile + size_t(b) * kQ8TokenRecordBytes;
+    __m512i dot[kRowVectors][kTokens];
+#pragma GCC unroll 8
+    for (uint32_t t = 0; t < kTokens; ++t) {
+      dot[0][t] = dot[1][t] = _mm512_set1_epi32(load_int32(tokens + kQ8TokenQuantBytes + 4 * t));
+    }
+    accumulate_block<kTokens>(dot, weights, tokens);
+    const __m512 scales0 = _mm512_loadu_ps(weights + kQ8PanelQuantBytes);
+    const __m512 scales1 = _mm512_loadu_ps(weights + kQ8PanelQuantBytes + kVectorBytes);
+#pragma GCC unroll 8
+    for (uint32_t t = 0; t < kTokens; ++t) {
+      const __m512 x_scale = _mm512_set1_ps(load_float(tokens + kQ8TokenQuantBytes + 4 * kTokenTile + 4 * t));
+      acc[0][t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot[0][t]), scales0), x_scale, acc[0][t]);
+      acc[1][t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot[1][t]), scales1), x_scale, acc[1][t]);
+    }
+  }
+  store_tile<kTokens>(out, acc);
+}
+
+template <uint32_t kTokens>
+void multiply_tile_q4_s(const std::byte* panel, const std::byte* tile, uint32_t n_super_blocks,
+                        const TileOutput& out) {
+  // The float sums live in memory: registers hold the 24 integer accumulators, and
+  // these are touched once per 256 columns.
+  alignas(64) float sums[kRowVectors][kTokens][kLanes] = {};
+  for (uint32_t s = 0; s < n_super_blocks; ++s) {
+    const std::byte* weights = panel + size_t(s) * kQ4PanelRecordBytes;
+    const std::byte* tokens = tile + size_t(s) * kQ4TokenRecordBytes;
+    // sum_j scales[j] × (levels · quants of sub-block j), exact in int32.
+    __m512i scaled[kRowVectors][kTokens];
+#pragma GCC unroll 8
+    for (uint32_t t = 0; t < kTokens; ++t) scaled[0][t] = scaled[1][t] = _mm512_setzero_si512();
+    for (uint32_t j = 0; j < kSubBlocks; ++j) {
+      const std::byte* levels = weights + j * kStepsPerBlock * kPanelStepBytes;
+      const std::byte* quants = tokens + j * kStepsPerBlock * kTileStepBytes;
+      __m512i dot[kRowVectors][kTokens];
+#pragma GCC unroll 8
+      for (uint32_t t = 0; t < kTokens; ++t) dot[0][t] = dot[1][t] = _mm512_setzero_si512();
+      accumulate_block<kTokens>(dot, levels, quants);
+      const __m512i scale0 = _mm512_loadu_si512(weights + kQ4PanelScalesOffset + j * kPanelStepBytes);
+      const __m512i scale1 = _mm512_loadu_si512(weights + kQ4PanelScalesOffset + j * kPanelStepBytes + kVectorBytes);
+#pragma GCC unroll 8
+      for (uint32_t t = 0; t < kTokens; ++t) {
+        scaled[0][t] = _mm512_add_epi32(scaled[0][t], _mm512_mullo_epi32(dot[0][t], scale0));
+        scaled[1][t] = _mm512_add_epi32(scaled[1][t], _mm512_mullo_epi32(dot[1][t], scale1));
+      }
+    }
+    // sum_j mins[j] × block_sum[j], four int16 pairs.
+    __m512i minimums[kRowVectors][kTokens];
+#pragma GCC unroll 8
+    for (uint32_t t = 0; t < kTokens; ++t) minimums[0][t] = minimums[1][t] = _mm512_setzero_si512();
+    const std::byte* pairs = tokens + kQ4TokenQuantBytes + 4 * kTokenTile;
+#pragma GCC unroll 4
+    for (uint32_t p = 0; p < kSubBlocks / 2; ++p) {
+      const __m512i mins0 = _mm512_loadu_si512(weights + kQ4PanelMinsOffset + p * kPanelStepBytes);
+      const __m512i mins1 = _mm512_loadu_si512(weights + kQ4PanelMinsOffset + p * kPanelStepBytes + kVectorBytes);
+#pragma GCC unroll 8
+      for (uint32_t t = 0; t < kTokens; ++t) {
+        const __m512i block_sums = _mm512_set1_epi32(load_int32(pairs + (p * kTokenTile + t) * 4));
+        minimums[0][t] = _mm512_dpwssd_epi32(minimums[0][t], mins0, block_sums);
+        minimums[1][t] = _mm512_dpwssd_epi32(minimums[1][t], mins1, block_sums);
+      }
+    }
+#pragma GCC unroll 2
+    for (uint32_t v = 0; v < kRowVectors; ++v) {
+      const __m512 scale_step = _mm512_loadu_ps(weights + kQ4PanelStepsOffset + v * kVectorBytes);
+      const __m512 min_step = _mm512_loadu_ps(weights + kQ4PanelStepsOffset + kPanelStepBytes + v * kVectorBytes);
+#pragma GCC unroll 8
+      for (uint32_t t = 0; t < kTokens; ++t) {
+        const __m512 x_scale = _mm512_set1_ps(load_float(tokens + kQ4TokenQuantBytes + 4 * t));
+        const __m512 block = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled[v][t]), scale_step,
+                                             _mm512_mul_ps(_mm512_cvtepi32_ps(minimums[v][t]), min_step));
+        _mm512_store_ps(sums[v][t], _mm512_fmadd_ps(block, x_scale, _mm512_load_ps(sums[v][t])));
+      }
+    }
+  }
+  __m512 acc[kRowVectors][kTokens];
+#pragma GCC unroll 8
+  for (uint32_t t = 0; t < kTokens; ++t) {
+    acc[0][t] = _mm512_load_ps(sums[0][t]);
+    acc[1][t] = _mm512_load_ps(sums[1][t]);
+  }
+  store_tile<kTokens>(out, acc);
+}
+
+using TileKernel = void (*)(const std::byte* panel, const std::byte* tile, uint32_t n_groups, const TileOutput& out);
+
+template <uint32_t kTokens>
+struct Q8Tile {
+  static void run(const std::byte* panel, const std::byte* tile, uint32_t n_groups, const TileOutput& out) {
+    multiply_tile_q8_0<kTokens>(panel, tile, n_groups, out);
+  }
+};
+template <uint32_t kTokens>
+struct Q4Tile {
+  static void run(const std::byte* panel, const std::byte* tile, uint32_t n_groups, const TileOutput& out) {
+    multiply_tile_q4_s<kTokens>(panel, tile, n_groups, out);
+  }
+};
+
+// The kernel for a tile of n_tokens (1..kTokenTile) tokens: the last tile of a product
+// computes only the tokens it has.
+template <template <uint32_t> class Kernel>
+TileKernel tile_kernel(uint32_t n_tokens) {
+  static_assert(kTokenTile == 6);
+  switch (n_tokens) {
+    case 1: return Kernel<1>::run;
+    case 2: return Kernel<2>::run;
+    case 3: return Kernel<3>::run;
+    case 4: return Kernel<4>::run;
+    case 5: return Kernel<5>::run;
+    default: return Kernel<6>::run;
+  }
+}
+
+}  // namespace
+
+size_t int8_tokens_bytes(DType type, uint32_t n_tokens, uint32_t cols) {
+  const size_t n_tiles = (size_t(n_tokens) + kTokenTile - 1) / kTokenTile;
+  return n_tiles * token_layout(type, cols).tile_bytes;
+}
+
+void pack_int8_tokens(DType type, const float* X, uint32_t n_tokens, uint32_t cols, uint32_t token_begin,
+                      uint32_t token_end, std::byte* packed) {
+  const TokenLayout layout = token_layout(type, cols);
+  for (uint32_t t = token_begin; t < token_end; ++t) {
+    pack_token(type, X + size_t(t) * cols, cols, layout, packed + size_t(t / kTokenTile) * layout.tile_bytes,
+               t % kTokenTile);
+  }
+  if (token_end == n_tokens) {
+    const uint32_t padded = (n_tokens + kTokenTile - 1) / kTokenTile * kTokenTile;
+    for (uint32_t t = n_tokens; t < padded; ++t) {
+      pack_token(type, nullptr, cols, layout, packed + size_t(t / kTokenTile) * layout.tile_bytes, t % kTokenTile);
+    }
+  }
+}
+
+void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_tokens, float* Y, uint32_t row_begin,
+                      uint32_t row_end, bool squared_relu) {
+  const bool q4 = w.dtype == DType::Q4_S;
+  const TokenLayout layout = token_layout(w.dtype, w.cols);
+  const size_t panel_bytes = size_t(layout.n_groups) * (q4 ? kQ4PanelRecordBytes : kQ8PanelRecordBytes);
+  auto* panel = static_cast<std::byte*>(thread_scratch(ScratchSlot::Panel, panel_bytes));
+  const TileKernel full_tile = q4 ? tile_kernel<Q4Tile>(kTokenTile) : tile_kernel<Q8Tile>(kTokenTile);
+  const uint32_t last_tile_tokens = n_tokens % kTokenTile == 0 ? kTokenTile : n_tokens % kTokenTile;
+  const TileKernel last_tile = q4 ? tile_kernel<Q4Tile>(last_tile_tokens) : tile_kernel<Q8Tile>(last_tile_tokens);
+  const uint32_t n_tiles = (n_tokens + kTokenTile - 1) / kTokenTile;
+  const size_t row_bytes = size_t(layout.n_groups) * (q4 ? sizeof(BlockQ4_S) : sizeof(BlockQ8_0));
+  for (uint32_t first_row = row_begin; first_row < row_end; first_row += kPanelRows) {
+    if (q4) {
+      pack_panel_q4_s(w, first_row, layout.n_groups, panel);
+    } else {
+      pack_panel_q8_0(w, first_row, layout.n_groups, panel);
+    }
+    const uint32_t panel_rows = std::min(kPanelRows, row_end - first_row);
+    TileOutput out;
+    out.stride = w.rows;
+    out.masks[0] = first_lanes(panel_rows);
+    out.masks[1] = first_lanes(panel_rows > kLanes ? panel_rows - kLanes : 0);
+    out.squared_relu = squared_relu;
+    // The next panel's rows (contiguous in W) come from memory while this one is
+    // multiplied, a share per tile: without it, packing waits on every cache miss.
+    const uint32_t next_row = first_row + kPanelRows;
+    const size_t next_bytes = next_row < row_end ? size_t(std::min(kPanelRows, row_end - next_row)) * row_bytes : 0;
+    const std::byte* next = static_cast<const std::byte*>(w.data) + size_t(next_row) * row_bytes;
+    const size_t lines_per_tile = (next_bytes + kCacheLine - 1) / kCacheLine / n_tiles + 1;
+    for (uint32_t tile = 0; tile < n_tiles; ++tile) {
+      for (size_t line = tile * lines_per_tile; line < (tile + 1) * lines_per_tile && line * kCacheLine < next_bytes;
+           ++line) {
+        _mm_prefetch(reinterpret_cast<const char*>(next + line * kCacheLine), _MM_HINT_T0);
+      }
+      out.y = Y + size_t(tile) * kTokenTile * w.rows + first_row;
+      const TileKernel kernel = tile + 1 == n_tiles ? last_tile : full_tile;
+      kernel(panel, packed + size_t(tile) * layout.tile_bytes, layout.n_groups, out);
+    }
+  }
+}
+
+uint32_t int8_row_granule() { return kPanelRows; }
+
+}  // namespace rwkv::RWKV_KERNEL_NS
+
+#endif
