@@ -24,27 +24,12 @@ namespace {
 // Rows widened together.
 constexpr uint32_t kRows = 4;
 
+using Vec = FloatVec;
 #ifdef RWKV_HAVE_AVX512
-struct Vec {
-  using T = __m512;
-  static constexpr uint32_t kWidth = 16;
-  static T zero() { return _mm512_setzero_ps(); }
-  static T load(const float* p) { return _mm512_loadu_ps(p); }
-  static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
-  static float sum(T v) { return horizontal_sum(v); }
-};
 // Tokens per tile: kRows × kTokens accumulators, kRows weight vectors and one token
 // vector in the 32 registers.
 constexpr uint32_t kTokens = 4;
 #else
-struct Vec {
-  using T = __m256;
-  static constexpr uint32_t kWidth = 8;
-  static T zero() { return _mm256_setzero_ps(); }
-  static T load(const float* p) { return _mm256_loadu_ps(p); }
-  static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
-  static float sum(T v) { return horizontal_sum(v); }
-};
 // 12 accumulators, 4 weight vectors: the 16 registers of AVX2.
 constexpr uint32_t kTokens = 3;
 #endif

@@ -57,7 +57,12 @@ void matmat_rows_bf16_tokens(const MatrixRef& w, const float* const* x, uint32_t
 // The blocked GEMM of matmat.cpp: X packed once per product (pack_tokens, blocks of
 // kTokenBlock tokens, into packed_tokens_floats(n_tokens, cols) floats), then any range
 // of rows, best a multiple of kMatmatRowGranule.
+// 16 tokens are two AVX2 vectors, 32 two AVX-512 ones (the micro-kernel's width).
+#ifdef RWKV_HAVE_AVX512
+inline constexpr uint32_t kTokenBlock = 32;
+#else
 inline constexpr uint32_t kTokenBlock = 16;
+#endif
 inline constexpr uint32_t kMatmatRowGranule = 48;
 size_t packed_tokens_floats(uint32_t n_tokens, uint32_t cols);
 void pack_tokens(const float* X, uint32_t n_tokens, uint32_t cols, uint32_t block_begin, uint32_t block_end,

@@ -4,6 +4,8 @@
 // paths, and with AVX-512 VNNI the int8 dot products use vpdpbusd.
 #pragma once
 
+#include <cstdint>
+
 #ifndef RWKV_KERNEL_NS
 #error "kernels/simd.hpp is for the per-level kernel sources (RWKV_KERNEL_NS)"
 #endif
@@ -52,6 +54,37 @@ inline __m512i dot_u8_i8(__m512i unsigned_bytes, __m512i signed_bytes) {
   return _mm512_madd_epi16(pairs, _mm512_set1_epi16(1));
 #endif
 }
+#endif
+
+// The widest float32 vector of this level, for kernels written once for both widths.
+#if defined(RWKV_HAVE_AVX512)
+struct FloatVec {
+  using T = __m512;
+  static constexpr uint32_t kWidth = 16;
+  static T zero() { return _mm512_setzero_ps(); }
+  static T load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
+  static T broadcast(float x) { return _mm512_set1_ps(x); }
+  static T add(T a, T b) { return _mm512_add_ps(a, b); }
+  static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
+  static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static T fms(T a, T b, T c) { return _mm512_fmsub_ps(a, b, c); }  // a·b − c
+  static float sum(T v) { return horizontal_sum(v); }
+};
+#elif defined(RWKV_HAVE_AVX2)
+struct FloatVec {
+  using T = __m256;
+  static constexpr uint32_t kWidth = 8;
+  static T zero() { return _mm256_setzero_ps(); }
+  static T load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
+  static T broadcast(float x) { return _mm256_set1_ps(x); }
+  static T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static T fms(T a, T b, T c) { return _mm256_fmsub_ps(a, b, c); }  // a·b − c
+  static float sum(T v) { return horizontal_sum(v); }
+};
 #endif
 
 }  // namespace rwkv::RWKV_KERNEL_NS

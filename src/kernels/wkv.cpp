@@ -9,16 +9,8 @@ namespace rwkv::RWKV_KERNEL_NS {
 namespace {
 
 constexpr uint32_t kRowsAtOnce = 4;
-
-#ifdef RWKV_HAVE_AVX2
-// The sums of the eight lanes of a, b, c and d, in that order.
-__m128 sum_lanes_of_four(__m256 a, __m256 b, __m256 c, __m256 d) {
-  const __m256 ab = _mm256_hadd_ps(a, b);
-  const __m256 cd = _mm256_hadd_ps(c, d);
-  const __m256 abcd = _mm256_hadd_ps(ab, cd);
-  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-#endif
+// The widest head the vector path keeps kk ⊙ a on the stack for (released models: 64).
+[[maybe_unused]] constexpr uint32_t kMaxVectorHead = 256;
 
 }  // namespace
 
@@ -60,37 +52,40 @@ void wkv5_head_step(const float* r, const float* k, const float* v, const float*
 void wkv7_head_step(const float* r, const float* w, const float* k, const float* v, const float* kk,
                     const float* a, float* S, float* y, uint32_t N) {
 #ifdef RWKV_HAVE_AVX2
-  if (N % 8 == 0 && N % kRowsAtOnce == 0) {
-    // Four rows at a time: their four horizontal sums share one reduction.
+  using V = FloatVec;
+  if (N % V::kWidth == 0 && N % kRowsAtOnce == 0 && N <= kMaxVectorHead) {
+    // kk ⊙ a once for all rows, then four rows at a time.
+    alignas(64) float kka_row[kMaxVectorHead];
+    for (uint32_t j = 0; j < N; j += V::kWidth) V::store(kka_row + j, V::mul(V::load(kk + j), V::load(a + j)));
     for (uint32_t i = 0; i < N; i += kRowsAtOnce) {
       float* rows[kRowsAtOnce];
-      __m256 removed[kRowsAtOnce];
+      V::T removed[kRowsAtOnce];
       for (uint32_t q = 0; q < kRowsAtOnce; ++q) {
         rows[q] = S + size_t(i + q) * N;
-        removed[q] = _mm256_setzero_ps();
+        removed[q] = V::zero();
       }
-      for (uint32_t j = 0; j < N; j += 8) {
-        const __m256 kkj = _mm256_loadu_ps(kk + j);
-        for (uint32_t q = 0; q < kRowsAtOnce; ++q) removed[q] = _mm256_fmadd_ps(_mm256_loadu_ps(rows[q] + j), kkj, removed[q]);
+      for (uint32_t j = 0; j < N; j += V::kWidth) {
+        const V::T kkj = V::load(kk + j);
+        for (uint32_t q = 0; q < kRowsAtOnce; ++q) removed[q] = V::fma(V::load(rows[q] + j), kkj, removed[q]);
       }
-      alignas(16) float sa[kRowsAtOnce];
-      _mm_store_ps(sa, sum_lanes_of_four(removed[0], removed[1], removed[2], removed[3]));
-      __m256 out[kRowsAtOnce];
-      for (uint32_t q = 0; q < kRowsAtOnce; ++q) out[q] = _mm256_setzero_ps();
-      for (uint32_t j = 0; j < N; j += 8) {
-        const __m256 kka = _mm256_mul_ps(_mm256_loadu_ps(kk + j), _mm256_loadu_ps(a + j));
-        const __m256 kj = _mm256_loadu_ps(k + j);
-        const __m256 wj = _mm256_loadu_ps(w + j);
-        const __m256 rj = _mm256_loadu_ps(r + j);
+      float sa[kRowsAtOnce];
+      for (uint32_t q = 0; q < kRowsAtOnce; ++q) sa[q] = V::sum(removed[q]);
+      V::T out[kRowsAtOnce];
+      for (uint32_t q = 0; q < kRowsAtOnce; ++q) out[q] = V::zero();
+      for (uint32_t j = 0; j < N; j += V::kWidth) {
+        const V::T kka = V::load(kka_row + j);
+        const V::T kj = V::load(k + j);
+        const V::T wj = V::load(w + j);
+        const V::T rj = V::load(r + j);
         for (uint32_t q = 0; q < kRowsAtOnce; ++q) {
           // row ← row·w − sa·(kk⊙a) + v_i·k
-          const __m256 added = _mm256_fmsub_ps(_mm256_set1_ps(v[i + q]), kj, _mm256_mul_ps(_mm256_set1_ps(sa[q]), kka));
-          const __m256 s = _mm256_fmadd_ps(_mm256_loadu_ps(rows[q] + j), wj, added);
-          _mm256_storeu_ps(rows[q] + j, s);
-          out[q] = _mm256_fmadd_ps(s, rj, out[q]);
+          const V::T added = V::fms(V::broadcast(v[i + q]), kj, V::mul(V::broadcast(sa[q]), kka));
+          const V::T s = V::fma(V::load(rows[q] + j), wj, added);
+          V::store(rows[q] + j, s);
+          out[q] = V::fma(s, rj, out[q]);
         }
       }
-      _mm_storeu_ps(y + i, sum_lanes_of_four(out[0], out[1], out[2], out[3]));
+      for (uint32_t q = 0; q < kRowsAtOnce; ++q) y[i + q] = V::sum(out[q]);
     }
     return;
   }
