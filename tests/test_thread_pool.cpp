@@ -139,15 +139,19 @@ void expect_same_products_for_any_pool(rwkv::DType dtype, uint32_t rows, uint32_
       dtype == rwkv::DType::F32 ? std::vector<std::byte>() : rwkv::quantize_rows(weights.data(), rows, cols, dtype);
   rwkv::MatrixRef w{dtype, rows, cols,
                     dtype == rwkv::DType::F32 ? static_cast<const void*>(weights.data()) : stored.data()};
-  constexpr uint32_t kTokens = 5;
-  const std::vector<float> x = random_values(size_t(kTokens) * cols, 7);
+  // 5 tokens: the few-token kernel; 70: the GEMM, whose tokens are split too where the
+  // rows are too few for the threads.
+  constexpr uint32_t kFewTokens = 5, kManyTokens = 70;
+  const std::vector<float> x = random_values(size_t(kManyTokens) * cols, 7);
   auto products = [&](unsigned threads) {
     rwkv::ThreadPool pool(threads);
     rwkv::KernelPoolOverride use(pool);
-    std::vector<float> y(rows), Y(size_t(kTokens) * rows);
+    std::vector<float> y(rows), Y(size_t(kFewTokens) * rows), Z(size_t(kManyTokens) * rows);
     rwkv::matvec(w, x.data(), y.data());
-    rwkv::matmat(w, x.data(), Y.data(), kTokens);
+    rwkv::matmat(w, x.data(), Y.data(), kFewTokens);
+    rwkv::matmat(w, x.data(), Z.data(), kManyTokens);
     y.insert(y.end(), Y.begin(), Y.end());
+    y.insert(y.end(), Z.begin(), Z.end());
     return y;
   };
   const std::vector<float> serial = products(1);
@@ -169,7 +173,7 @@ TEST(RowSplit, SameResultsForAnyThreadCount) {
   for (rwkv::IsaLevel level : rwkv::supported_isa_levels())
   for (rwkv::DType dtype :
        {rwkv::DType::F32, rwkv::DType::F16, rwkv::DType::BF16, rwkv::DType::Q8_0, rwkv::DType::Q4_S}) {
-    for (auto [rows, cols] : {std::pair{768u, 768u}, {1000u, 333u}, {64u, 768u}, {3072u, 64u}, {17u, 5000u}}) {
+    for (auto [rows, cols] : {std::pair{768u, 768u}, {1000u, 333u}, {64u, 768u}, {3072u, 64u}, {17u, 5000u}, {40u, 900u}}) {
       rwkv::ScopedKernels use(level);
       expect_same_products_for_any_pool(dtype, rows, cols);
     }

@@ -74,6 +74,11 @@ void decode_q4_s(const BlockQ4_S& block, float* out) {
 
 void widen_f16(const uint16_t* src, size_t n, float* out) {
   size_t i = 0;
+#ifdef RWKV_HAVE_AVX512
+  for (; i + 16 <= n; i += 16) {
+    _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
+  }
+#endif
 #ifdef RWKV_HAVE_AVX2
   for (; i + 8 <= n; i += 8) {
     _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));

@@ -255,8 +255,30 @@ void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens
   const uint32_t token_blocks = (n_tokens + k.token_block - 1) / k.token_block;
   parallel_for(token_blocks, 1,
                [&](uint32_t begin, uint32_t end) { k.pack_tokens(X, n_tokens, w.cols, begin, end, packed); });
-  split_over_rows(k.matmat_row_granule, [&](uint32_t begin, uint32_t end) {
-    k.matmat_rows(w, packed, Y, n_tokens, begin, end, squared_relu);
+  ThreadPool& pool = kernel_pool();
+  const uint32_t row_parts = (w.rows + k.matmat_row_granule - 1) / k.matmat_row_granule;
+  if (row_parts >= pool.size() || token_blocks < 2 ||
+      uint64_t(w.rows) * w.cols * n_tokens < g_min_weights_to_split.load(std::memory_order_relaxed)) {
+    split_over_rows(k.matmat_row_granule, [&](uint32_t begin, uint32_t end) {
+      k.matmat_rows(w, packed, Y, n_tokens, begin, end, squared_relu);
+    });
+    return;
+  }
+  // Too few rows to keep every thread busy (the LoRA matrices of v6/v7 have 32 to 160
+  // rows: one or two tasks, while the other threads wait): the tokens are split too.
+  // Each output is still computed by one task with the same code, whatever the split.
+  const uint32_t wanted_tasks = pool.size() * kTasksPerThread;
+  const uint32_t token_parts = std::min(token_blocks, (wanted_tasks + row_parts - 1) / row_parts);
+  pool.run(row_parts * token_parts, [&](unsigned task) {
+    const uint32_t part = task % row_parts, token_part = task / row_parts;
+    const uint32_t row_begin = part * k.matmat_row_granule;
+    const uint32_t row_end = std::min(w.rows, row_begin + k.matmat_row_granule);
+    const uint32_t block_begin = uint32_t(uint64_t(token_blocks) * token_part / token_parts);
+    const uint32_t block_end = uint32_t(uint64_t(token_blocks) * (token_part + 1) / token_parts);
+    const uint32_t first_token = block_begin * k.token_block;
+    const uint32_t tokens = std::min(n_tokens, block_end * k.token_block) - first_token;
+    k.matmat_rows(w, packed + size_t(first_token) * w.cols, Y + size_t(first_token) * w.rows, tokens, row_begin,
+                  row_end, squared_relu);
   });
 }
 

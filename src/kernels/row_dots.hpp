@@ -15,7 +15,11 @@ namespace rwkv::RWKV_KERNEL_NS {
 // How far ahead of the row being multiplied its successors are prefetched. The
 // hardware prefetcher alone leaves a single core well short of the memory bandwidth
 // on these streams (measured: q8_0 decode 17.1 -> 13.8 ms/token on one core).
-inline constexpr size_t kPrefetchBytesAhead = 2048;
+// Overridable at compile time (-DRWKV_PREFETCH_BYTES_AHEAD=N) to measure other distances.
+#ifndef RWKV_PREFETCH_BYTES_AHEAD
+#define RWKV_PREFETCH_BYTES_AHEAD 2048
+#endif
+inline constexpr size_t kPrefetchBytesAhead = RWKV_PREFETCH_BYTES_AHEAD;
 inline constexpr size_t kCacheLineBytes = 64;
 
 inline void prefetch_bytes(const void* p, size_t n) {
