@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -444,6 +445,25 @@ TEST(KernelQuantActivation, MatchesScalarDefinitionExactly) {
         }
       }
     }
+  });
+}
+
+// A hostile model can drive activations to NaN or infinity: rounding them to int8 must
+// not be undefined behaviour at any level (the sanitizer build checks), and a group
+// without them keeps its exact quants.
+TEST(KernelQuantActivation, NonFiniteValuesAreRoundedWithoutFault) {
+  at_every_level([&] {
+    std::vector<float> x = random_normal(96, 11, 2.0f);
+    x[3] = std::numeric_limits<float>::quiet_NaN();
+    x[40] = std::numeric_limits<float>::infinity();
+    x[41] = -std::numeric_limits<float>::infinity();
+    rwkv::Int8Activation a;
+    rwkv::quantize_activation(x.data(), uint32_t(x.size()), 32, a);
+    ASSERT_EQ(a.n_groups, 3u);
+    float amax = 0;
+    for (uint32_t i = 64; i < 96; ++i) amax = std::max(amax, std::abs(x[i]));
+    const float inverse = 1.0f / (amax / 127.0f);
+    for (uint32_t i = 64; i < 96; ++i) EXPECT_EQ(int(a.quants[i]), int(std::nearbyint(x[i] * inverse))) << i;
   });
 }
 

@@ -113,9 +113,15 @@ double int8_peak_loop(uint32_t iterations, int32_t* sink) {
     for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm512_add_epi32(acc[k], dot_u8_i8(acc[k], s));
 #endif
   }
+  // XOR, not a sum: the lanes have wrapped around, and a reduction in signed int
+  // arithmetic would overflow.
   __m512i total = acc[0];
-  for (int k = 1; k < kAccumulators; ++k) total = _mm512_add_epi32(total, acc[k]);
-  *sink = _mm512_reduce_add_epi32(total);
+  for (int k = 1; k < kAccumulators; ++k) total = _mm512_xor_si512(total, acc[k]);
+  alignas(64) int32_t lanes[16];
+  _mm512_store_si512(lanes, total);
+  int32_t folded = 0;
+  for (int32_t lane : lanes) folded ^= lane;
+  *sink = folded;
   return 2.0 * 64 * kAccumulators * double(iterations);
 #elif defined(RWKV_HAVE_AVX2)
   __m256i acc[kAccumulators];
@@ -126,7 +132,7 @@ double int8_peak_loop(uint32_t iterations, int32_t* sink) {
     for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm256_add_epi32(acc[k], dot_u8_i8(acc[k], s));
   }
   __m256i total = acc[0];
-  for (int k = 1; k < kAccumulators; ++k) total = _mm256_add_epi32(total, acc[k]);
+  for (int k = 1; k < kAccumulators; ++k) total = _mm256_xor_si256(total, acc[k]);  // as above
   *sink = _mm256_extract_epi32(total, 0);
   return 2.0 * 32 * kAccumulators * double(iterations);
 #else

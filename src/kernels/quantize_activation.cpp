@@ -7,6 +7,19 @@
 
 namespace rwkv::RWKV_KERNEL_NS {
 
+namespace {
+
+// A rounded quant as int8. Finite activations give values within ±127; a NaN (which a
+// hostile model's activations can reach) must not be converted directly, which is
+// undefined: it becomes -128, the value the vector path's conversion and saturating
+// packs give it.
+int8_t to_int8(float rounded) {
+  if (!(rounded >= -128.0f)) return -128;
+  return static_cast<int8_t>(std::min(rounded, 127.0f));
+}
+
+}  // namespace
+
 void quantize_activation(const float* x, uint32_t n, uint32_t group_values, int8_t* quants, float* scales,
                          int16_t* block_sums) {
   const uint32_t n_groups = (n + group_values - 1) / group_values;
@@ -51,7 +64,7 @@ void quantize_activation(const float* x, uint32_t n, uint32_t group_values, int8
       for (uint32_t c = begin; c < begin + group_values; c += kQuantBlockValues) {
         int32_t sum = 0;
         for (uint32_t i = c; i < c + kQuantBlockValues; ++i) {
-          const auto q = i < end ? static_cast<int8_t>(std::nearbyint(x[i] * inverse)) : int8_t{0};
+          const auto q = i < end ? to_int8(std::nearbyint(x[i] * inverse)) : int8_t{0};
           quants[i] = q;
           sum += q;
         }
