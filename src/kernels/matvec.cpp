@@ -25,16 +25,16 @@ constexpr uint32_t kRowGranule = 16;
 constexpr uint32_t kTasksPerThread = 4;
 // About 256 KiB of float16 weights: a task of some tens of microseconds.
 constexpr uint64_t kMaxPieceWeights = 128 * 1024;
-// Splits [0, rows) into contiguous ranges of whole granules and runs fn(begin, end) on
-// each, over kernel_pool(). Each row is computed by exactly one task with the same
+// Splits [0, rows) into contiguous ranges of whole granules (kRowGranule unless the
+// kernel wants another) and runs fn(begin, end) on each, over kernel_pool(). Each row is computed by exactly one task with the same
 // code as without the split, so the result does not depend on the thread count.
 template <typename Fn>
-void split_rows(uint32_t rows, uint32_t cols, uint32_t n_tokens, Fn&& fn) {
+void split_rows(uint32_t rows, uint32_t cols, uint32_t n_tokens, Fn&& fn, uint32_t granule = kRowGranule) {
   if (uint64_t(rows) * cols * n_tokens < g_min_weights_to_split.load(std::memory_order_relaxed)) {
     fn(0u, rows);
     return;
   }
-  parallel_for(rows, kRowGranule, fn);
+  parallel_for(rows, granule, fn);
 }
 
 }  // namespace
@@ -208,13 +208,6 @@ void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens
     return;
   }
   const KernelSet& k = kernels();
-  const auto split_over_rows = [&](uint32_t granule, const auto& rows) {
-    if (uint64_t(w.rows) * w.cols * n_tokens < g_min_weights_to_split.load(std::memory_order_relaxed)) {
-      rows(0u, w.rows);
-    } else {
-      parallel_for(w.rows, granule, rows);
-    }
-  };
   if (dtype_is_blocked(w.dtype) && k.matmat_rows_int8 != nullptr) {
     // Block types with int8 dot products (VNNI): the tokens rounded to int8 as for one
     // token each, then an integer GEMM; several times the float32 GEMM's rate here.
@@ -224,9 +217,10 @@ void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens
     parallel_for(n_tokens, 1, [&](uint32_t begin, uint32_t end) {
       k.pack_int8_tokens(w.dtype, X, n_tokens, w.cols, begin, end, packed);
     });
-    split_over_rows(k.int8_row_granule, [&](uint32_t begin, uint32_t end) {
-      k.matmat_rows_int8(w, packed, n_tokens, Y, begin, end, squared_relu);
-    });
+    split_rows(
+        w.rows, w.cols, n_tokens,
+        [&](uint32_t begin, uint32_t end) { k.matmat_rows_int8(w, packed, n_tokens, Y, begin, end, squared_relu); },
+        k.int8_row_granule);
     return;
   }
   if (k.matmat_rows == nullptr) {
@@ -259,9 +253,10 @@ void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens
   const uint32_t row_parts = (w.rows + k.matmat_row_granule - 1) / k.matmat_row_granule;
   if (row_parts >= pool.size() || token_blocks < 2 ||
       uint64_t(w.rows) * w.cols * n_tokens < g_min_weights_to_split.load(std::memory_order_relaxed)) {
-    split_over_rows(k.matmat_row_granule, [&](uint32_t begin, uint32_t end) {
-      k.matmat_rows(w, packed, Y, n_tokens, begin, end, squared_relu);
-    });
+    split_rows(
+        w.rows, w.cols, n_tokens,
+        [&](uint32_t begin, uint32_t end) { k.matmat_rows(w, packed, Y, n_tokens, begin, end, squared_relu); },
+        k.matmat_row_granule);
     return;
   }
   // Too few rows to keep every thread busy (the LoRA matrices of v6/v7 have 32 to 160
