@@ -156,8 +156,9 @@ class KernelMatmat : public ::testing::TestWithParam<MatvecCase> {};
 // Up to exact_batch_limit tokens, each token gets matvec's bits; beyond, sequence mode
 // multiplies the dequantized weights in float32: only summation order differs.
 // Token counts cover the exact path (up to 2, 4 or 8 tokens by type), the few-token kernel's tiles
-// of 3 (AVX2) and 4 (AVX-512) with every remainder up to its largest batch (16), and the
-// GEMM's 16-token blocks beyond it; 257 columns
+// of 3 (AVX2) and 4 (AVX-512) with every remainder, the narrow tile of one token vector
+// (4 to 8 tokens in AVX2, 8 to 16 in AVX-512, padded), and the GEMM's 16- or 32-token
+// blocks beyond it; 257 columns
 // cross the GEMM's 256-column passes and leave a tail past the last whole vector.
 TEST_P(KernelMatmat, MatchesScalarReferenceOverDequantizedWeights) {
   at_every_level([&] {
@@ -167,6 +168,12 @@ TEST_P(KernelMatmat, MatchesScalarReferenceOverDequantizedWeights) {
       const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 99 + cols + n_tokens);
       std::vector<float> Y(size_t(n_tokens) * rows);
       rwkv::matmat(w.ref, X.data(), Y.data(), n_tokens);
+      // The channel mix's fused activation: every path squares the same sums.
+      std::vector<float> squared(Y.size());
+      rwkv::matmat_squared_relu(w.ref, X.data(), squared.data(), n_tokens);
+      for (size_t i = 0; i < Y.size(); ++i) {
+        ASSERT_EQ(squared[i], Y[i] > 0.0f ? Y[i] * Y[i] : 0.0f) << n_tokens << " tokens: output " << i;
+      }
       if (n_tokens <= rwkv::exact_batch_limit(type)) {
         // A few tokens: each token's outputs are its one-token product's, bit for bit.
         std::vector<float> alone(rows);

@@ -35,6 +35,9 @@ KernelSet make_kernel_set() {
   k.matmat_row_granule = kMatmatRowGranule;
   k.matmat_rows_small = matmat_rows_small;
   k.max_small_batch = kMaxSmallBatch;
+  k.narrow_tokens = kNarrowTokens;
+  k.pack_tokens_narrow = pack_tokens_narrow;
+  k.matmat_rows_narrow = matmat_rows_narrow;
 #ifdef RWKV_HAVE_AVX512_VNNI
   k.int8_tokens_bytes = int8_tokens_bytes;
   k.pack_int8_tokens = pack_int8_tokens;

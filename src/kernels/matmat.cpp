@@ -87,6 +87,47 @@ void micro_tile(const float* panel, uint32_t depth, const float* tokens, float* 
   }
 }
 
+// The narrow tile for batched decoding (a few tokens, one vector of them): out[r][l] (+)=
+// sum_k panel[r * depth + k] * tokens[k * kNarrowTokens + l] for r < kNarrowRows. Twelve
+// accumulators; each k step loads the token vector once and multiplies it by 12
+// broadcast weights, so a batch of 16 (AVX-512) or 8 (AVX2) is not padded to the wide
+// tile's 32 or 16 tokens.
+void narrow_tile(const float* panel, uint32_t depth, const float* tokens, float* out, const std::byte* prefetch,
+                 size_t prefetch_lines) {
+  using V = FloatVec;
+  static_assert(kNarrowTokens == V::kWidth && kNarrowRows == 12);
+  V::T c0 = V::zero(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+  V::T c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+  const float* w = panel;
+  // The next panel's weights, a cache line every `stride` k steps: spread over the
+  // multiplications, the loads from memory overlap them instead of stalling the widening.
+  const uint32_t stride = prefetch_lines == 0 ? depth + 1 : std::max<uint32_t>(1, depth / prefetch_lines);
+  size_t line = 0;
+  uint32_t until_prefetch = 0;
+  for (uint32_t k = 0; k < depth; ++k, tokens += kNarrowTokens, ++w) {
+    if (until_prefetch-- == 0) {
+      until_prefetch = stride - 1;
+      if (line < prefetch_lines) __builtin_prefetch(prefetch + kCacheLineBytes * line++, 0, 3);
+    }
+    const V::T x = V::load(tokens);
+    c0 = V::fma(V::broadcast(w[0 * depth]), x, c0);
+    c1 = V::fma(V::broadcast(w[1 * depth]), x, c1);
+    c2 = V::fma(V::broadcast(w[2 * depth]), x, c2);
+    c3 = V::fma(V::broadcast(w[3 * depth]), x, c3);
+    c4 = V::fma(V::broadcast(w[4 * depth]), x, c4);
+    c5 = V::fma(V::broadcast(w[5 * depth]), x, c5);
+    c6 = V::fma(V::broadcast(w[6 * depth]), x, c6);
+    c7 = V::fma(V::broadcast(w[7 * depth]), x, c7);
+    c8 = V::fma(V::broadcast(w[8 * depth]), x, c8);
+    c9 = V::fma(V::broadcast(w[9 * depth]), x, c9);
+    c10 = V::fma(V::broadcast(w[10 * depth]), x, c10);
+    c11 = V::fma(V::broadcast(w[11 * depth]), x, c11);
+  }
+  const V::T tile[kNarrowRows] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11};
+  for (uint32_t r = 0; r < kNarrowRows; ++r) V::store(out + r * kNarrowTokens, tile[r]);
+  for (; line < prefetch_lines; ++line) __builtin_prefetch(prefetch + kCacheLineBytes * line, 0, 3);
+}
+
 // dst[c * dst_stride + r] = src[r * src_stride + c] for r < rows, c < cols: whole 8×8
 // tiles in registers, the edges one value at a time.
 void transpose(const float* src, size_t src_stride, float* dst, size_t dst_stride, uint32_t rows, uint32_t cols) {
@@ -178,6 +219,40 @@ void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint3
   }
   if (squared_relu) square_relu(transposed, size_t(n_rows) * padded_tokens);
   transpose(transposed, padded_tokens, Y + row_begin, w.rows, n_rows, n_tokens);
+}
+
+
+void pack_tokens_narrow(const float* X, uint32_t T, uint32_t K, float* packed) {
+  transpose(X, K, packed, kNarrowTokens, T, K);
+  for (uint32_t k = 0; k < K && T < kNarrowTokens; ++k) {
+    std::fill(packed + size_t(k) * kNarrowTokens + T, packed + size_t(k + 1) * kNarrowTokens, 0.0f);
+  }
+}
+
+void matmat_rows_narrow(const MatrixRef& w, const float* packed_tokens, float* Y, uint32_t n_tokens,
+                        uint32_t row_begin, uint32_t row_end, bool squared_relu) {
+  const uint32_t K = w.cols;
+  const uint32_t n_rows = row_end - row_begin;
+  // [n_rows rounded up to panels][kNarrowTokens] sums, and kNarrowRows whole rows widened
+  // (L2: 144 KiB at K = 3072). Whole rows, not kDepth columns as matmat_rows: a panel is
+  // then one contiguous run of W, and the next one streams in while this one multiplies.
+  float* transposed = static_cast<float*>(thread_scratch(
+      ScratchSlot::Transposed, size_t(round_up(n_rows, kNarrowRows)) * kNarrowTokens * sizeof(float)));
+  float* panel = static_cast<float*>(thread_scratch(ScratchSlot::Panel, size_t(kNarrowRows) * K * sizeof(float)));
+  const size_t row_bytes = dtype_row_bytes(w.dtype, K);
+  const auto* data = static_cast<const std::byte*>(w.data);
+  prefetch_bytes(data + size_t(row_begin) * row_bytes, size_t(std::min(kNarrowRows, n_rows)) * row_bytes);
+  for (uint32_t p0 = row_begin; p0 < row_end; p0 += kNarrowRows) {
+    const uint32_t panel_rows = std::min(kNarrowRows, row_end - p0);
+    dequantize_block(w, p0, p0 + panel_rows, 0, K, panel);
+    std::fill(panel + size_t(panel_rows) * K, panel + size_t(kNarrowRows) * K, 0.0f);
+    const uint32_t next = p0 + kNarrowRows;
+    const size_t next_bytes = next < row_end ? size_t(std::min(kNarrowRows, row_end - next)) * row_bytes : 0;
+    narrow_tile(panel, K, packed_tokens, transposed + size_t(p0 - row_begin) * kNarrowTokens,
+                data + size_t(next) * row_bytes, (next_bytes + kCacheLineBytes - 1) / kCacheLineBytes);
+  }
+  if (squared_relu) square_relu(transposed, size_t(n_rows) * kNarrowTokens);
+  transpose(transposed, kNarrowTokens, Y + row_begin, w.rows, n_rows, n_tokens);
 }
 
 }  // namespace rwkv::RWKV_KERNEL_NS

@@ -237,6 +237,21 @@ void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens
     });
     return;
   }
+  if (2 * n_tokens >= k.narrow_tokens && n_tokens <= k.narrow_tokens) {
+    // A vector of tokens (half of them or more used): the narrow GEMM tile, faster than
+    // the row-by-row kernel below from there on (0.1B f16, 2 threads, ms a step: AVX-512
+    // at 16 tokens 24.6 against 35.0, at 8 23.4 against 24.2, at 6 23.6 against 22.0;
+    // AVX2 at 8 22.9 against 37.7, at 4 21.7 against 22.0).
+    thread_local std::vector<float> caller_narrow;
+    caller_narrow.resize(size_t(k.narrow_tokens) * w.cols);
+    float* packed = caller_narrow.data();
+    k.pack_tokens_narrow(X, n_tokens, w.cols, packed);
+    split_rows(
+        w.rows, w.cols, n_tokens,
+        [&](uint32_t begin, uint32_t end) { k.matmat_rows_narrow(w, packed, Y, n_tokens, begin, end, squared_relu); },
+        k.matmat_row_granule);
+    return;
+  }
   if (n_tokens <= k.max_small_batch) {
     split_rows(w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) {
       k.matmat_rows_small(w, X, Y, n_tokens, begin, end, squared_relu);

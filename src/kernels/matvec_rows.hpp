@@ -70,6 +70,15 @@ void pack_tokens(const float* X, uint32_t n_tokens, uint32_t cols, uint32_t bloc
 // With squared_relu, each output y becomes max(y, 0)².
 void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint32_t n_tokens, uint32_t row_begin,
                  uint32_t row_end, bool squared_relu);
+// Batched decoding on the FMA GEMM: up to kNarrowTokens tokens (one vector: 16 in
+// AVX-512, 8 in AVX2) packed k-major by pack_tokens_narrow ([cols][kNarrowTokens], zero
+// past n_tokens), multiplied 12 rows at a time with no padding to the wide tile.
+inline constexpr uint32_t kNarrowTokens = kTokenBlock / 2;
+inline constexpr uint32_t kNarrowRows = 12;
+static_assert(kMatmatRowGranule % kNarrowRows == 0);
+void pack_tokens_narrow(const float* X, uint32_t n_tokens, uint32_t cols, float* packed);
+void matmat_rows_narrow(const MatrixRef& w, const float* packed_tokens, float* Y, uint32_t n_tokens,
+                        uint32_t row_begin, uint32_t row_end, bool squared_relu);
 // Up to kMaxSmallBatch tokens (batched decoding): each row widened once and multiplied
 // with every token directly, no padding or packing (matmat_small.cpp).
 // Up to 16 it was as fast as the GEMM or faster (measured 2 to 2.6 times at 2 tokens,
