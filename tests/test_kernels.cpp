@@ -13,6 +13,7 @@
 #include "kernels/matvec.hpp"
 #include "kernels/isa.hpp"
 #include "kernels/quant_blocks.hpp"
+#include "kernels/thread_pool.hpp"
 #include "kernels/vector_math.hpp"
 #include "kernels/wkv.hpp"
 #include "rwkv/error.hpp"
@@ -207,6 +208,61 @@ TEST_P(KernelMatmat, MatchesScalarReferenceOverDequantizedWeights) {
       }
     }
   });
+}
+
+// matmat_each runs independent products of a few tokens in one hand-off to the pool,
+// in pieces of all of them: each output must be the product's own matmat, bit for bit,
+// for every kernel a token count picks (the exact path, the narrow and few-token tiles,
+// the int8 and float GEMMs), with products of other types and sizes beside it, and on
+// one thread or three.
+TEST(KernelMatmatEach, GroupedProductsEqualEachProductAlone) {
+  struct Shape {
+    DType type;
+    uint32_t rows, cols;
+  };
+  const Shape shapes[] = {{DType::F16, 200, 96}, {DType::F32, 40, 96},  {DType::Q8_0, 130, 64},
+                          {DType::Q4_S, 33, 256}, {DType::BF16, 17, 96}, {DType::F32, 300, 33}};
+  std::vector<StoredMatrix> matrices;
+  for (size_t i = 0; i < std::size(shapes); ++i) {
+    const Shape& s = shapes[i];
+    matrices.push_back(store(random_normal(size_t(s.rows) * s.cols, 7 + uint32_t(i)), s.rows, s.cols, s.type));
+  }
+  const uint64_t saved_min = rwkv::min_weights_to_split();
+  rwkv::set_min_weights_to_split(1);
+  for (unsigned threads : {1u, 3u}) {
+    rwkv::ThreadPool pool(threads);
+    rwkv::KernelPoolOverride use(pool);
+    at_every_level([&] {
+      for (uint32_t n_tokens : {2u, 3u, 5u, 8u, 9u, 16u, 17u, 32u}) {
+        std::vector<std::vector<float>> X, grouped, alone;
+        for (size_t i = 0; i < matrices.size(); ++i) {
+          X.push_back(random_normal(size_t(n_tokens) * shapes[i].cols, 50 + n_tokens + uint32_t(i)));
+          grouped.emplace_back(size_t(n_tokens) * shapes[i].rows, -1.0f);
+          alone.emplace_back(size_t(n_tokens) * shapes[i].rows, -2.0f);
+          rwkv::matmat(matrices[i].ref, X[i].data(), alone[i].data(), n_tokens);
+        }
+        rwkv::matmat_each({{matrices[0].ref, X[0].data(), grouped[0].data()},
+                           {matrices[1].ref, X[1].data(), grouped[1].data()},
+                           {matrices[2].ref, X[2].data(), grouped[2].data()},
+                           {matrices[3].ref, X[3].data(), grouped[3].data()},
+                           {matrices[4].ref, X[4].data(), grouped[4].data()},
+                           {matrices[5].ref, X[5].data(), grouped[5].data()}},
+                          n_tokens);
+        // Below AVX2 Eigen's GEMM blocks its sums by the rows it is given, so there the
+        // split may change the last bits (as in RowSplit), except on the exact path.
+        const bool eigen = rwkv::kernels().matmat_rows == nullptr;
+        for (size_t i = 0; i < matrices.size(); ++i) {
+          const bool exact = !eigen || n_tokens <= rwkv::exact_batch_limit(shapes[i].type);
+          for (size_t j = 0; j < grouped[i].size(); ++j) {
+            const float tolerance = exact ? 0.0f : 1e-5f * std::max(1.0f, std::abs(alone[i][j])) * shapes[i].cols;
+            ASSERT_NEAR(grouped[i][j], alone[i][j], tolerance) << rwkv::isa_level_name(rwkv::kernels().level) << ", " << threads << " threads, "
+                                                               << n_tokens << " tokens, product " << i << ", output " << j;
+          }
+        }
+      }
+    });
+  }
+  rwkv::set_min_weights_to_split(saved_min);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, KernelMatmat, ::testing::ValuesIn(matvec_cases()), [](const auto& info) {

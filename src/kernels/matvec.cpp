@@ -144,50 +144,174 @@ void matvec(const MatrixRef& w, const float* x, float* y) {
   matvec_batch(&p, 1);
 }
 
-void matmat_each(std::initializer_list<Product> products, uint32_t n_tokens) {
-  if (n_tokens == 1) {
-    matvec_batch(products.begin(), products.size());
-    return;
-  }
-  for (const Product& p : products) matmat(p.w, p.x, p.y, n_tokens);
-}
-
 namespace {
 
-// The block types for a few tokens: each token's activation rounded to int8 blocks, as
-// for one token, then every row once against all of them.
-void matmat_int8(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) {
-  thread_local std::vector<Int8Activation> caller_activations;
-  std::vector<Int8Activation>& activations = caller_activations;  // the caller's, inside the tasks
-  if (activations.size() < n_tokens) activations.resize(n_tokens);
-  const uint32_t group = activation_group_values(w.dtype);
-  for (uint32_t t = 0; t < n_tokens; ++t) quantize_activation(X + size_t(t) * w.cols, w.cols, group, activations[t]);
-  const KernelSet& k = kernels();
-  split_rows(w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) {
-    if (w.dtype == DType::Q8_0) {
-      k.matmat_rows_q8_0(w, activations.data(), n_tokens, Y, begin, end);
-    } else {
-      k.matmat_rows_q4_s(w, activations.data(), n_tokens, Y, begin, end);
-    }
-  });
+// How a product of several tokens computes its rows, chosen by plan_product.
+enum class RowKernel : uint8_t {
+  Exact,     // each token's one-token dot products (a few tokens, or batch invariance)
+  Int8Gemm,  // block types with int8 dot products (VNNI)
+  Eigen,     // the scalar level
+  Narrow,    // one vector of tokens on the FMA (batched decoding)
+  Small,     // each row widened once and dotted with every token
+  Gemm,      // the blocked FMA GEMM
+};
+
+// A product whose tokens are packed: run_rows computes any range of its rows with the
+// same code whatever the split, so results do not depend on the thread count.
+struct PlannedProduct {
+  MatrixRef w;
+  const float* X = nullptr;
+  float* Y = nullptr;
+  uint32_t n_tokens = 0;
+  bool squared_relu = false;
+  RowKernel kernel = RowKernel::Exact;
+  uint32_t granule = 0;                       // rows per piece are a multiple of this
+  const Int8Activation* activations = nullptr;  // Exact, block types
+  const float* const* token_rows = nullptr;     // Exact, float types
+  const std::byte* int8_tokens = nullptr;       // Int8Gemm
+  const float* packed = nullptr;                // Narrow, Gemm
+};
+
+// The products of one matmat_each at most (a v7 layer's first stage has 7).
+constexpr unsigned kMaxPlannedProducts = kMaxBatch;
+
+// The calling thread's packing buffers, one set per product of a group; tasks on other
+// threads reach them through the pointers in PlannedProduct.
+struct PackingBuffers {
+  std::vector<Int8Activation> activations;
+  std::vector<const float*> token_rows;
+  std::vector<std::byte> int8_tokens;
+  std::vector<float> floats;
+};
+thread_local PackingBuffers t_packing[kMaxPlannedProducts];
+
+// Packs on the calling thread up to this many tokens; more are packed over the pool
+// (a hand-off costs about as much as packing a few dozen tokens).
+constexpr uint32_t kCallerPackedTokens = 32;
+
+template <typename Fn>
+void pack_range(uint32_t n, bool parallel, Fn&& fn) {
+  if (parallel) {
+    parallel_for(n, 1, fn);
+  } else {
+    fn(0u, n);
+  }
 }
 
-// The float types for a few tokens: the one-token dot product for each token, each row
-// read once for all of them.
-void matmat_float_tokens(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) {
-  thread_local std::vector<const float*> caller_rows;
-  std::vector<const float*>& rows = caller_rows;
-  rows.resize(n_tokens);
-  for (uint32_t t = 0; t < n_tokens; ++t) rows[t] = X + size_t(t) * w.cols;
-  const KernelSet& k = kernels();
-  split_rows(w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) {
-    switch (w.dtype) {
-      case DType::F32: k.matmat_rows_f32_tokens(w, rows.data(), n_tokens, Y, begin, end); return;
-      case DType::F16: k.matmat_rows_f16_tokens(w, rows.data(), n_tokens, Y, begin, end); return;
-      case DType::BF16: k.matmat_rows_bf16_tokens(w, rows.data(), n_tokens, Y, begin, end); return;
-      default: throw std::logic_error("rwkv: matmat_float_tokens on a block type");
+PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t n_tokens, bool squared_relu,
+                            unsigned slot) {
+  PlannedProduct plan;
+  plan.w = product.w;
+  plan.X = product.x;
+  plan.Y = product.y;
+  plan.n_tokens = n_tokens;
+  plan.squared_relu = squared_relu;
+  plan.granule = kRowGranule;
+  const MatrixRef& w = product.w;
+  PackingBuffers& buffers = t_packing[slot];
+  const bool parallel_packing = n_tokens > kCallerPackedTokens;
+  if (n_tokens <= exact_batch_limit(w.dtype) || batch_invariant()) {
+    // A few tokens, or batch invariance asked for: each token gets its one-token
+    // product's bits (see exact_batch_limit), each row read once for all of them.
+    plan.kernel = RowKernel::Exact;
+    if (dtype_is_blocked(w.dtype)) {
+      if (buffers.activations.size() < n_tokens) buffers.activations.resize(n_tokens);
+      const uint32_t group = activation_group_values(w.dtype);
+      for (uint32_t t = 0; t < n_tokens; ++t) {
+        quantize_activation(product.x + size_t(t) * w.cols, w.cols, group, buffers.activations[t]);
+      }
+      plan.activations = buffers.activations.data();
+    } else {
+      buffers.token_rows.resize(n_tokens);
+      for (uint32_t t = 0; t < n_tokens; ++t) buffers.token_rows[t] = product.x + size_t(t) * w.cols;
+      plan.token_rows = buffers.token_rows.data();
     }
-  });
+    return plan;
+  }
+  if (dtype_is_blocked(w.dtype) && k.matmat_rows_int8 != nullptr) {
+    // Block types with int8 dot products (VNNI): the tokens rounded to int8 as for one
+    // token each, then an integer GEMM; several times the float32 GEMM's rate here.
+    plan.kernel = RowKernel::Int8Gemm;
+    plan.granule = k.int8_row_granule;
+    buffers.int8_tokens.resize(k.int8_tokens_bytes(w.dtype, n_tokens, w.cols));
+    std::byte* packed = buffers.int8_tokens.data();
+    pack_range(n_tokens, parallel_packing, [&](uint32_t begin, uint32_t end) {
+      k.pack_int8_tokens(w.dtype, product.x, n_tokens, w.cols, begin, end, packed);
+    });
+    plan.int8_tokens = packed;
+    return plan;
+  }
+  if (k.matmat_rows == nullptr) {
+    plan.kernel = RowKernel::Eigen;
+    return plan;
+  }
+  if (2 * n_tokens >= k.narrow_tokens && n_tokens <= k.narrow_tokens) {
+    // A vector of tokens (half of them or more used): the narrow GEMM tile, faster than
+    // the row-by-row kernel below from there on (0.1B f16, 2 threads, ms a step: AVX-512
+    // at 16 tokens 24.6 against 35.0, at 8 23.4 against 24.2, at 6 23.6 against 22.0;
+    // AVX2 at 8 22.9 against 37.7, at 4 21.7 against 22.0).
+    plan.kernel = RowKernel::Narrow;
+    plan.granule = k.matmat_row_granule;
+    buffers.floats.resize(size_t(k.narrow_tokens) * w.cols);
+    k.pack_tokens_narrow(product.x, n_tokens, w.cols, buffers.floats.data());
+    plan.packed = buffers.floats.data();
+    return plan;
+  }
+  if (n_tokens <= k.max_small_batch) {
+    plan.kernel = RowKernel::Small;
+    return plan;
+  }
+  plan.kernel = RowKernel::Gemm;
+  plan.granule = k.matmat_row_granule;
+  buffers.floats.resize(k.packed_tokens_floats(n_tokens, w.cols));
+  float* packed = buffers.floats.data();
+  const uint32_t token_blocks = (n_tokens + k.token_block - 1) / k.token_block;
+  pack_range(token_blocks, parallel_packing,
+             [&](uint32_t begin, uint32_t end) { k.pack_tokens(product.x, n_tokens, w.cols, begin, end, packed); });
+  plan.packed = packed;
+  return plan;
+}
+
+// Rows [begin, end) of a planned product, for every token.
+void run_rows(const KernelSet& k, const PlannedProduct& p, uint32_t begin, uint32_t end) {
+  const MatrixRef& w = p.w;
+  switch (p.kernel) {
+    case RowKernel::Exact:
+      if (w.dtype == DType::Q8_0) {
+        k.matmat_rows_q8_0(w, p.activations, p.n_tokens, p.Y, begin, end);
+      } else if (w.dtype == DType::Q4_S) {
+        k.matmat_rows_q4_s(w, p.activations, p.n_tokens, p.Y, begin, end);
+      } else if (w.dtype == DType::F32) {
+        k.matmat_rows_f32_tokens(w, p.token_rows, p.n_tokens, p.Y, begin, end);
+      } else if (w.dtype == DType::F16) {
+        k.matmat_rows_f16_tokens(w, p.token_rows, p.n_tokens, p.Y, begin, end);
+      } else {
+        k.matmat_rows_bf16_tokens(w, p.token_rows, p.n_tokens, p.Y, begin, end);
+      }
+      break;
+    case RowKernel::Int8Gemm:
+      k.matmat_rows_int8(w, p.int8_tokens, p.n_tokens, p.Y, begin, end, p.squared_relu);
+      return;
+    case RowKernel::Eigen:
+      if (w.dtype == DType::F32) {
+        k.matmat_rows_eigen_f32(w, p.X, p.Y, p.n_tokens, begin, end);
+      } else {
+        k.matmat_rows_eigen_dequantized(w, p.X, p.Y, p.n_tokens, begin, end);
+      }
+      break;
+    case RowKernel::Narrow:
+      k.matmat_rows_narrow(w, p.packed, p.Y, p.n_tokens, begin, end, p.squared_relu);
+      return;
+    case RowKernel::Small:
+      k.matmat_rows_small(w, p.X, p.Y, p.n_tokens, begin, end, p.squared_relu);
+      return;
+    case RowKernel::Gemm:
+      k.matmat_rows(w, p.packed, p.Y, p.n_tokens, begin, end, p.squared_relu);
+      return;
+  }
+  if (p.squared_relu) {
+    for (uint32_t t = 0; t < p.n_tokens; ++t) square_relu(p.Y + size_t(t) * w.rows + begin, end - begin);
+  }
 }
 
 void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, bool squared_relu) {
@@ -196,82 +320,17 @@ void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens
     if (squared_relu) square_relu(Y, w.rows);
     return;
   }
-  if (n_tokens <= exact_batch_limit(w.dtype) || batch_invariant()) {
-    // A few tokens, or batch invariance asked for: each token gets its one-token
-    // product's bits (see exact_batch_limit).
-    if (dtype_is_blocked(w.dtype)) {
-      matmat_int8(w, X, Y, n_tokens);
-    } else {
-      matmat_float_tokens(w, X, Y, n_tokens);
-    }
-    if (squared_relu) square_relu(Y, size_t(n_tokens) * w.rows);
-    return;
-  }
   const KernelSet& k = kernels();
-  if (dtype_is_blocked(w.dtype) && k.matmat_rows_int8 != nullptr) {
-    // Block types with int8 dot products (VNNI): the tokens rounded to int8 as for one
-    // token each, then an integer GEMM; several times the float32 GEMM's rate here.
-    thread_local std::vector<std::byte> caller_int8_packing;
-    caller_int8_packing.resize(k.int8_tokens_bytes(w.dtype, n_tokens, w.cols));
-    std::byte* packed = caller_int8_packing.data();
-    parallel_for(n_tokens, 1, [&](uint32_t begin, uint32_t end) {
-      k.pack_int8_tokens(w.dtype, X, n_tokens, w.cols, begin, end, packed);
-    });
-    split_rows(
-        w.rows, w.cols, n_tokens,
-        [&](uint32_t begin, uint32_t end) { k.matmat_rows_int8(w, packed, n_tokens, Y, begin, end, squared_relu); },
-        k.int8_row_granule);
-    return;
-  }
-  if (k.matmat_rows == nullptr) {
-    // The scalar level: Eigen's GEMM.
-    split_rows(w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) {
-      if (w.dtype == DType::F32) {
-        k.matmat_rows_eigen_f32(w, X, Y, n_tokens, begin, end);
-      } else {
-        k.matmat_rows_eigen_dequantized(w, X, Y, n_tokens, begin, end);
-      }
-      if (squared_relu) {
-        for (uint32_t t = 0; t < n_tokens; ++t) square_relu(Y + size_t(t) * w.rows + begin, end - begin);
-      }
-    });
-    return;
-  }
-  if (2 * n_tokens >= k.narrow_tokens && n_tokens <= k.narrow_tokens) {
-    // A vector of tokens (half of them or more used): the narrow GEMM tile, faster than
-    // the row-by-row kernel below from there on (0.1B f16, 2 threads, ms a step: AVX-512
-    // at 16 tokens 24.6 against 35.0, at 8 23.4 against 24.2, at 6 23.6 against 22.0;
-    // AVX2 at 8 22.9 against 37.7, at 4 21.7 against 22.0).
-    thread_local std::vector<float> caller_narrow;
-    caller_narrow.resize(size_t(k.narrow_tokens) * w.cols);
-    float* packed = caller_narrow.data();
-    k.pack_tokens_narrow(X, n_tokens, w.cols, packed);
-    split_rows(
-        w.rows, w.cols, n_tokens,
-        [&](uint32_t begin, uint32_t end) { k.matmat_rows_narrow(w, packed, Y, n_tokens, begin, end, squared_relu); },
-        k.matmat_row_granule);
-    return;
-  }
-  if (n_tokens <= k.max_small_batch) {
-    split_rows(w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) {
-      k.matmat_rows_small(w, X, Y, n_tokens, begin, end, squared_relu);
-    });
-    return;
-  }
-  thread_local std::vector<float> caller_packing;
-  caller_packing.resize(k.packed_tokens_floats(n_tokens, w.cols));
-  float* packed = caller_packing.data();
-  const uint32_t token_blocks = (n_tokens + k.token_block - 1) / k.token_block;
-  parallel_for(token_blocks, 1,
-               [&](uint32_t begin, uint32_t end) { k.pack_tokens(X, n_tokens, w.cols, begin, end, packed); });
+  const PlannedProduct plan = plan_product(k, Product{w, X, Y}, n_tokens, squared_relu, 0);
   ThreadPool& pool = kernel_pool();
-  const uint32_t row_parts = (w.rows + k.matmat_row_granule - 1) / k.matmat_row_granule;
-  if (row_parts >= pool.size() || token_blocks < 2 ||
+  const bool gemm = plan.kernel == RowKernel::Gemm;  // token_block and the granule are 0 below AVX2
+  const uint32_t token_blocks = gemm ? (n_tokens + k.token_block - 1) / k.token_block : 1;
+  const uint32_t row_parts = gemm ? (w.rows + k.matmat_row_granule - 1) / k.matmat_row_granule : 1;
+  if (!gemm || row_parts >= pool.size() || token_blocks < 2 ||
       uint64_t(w.rows) * w.cols * n_tokens < g_min_weights_to_split.load(std::memory_order_relaxed)) {
     split_rows(
-        w.rows, w.cols, n_tokens,
-        [&](uint32_t begin, uint32_t end) { k.matmat_rows(w, packed, Y, n_tokens, begin, end, squared_relu); },
-        k.matmat_row_granule);
+        w.rows, w.cols, n_tokens, [&](uint32_t begin, uint32_t end) { run_rows(k, plan, begin, end); },
+        plan.granule);
     return;
   }
   // Too few rows to keep every thread busy (the LoRA matrices of v6/v7 have 32 to 160
@@ -287,12 +346,62 @@ void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens
     const uint32_t block_end = uint32_t(uint64_t(token_blocks) * (token_part + 1) / token_parts);
     const uint32_t first_token = block_begin * k.token_block;
     const uint32_t tokens = std::min(n_tokens, block_end * k.token_block) - first_token;
-    k.matmat_rows(w, packed + size_t(first_token) * w.cols, Y + size_t(first_token) * w.rows, tokens, row_begin,
+    k.matmat_rows(w, plan.packed + size_t(first_token) * w.cols, Y + size_t(first_token) * w.rows, tokens, row_begin,
                   row_end, squared_relu);
   });
 }
 
+// Several independent products of a few tokens each in one hand-off to the pool: each
+// planned (tokens packed) on the calling thread, then pieces of all of them, in
+// proportion to their weights, as matvec_batch splits one-token products. Batched
+// decoding runs a dozen products per layer, several with only 32 to 160 rows.
+void matmat_grouped(std::initializer_list<Product> products, uint32_t n_tokens) {
+  thread_local std::vector<PlannedProduct> caller_plans;
+  thread_local std::vector<Piece> caller_pieces;
+  std::vector<PlannedProduct>& plans = caller_plans;
+  std::vector<Piece>& pieces = caller_pieces;
+  const KernelSet& k = kernels();
+  plans.clear();
+  uint64_t total_weights = 0;
+  for (const Product& p : products) {
+    plans.push_back(plan_product(k, p, n_tokens, false, unsigned(plans.size())));
+    total_weights += uint64_t(p.w.rows) * p.w.cols * n_tokens;
+  }
+  ThreadPool& pool = kernel_pool();
+  if (pool.size() <= 1 || total_weights < g_min_weights_to_split.load(std::memory_order_relaxed)) {
+    for (const PlannedProduct& plan : plans) run_rows(k, plan, 0, plan.w.rows);
+    return;
+  }
+  const double weights_per_piece = double(total_weights) / (pool.size() * kTasksPerThread);
+  pieces.clear();
+  for (uint32_t i = 0; i < plans.size(); ++i) {
+    const PlannedProduct& plan = plans[i];
+    const uint32_t granules = (plan.w.rows + plan.granule - 1) / plan.granule;
+    const uint32_t wanted = uint32_t(double(plan.w.rows) * plan.w.cols * n_tokens / weights_per_piece + 0.5);
+    const uint32_t count = std::clamp(wanted, 1u, std::max(granules, 1u));
+    for (uint32_t c = 0; c < count; ++c) {
+      const uint32_t begin = uint32_t(uint64_t(granules) * c / count) * plan.granule;
+      const uint32_t end = std::min(plan.w.rows, uint32_t(uint64_t(granules) * (c + 1) / count) * plan.granule);
+      if (begin < end) pieces.push_back({i, begin, end});
+    }
+  }
+  pool.run(unsigned(pieces.size()), [&](unsigned task) {
+    const Piece& piece = pieces[task];
+    run_rows(k, plans[piece.product], piece.begin, piece.end);
+  });
+}
+
 }  // namespace
+
+void matmat_each(std::initializer_list<Product> products, uint32_t n_tokens) {
+  if (n_tokens == 1) {
+    matvec_batch(products.begin(), products.size());
+  } else if (n_tokens <= kCallerPackedTokens && products.size() <= kMaxPlannedProducts) {
+    matmat_grouped(products, n_tokens);
+  } else {
+    for (const Product& p : products) matmat(p.w, p.x, p.y, n_tokens);
+  }
+}
 
 void matmat(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens) { matmat_with(w, X, Y, n_tokens, false); }
 
