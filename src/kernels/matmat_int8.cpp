@@ -288,6 +288,22 @@ struct TileOutput {
   bool squared_relu;
 };
 
+// The next panel's weights, streamed into L2 while a tile multiplies: a few cache lines
+// after each group, so that the loads from memory overlap the dot products instead of
+// arriving in a burst (more than the core's outstanding misses) or stalling the packing.
+struct PanelPrefetch {
+  const std::byte* next = nullptr;
+  size_t lines = 0;  // this tile's share, from `next`
+  uint32_t lines_per_group = 0;
+
+  void after_group(uint32_t group) const {
+    const size_t first = size_t(group) * lines_per_group;
+    for (size_t line = first; line < std::min(lines, first + lines_per_group); ++line) {
+      _mm_prefetch(reinterpret_cast<const char*>(next + line * kCacheLine), _MM_HINT_T1);
+    }
+  }
+};
+
 template <uint32_t kTokens>
 void store_tile(const TileOutput& out, const __m512 (&acc)[kRowVectors][kTokens]) {
   const __m512 zero = _mm512_setzero_ps();
@@ -326,7 +342,8 @@ template <uint32_t kTokens>
 }
 
 template <uint32_t kTokens>
-void multiply_tile_q8_0(const std::byte* panel, const std::byte* tile, uint32_t n_blocks, const TileOutput& out) {
+void multiply_tile_q8_0(const std::byte* panel, const std::byte* tile, uint32_t n_blocks, const TileOutput& out,
+                        const PanelPrefetch& prefetch) {
   __m512 acc[kRowVectors][kTokens];
 #pragma GCC unroll 8
   for (uint32_t t = 0; t < kTokens; ++t) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
@@ -347,13 +364,14 @@ void multiply_tile_q8_0(const std::byte* panel, const std::byte* tile, uint32_t 
       acc[0][t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot[0][t]), scales0), x_scale, acc[0][t]);
       acc[1][t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dot[1][t]), scales1), x_scale, acc[1][t]);
     }
+    prefetch.after_group(b);
   }
   store_tile<kTokens>(out, acc);
 }
 
 template <uint32_t kTokens>
 void multiply_tile_q4_s(const std::byte* panel, const std::byte* tile, uint32_t n_super_blocks,
-                        const TileOutput& out) {
+                        const TileOutput& out, const PanelPrefetch& prefetch) {
   // The float sums live in memory: registers hold the 24 integer accumulators, and
   // these are touched once per 256 columns.
   alignas(64) float sums[kRowVectors][kTokens][kLanes] = {};
@@ -407,6 +425,7 @@ void multiply_tile_q4_s(const std::byte* panel, const std::byte* tile, uint32_t 
         _mm512_store_ps(sums[v][t], _mm512_fmadd_ps(block, x_scale, _mm512_load_ps(sums[v][t])));
       }
     }
+    prefetch.after_group(s);
   }
   __m512 acc[kRowVectors][kTokens];
 #pragma GCC unroll 8
@@ -417,18 +436,21 @@ void multiply_tile_q4_s(const std::byte* panel, const std::byte* tile, uint32_t 
   store_tile<kTokens>(out, acc);
 }
 
-using TileKernel = void (*)(const std::byte* panel, const std::byte* tile, uint32_t n_groups, const TileOutput& out);
+using TileKernel = void (*)(const std::byte* panel, const std::byte* tile, uint32_t n_groups, const TileOutput& out,
+                            const PanelPrefetch& prefetch);
 
 template <uint32_t kTokens>
 struct Q8Tile {
-  static void run(const std::byte* panel, const std::byte* tile, uint32_t n_groups, const TileOutput& out) {
-    multiply_tile_q8_0<kTokens>(panel, tile, n_groups, out);
+  static void run(const std::byte* panel, const std::byte* tile, uint32_t n_groups, const TileOutput& out,
+                  const PanelPrefetch& prefetch) {
+    multiply_tile_q8_0<kTokens>(panel, tile, n_groups, out, prefetch);
   }
 };
 template <uint32_t kTokens>
 struct Q4Tile {
-  static void run(const std::byte* panel, const std::byte* tile, uint32_t n_groups, const TileOutput& out) {
-    multiply_tile_q4_s<kTokens>(panel, tile, n_groups, out);
+  static void run(const std::byte* panel, const std::byte* tile, uint32_t n_groups, const TileOutput& out,
+                  const PanelPrefetch& prefetch) {
+    multiply_tile_q4_s<kTokens>(panel, tile, n_groups, out, prefetch);
   }
 };
 
@@ -492,20 +514,21 @@ void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_to
     out.masks[0] = first_lanes(panel_rows);
     out.masks[1] = first_lanes(panel_rows > kLanes ? panel_rows - kLanes : 0);
     out.squared_relu = squared_relu;
-    // The next panel's rows (contiguous in W) come from memory while this one is
-    // multiplied, a share per tile: without it, packing waits on every cache miss.
+    // The next panel's rows (contiguous in W) stream into L2 while this one is
+    // multiplied, a share per tile, spread over its groups (PanelPrefetch).
     const uint32_t next_row = first_row + kPanelRows;
     const size_t next_bytes = next_row < row_end ? size_t(std::min(kPanelRows, row_end - next_row)) * row_bytes : 0;
-    const std::byte* next = static_cast<const std::byte*>(w.data) + size_t(next_row) * row_bytes;
-    const size_t lines_per_tile = (next_bytes + kCacheLine - 1) / kCacheLine / n_tiles + 1;
+    const size_t next_lines = (next_bytes + kCacheLine - 1) / kCacheLine;
+    const size_t lines_per_tile = next_lines / n_tiles + 1;
     for (uint32_t tile = 0; tile < n_tiles; ++tile) {
-      for (size_t line = tile * lines_per_tile; line < (tile + 1) * lines_per_tile && line * kCacheLine < next_bytes;
-           ++line) {
-        _mm_prefetch(reinterpret_cast<const char*>(next + line * kCacheLine), _MM_HINT_T0);
-      }
+      PanelPrefetch prefetch;
+      const size_t first_line = tile * lines_per_tile;
+      prefetch.next = static_cast<const std::byte*>(w.data) + size_t(next_row) * row_bytes + first_line * kCacheLine;
+      prefetch.lines = first_line < next_lines ? std::min(lines_per_tile, next_lines - first_line) : 0;
+      prefetch.lines_per_group = uint32_t((prefetch.lines + layout.n_groups - 1) / layout.n_groups);
       out.y = Y + size_t(tile) * kTokenTile * w.rows + first_row;
       const TileKernel kernel = tile + 1 == n_tiles ? last_tile : full_tile;
-      kernel(panel, packed + size_t(tile) * layout.tile_bytes, layout.n_groups, out);
+      kernel(panel, packed + size_t(tile) * layout.tile_bytes, layout.n_groups, out, prefetch);
     }
   }
 }
