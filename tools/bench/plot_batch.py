@@ -6,7 +6,9 @@
 For each model (one row of panels): aggregate decode tokens/s and ms per step against
 the batch size, with the two limits measured in the same runs: the memory bandwidth
 (a step reads every weight once, so B x bandwidth / bytes per step) and the FP32 FMA
-peak (2 FLOPs per matrix weight per token), and the batch where they cross. Prints the
+peak (2 FLOPs per matrix weight per token), and the batch where they cross; for q8_0 and
+q4_s also the int8 dot-product peak (bench's int8_peak_gops), which their batches beyond
+the exact limit use where the machine has it. Prints the
 Markdown table of the README. Needs matplotlib (Debian: python3-matplotlib) for --png.
 """
 import argparse
@@ -56,6 +58,15 @@ def limits(run, batch):
     return bandwidth_tps, fma_tps, crossing
 
 
+def int8_fraction(run):
+    """The share of the int8 dot-product peak (bench's int8_peak_gops) a step of q8_0 or
+    q4_s weights used, or None: their batches beyond the exact limit run on int8 dot
+    products where the machine has them, so the FMA peak is not their limit."""
+    if weight_type(run) not in ("q8_0", "q4_s") or not run.get("int8_peak_gops"):
+        return None
+    return 2.0 * run["matrix_params"] * run["decode_tokens_per_second"] / (run["int8_peak_gops"] * 1e9)
+
+
 def group(runs):
     groups = OrderedDict()
     for r in runs:
@@ -66,15 +77,19 @@ def group(runs):
 
 
 def table(groups):
-    lines = ["| model | weights | batch | ms/step | tokens/s (all) | x batch 1 | bandwidth used | FMA peak used |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| model | weights | batch | ms/step | tokens/s (all) | x batch 1 | bandwidth used | FMA peak used | "
+             "int8 peak used |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for (shape, wtype), rs in groups.items():
         base = next((r["decode_tokens_per_second"] for r in rs if r["batch"] == 1), None)
         for r in rs:
             speedup = f"{r['decode_tokens_per_second'] / base:.2f}" if base else "-"
+            int8 = int8_fraction(r)
+            int8_cell = f"{100 * int8:.0f}%" if int8 is not None else "-"
             lines.append(f"| {shape} | {wtype} | {r['batch']} | {r['decode_ms_per_step']:.2f} | "
                          f"{r['decode_tokens_per_second']:.1f} | {speedup} | "
-                         f"{100 * r['decode_bandwidth_fraction']:.0f}% | {100 * r['decode_fma_fraction']:.0f}% |")
+                         f"{100 * r['decode_bandwidth_fraction']:.0f}% | {100 * r['decode_fma_fraction']:.0f}% | "
+                         f"{int8_cell} |")
     return "\n".join(lines)
 
 
@@ -106,6 +121,9 @@ def plot(groups, png, machine):
             fma_tps, crossing = limits(ref, 1)[1], limits(ref, 1)[2]
             if i == 0:
                 ax_tps.axhline(fma_tps, color="black", linestyle=":", label="FP32 FMA peak")
+            if int8_fraction(rs[0]) is not None:
+                int8_tps = statistics.median(r["int8_peak_gops"] for r in rs) * 1e9 / (2.0 * rs[0]["matrix_params"])
+                ax_tps.axhline(int8_tps, color=color, linestyle="-.", alpha=0.6, label=f"{key[1]} int8 peak")
             ax_tps.axvline(crossing, color=color, linestyle=":", alpha=0.6)
             ax_tps.annotate(f"limits cross\nat B = {crossing:.0f}", (crossing, fma_tps), color=color,
                             fontsize=8, textcoords="offset points", xytext=(4, -28 - 22 * i))
