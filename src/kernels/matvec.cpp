@@ -189,10 +189,16 @@ thread_local PackingBuffers t_packing[kMaxPlannedProducts];
 // (a hand-off costs about as much as packing a few dozen tokens).
 constexpr uint32_t kCallerPackedTokens = 32;
 
+// Tokens packed per task for the int8 GEMM: its packed tokens interleave a tile's tokens
+// (6 at the VNNI level, 16 with AMX) in each cache line, so tasks that split a tile would
+// write the same lines (with 16 threads a 128-token chunk went out in 2-token tasks). 48
+// is a whole number of tiles at either level.
+constexpr uint32_t kInt8PackGrain = 48;
+
 template <typename Fn>
-void pack_range(uint32_t n, bool parallel, Fn&& fn) {
+void pack_range(uint32_t n, bool parallel, uint32_t grain, Fn&& fn) {
   if (parallel) {
-    parallel_for(n, 1, fn);
+    parallel_for(n, grain, fn);
   } else {
     fn(0u, n);
   }
@@ -235,7 +241,7 @@ PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t
     plan.granule = k.int8_row_granule;
     buffers.int8_tokens.resize(k.int8_tokens_bytes(w.dtype, n_tokens, w.cols));
     std::byte* packed = buffers.int8_tokens.data();
-    pack_range(n_tokens, parallel_packing, [&](uint32_t begin, uint32_t end) {
+    pack_range(n_tokens, parallel_packing, kInt8PackGrain, [&](uint32_t begin, uint32_t end) {
       k.pack_int8_tokens(w.dtype, product.x, n_tokens, w.cols, begin, end, packed);
     });
     plan.int8_tokens = packed;
@@ -266,7 +272,7 @@ PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t
   buffers.floats.resize(k.packed_tokens_floats(n_tokens, w.cols));
   float* packed = buffers.floats.data();
   const uint32_t token_blocks = (n_tokens + k.token_block - 1) / k.token_block;
-  pack_range(token_blocks, parallel_packing,
+  pack_range(token_blocks, parallel_packing, 1,
              [&](uint32_t begin, uint32_t end) { k.pack_tokens(product.x, n_tokens, w.cols, begin, end, packed); });
   plan.packed = packed;
   return plan;
