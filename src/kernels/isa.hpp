@@ -92,8 +92,8 @@ struct KernelSet {
   void (*matmat_rows_small)(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, uint32_t begin,
                             uint32_t end, bool squared_relu) = nullptr;
   uint32_t max_small_batch = 0;
-  // Batched decoding on the FMA GEMM: up to narrow_tokens tokens (one vector) packed
-  // by pack_tokens_narrow into packed_tokens_floats(narrow_tokens, cols) floats.
+  // Batched decoding on the FMA GEMM: tokens in groups of narrow_tokens (one vector),
+  // packed by pack_tokens_narrow into (groups × narrow_tokens × cols) floats.
   uint32_t narrow_tokens = 0;
   void (*pack_tokens_narrow)(const float* X, uint32_t n_tokens, uint32_t cols, float* packed) = nullptr;
   void (*matmat_rows_narrow)(const MatrixRef& w, const float* packed_tokens, float* Y, uint32_t n_tokens,

@@ -92,7 +92,8 @@ void micro_tile(const float* panel, uint32_t depth, const float* tokens, float* 
 // accumulators; each k step loads the token vector once and multiplies it by 12
 // broadcast weights, so a batch of 16 (AVX-512) or 8 (AVX2) is not padded to the wide
 // tile's 32 or 16 tokens.
-void narrow_tile(const float* panel, uint32_t depth, const float* tokens, float* out, const std::byte* prefetch,
+void narrow_tile(const float* panel, uint32_t depth, const float* tokens, float* out, size_t out_stride,
+                 const std::byte* prefetch,
                  size_t prefetch_lines) {
   using V = FloatVec;
   static_assert(kNarrowTokens == V::kWidth && kNarrowRows == 12);
@@ -124,7 +125,7 @@ void narrow_tile(const float* panel, uint32_t depth, const float* tokens, float*
     c11 = V::fma(V::broadcast(w[11 * depth]), x, c11);
   }
   const V::T tile[kNarrowRows] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11};
-  for (uint32_t r = 0; r < kNarrowRows; ++r) V::store(out + r * kNarrowTokens, tile[r]);
+  for (uint32_t r = 0; r < kNarrowRows; ++r) V::store(out + r * out_stride, tile[r]);
   for (; line < prefetch_lines; ++line) __builtin_prefetch(prefetch + kCacheLineBytes * line, 0, 3);
 }
 
@@ -223,9 +224,13 @@ void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint3
 
 
 void pack_tokens_narrow(const float* X, uint32_t T, uint32_t K, float* packed) {
-  transpose(X, K, packed, kNarrowTokens, T, K);
-  for (uint32_t k = 0; k < K && T < kNarrowTokens; ++k) {
-    std::fill(packed + size_t(k) * kNarrowTokens + T, packed + size_t(k + 1) * kNarrowTokens, 0.0f);
+  for (uint32_t first = 0; first < T; first += kNarrowTokens) {
+    const uint32_t present = std::min(kNarrowTokens, T - first);
+    float* group = packed + size_t(first) * K;
+    transpose(X + size_t(first) * K, K, group, kNarrowTokens, present, K);
+    for (uint32_t k = 0; k < K && present < kNarrowTokens; ++k) {
+      std::fill(group + size_t(k) * kNarrowTokens + present, group + size_t(k + 1) * kNarrowTokens, 0.0f);
+    }
   }
 }
 
@@ -233,26 +238,35 @@ void matmat_rows_narrow(const MatrixRef& w, const float* packed_tokens, float* Y
                         uint32_t row_begin, uint32_t row_end, bool squared_relu) {
   const uint32_t K = w.cols;
   const uint32_t n_rows = row_end - row_begin;
-  // [n_rows rounded up to panels][kNarrowTokens] sums, and kNarrowRows whole rows widened
+  const uint32_t padded_tokens = round_up(n_tokens, kNarrowTokens);
+  // [n_rows rounded up to panels][padded_tokens] sums, and kNarrowRows whole rows widened
   // (L2: 144 KiB at K = 3072). Whole rows, not kDepth columns as matmat_rows: a panel is
-  // then one contiguous run of W, and the next one streams in while this one multiplies.
+  // then one contiguous run of W, and the next one streams in while this one multiplies
+  // each group of tokens.
   float* transposed = static_cast<float*>(thread_scratch(
-      ScratchSlot::Transposed, size_t(round_up(n_rows, kNarrowRows)) * kNarrowTokens * sizeof(float)));
+      ScratchSlot::Transposed, size_t(round_up(n_rows, kNarrowRows)) * padded_tokens * sizeof(float)));
   float* panel = static_cast<float*>(thread_scratch(ScratchSlot::Panel, size_t(kNarrowRows) * K * sizeof(float)));
   const size_t row_bytes = dtype_row_bytes(w.dtype, K);
   const auto* data = static_cast<const std::byte*>(w.data);
   prefetch_bytes(data + size_t(row_begin) * row_bytes, size_t(std::min(kNarrowRows, n_rows)) * row_bytes);
+  const uint32_t n_groups = padded_tokens / kNarrowTokens;
   for (uint32_t p0 = row_begin; p0 < row_end; p0 += kNarrowRows) {
     const uint32_t panel_rows = std::min(kNarrowRows, row_end - p0);
     dequantize_block(w, p0, p0 + panel_rows, 0, K, panel);
     std::fill(panel + size_t(panel_rows) * K, panel + size_t(kNarrowRows) * K, 0.0f);
     const uint32_t next = p0 + kNarrowRows;
     const size_t next_bytes = next < row_end ? size_t(std::min(kNarrowRows, row_end - next)) * row_bytes : 0;
-    narrow_tile(panel, K, packed_tokens, transposed + size_t(p0 - row_begin) * kNarrowTokens,
-                data + size_t(next) * row_bytes, (next_bytes + kCacheLineBytes - 1) / kCacheLineBytes);
+    const size_t next_lines = (next_bytes + kCacheLineBytes - 1) / kCacheLineBytes;
+    for (uint32_t g = 0; g < n_groups; ++g) {
+      // The next panel's lines are spread over the groups' multiplications.
+      const size_t first_line = next_lines * g / n_groups, end_line = next_lines * (g + 1) / n_groups;
+      narrow_tile(panel, K, packed_tokens + size_t(g) * kNarrowTokens * K,
+                  transposed + size_t(p0 - row_begin) * padded_tokens + g * kNarrowTokens, padded_tokens,
+                  data + size_t(next) * row_bytes + first_line * kCacheLineBytes, end_line - first_line);
+    }
   }
-  if (squared_relu) square_relu(transposed, size_t(n_rows) * kNarrowTokens);
-  transpose(transposed, kNarrowTokens, Y + row_begin, w.rows, n_rows, n_tokens);
+  if (squared_relu) square_relu(transposed, size_t(n_rows) * padded_tokens);
+  transpose(transposed, padded_tokens, Y + row_begin, w.rows, n_rows, n_tokens);
 }
 
 }  // namespace rwkv::RWKV_KERNEL_NS

@@ -185,6 +185,9 @@ struct PackingBuffers {
 };
 thread_local PackingBuffers t_packing[kMaxPlannedProducts];
 
+// Token vectors the narrow tile takes (beyond, the wide GEMM).
+constexpr uint32_t kNarrowGroups = 2;
+
 // Packs on the calling thread up to this many tokens; more are packed over the pool
 // (a hand-off costs about as much as packing a few dozen tokens).
 constexpr uint32_t kCallerPackedTokens = 32;
@@ -251,14 +254,14 @@ PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t
     plan.kernel = RowKernel::Eigen;
     return plan;
   }
-  if (2 * n_tokens >= k.narrow_tokens && n_tokens <= k.narrow_tokens) {
-    // A vector of tokens (half of them or more used): the narrow GEMM tile, faster than
-    // the row-by-row kernel below from there on (0.1B f16, 2 threads, ms a step: AVX-512
-    // at 16 tokens 24.6 against 35.0, at 8 23.4 against 24.2, at 6 23.6 against 22.0;
-    // AVX2 at 8 22.9 against 37.7, at 4 21.7 against 22.0).
+  if (2 * n_tokens >= k.narrow_tokens && n_tokens <= kNarrowGroups * k.narrow_tokens) {
+    // Half a vector of tokens or more: the narrow GEMM tile, faster than the row-by-row
+    // kernel below from there on (0.1B f16, 2 threads, ms a step: AVX-512 at 16 tokens
+    // 24.6 against 35.0, at 8 23.4 against 24.2, at 6 23.6 against 22.0; AVX2 at 8 22.9
+    // against 37.7, at 4 21.7 against 22.0), and than the wide GEMM up to two vectors.
     plan.kernel = RowKernel::Narrow;
     plan.granule = k.matmat_row_granule;
-    buffers.floats.resize(size_t(k.narrow_tokens) * w.cols);
+    buffers.floats.resize(size_t((n_tokens + k.narrow_tokens - 1) / k.narrow_tokens) * k.narrow_tokens * w.cols);
     k.pack_tokens_narrow(product.x, n_tokens, w.cols, buffers.floats.data());
     plan.packed = buffers.floats.data();
     return plan;

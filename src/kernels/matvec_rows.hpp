@@ -70,9 +70,10 @@ void pack_tokens(const float* X, uint32_t n_tokens, uint32_t cols, uint32_t bloc
 // With squared_relu, each output y becomes max(y, 0)².
 void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint32_t n_tokens, uint32_t row_begin,
                  uint32_t row_end, bool squared_relu);
-// Batched decoding on the FMA GEMM: up to kNarrowTokens tokens (one vector: 16 in
-// AVX-512, 8 in AVX2) packed k-major by pack_tokens_narrow ([cols][kNarrowTokens], zero
-// past n_tokens), multiplied 12 rows at a time with no padding to the wide tile.
+// Batched decoding on the FMA GEMM: tokens in groups of kNarrowTokens (one vector: 16 in
+// AVX-512, 8 in AVX2), each group packed k-major by pack_tokens_narrow
+// ([groups][cols][kNarrowTokens], zero past n_tokens), multiplied 12 rows at a time, each
+// panel of rows widened once for all the groups.
 inline constexpr uint32_t kNarrowTokens = kTokenBlock / 2;
 inline constexpr uint32_t kNarrowRows = 12;
 static_assert(kMatmatRowGranule % kNarrowRows == 0);
