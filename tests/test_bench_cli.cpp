@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -16,6 +17,7 @@
 
 namespace {
 
+using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -52,7 +54,7 @@ TEST_F(BenchCli, JsonHasEveryFieldWithSaneValues) {
   EXPECT_EQ(j["decode_tokens"], 4);
   EXPECT_EQ(j["batch"], 1);
   EXPECT_EQ(j["isa"], rwkv::kernel_isa());
-  EXPECT_THAT((std::vector<std::string>{"avx512_vnni", "avx512", "avx2", "scalar"}),
+  EXPECT_THAT((std::vector<std::string>{"amx", "avx512_vnni", "avx512", "avx2", "scalar"}),
               ::testing::Contains(j["isa"].get<std::string>()));
   EXPECT_EQ(j["decode_ms_per_step"], j["decode_ms_per_token"]);
   // f16 matrices: prefill runs on FMAs, and its fraction is that of the FMA peak.
@@ -72,8 +74,8 @@ TEST_F(BenchCli, JsonHasEveryFieldWithSaneValues) {
   EXPECT_GE(j["peak_rss_bytes"].get<double>(), 1e6);
 }
 
-// q8_0 matrices: where the kernels multiply them in int8 (VNNI), prefill is compared with
-// the int8 dot-product peak, else with the FMA peak.
+// q8_0 matrices: where the kernels multiply them in int8 (VNNI, AMX), prefill is compared
+// with the int8 peak of that unit, else with the FMA peak.
 TEST_F(BenchCli, PrefillIsComparedWithThePeakOfTheUnitThatRanIt) {
   const std::string q8 = (dir_ / "q8.rwkv").string();
   const auto fixture = rwkv_test::fixtures_dir() / "tiny-v7.0.pth";
@@ -84,7 +86,9 @@ TEST_F(BenchCli, PrefillIsComparedWithThePeakOfTheUnitThatRanIt) {
   ASSERT_EQ(bench.exit_code, 0) << bench.output;
   const nlohmann::json j = nlohmann::json::parse(bench.output);
   const bool int8 = rwkv::int8_matmat("q8_0");
-  EXPECT_EQ(int8, std::string(rwkv::kernel_isa()) == "avx512_vnni");
+  const std::string isa = rwkv::kernel_isa();
+  EXPECT_EQ(int8, isa == "avx512_vnni" || isa == "amx");
+  if (isa == "amx") EXPECT_EQ(j["int8_unit"], "amx int8 (tdpbssd)");
   EXPECT_EQ(j["prefill_unit"], int8 ? rwkv::int8_peak_unit() : rwkv::fma_peak_unit());
   const double peak = int8 ? j["int8_peak_gops"].get<double>() : j["fma_peak_gflops"].get<double>();
   EXPECT_NEAR(j["prefill_peak_fraction"].get<double>() * peak,
@@ -93,7 +97,7 @@ TEST_F(BenchCli, PrefillIsComparedWithThePeakOfTheUnitThatRanIt) {
 }
 
 // RWKV_ISA chooses the kernels' instruction-set level: every level this processor runs
-// works and is what info and bench report; "native" is the best; an unknown level and
+// works and is what info and bench report; "native" is the default; an unknown level and
 // one above the processor's are refused by name.
 TEST_F(BenchCli, RwkvIsaChoosesTheKernelLevel) {
   const std::vector<std::string> levels = rwkv::supported_kernel_isas();
@@ -108,14 +112,26 @@ TEST_F(BenchCli, RwkvIsaChoosesTheKernelLevel) {
     ASSERT_EQ(bench.exit_code, 0) << bench.output;
     EXPECT_EQ(nlohmann::json::parse(bench.output)["isa"], level);
   }
+  // native, and no RWKV_ISA, take the best level, except amx, which is only used when named.
+  const std::string default_level =
+      levels.back() == "amx" && levels.size() > 1 ? levels[levels.size() - 2] : levels.back();
   auto native = rwkv_test::run_cli_with_stderr("info --model '" + model_ + "'", "RWKV_ISA=native");
-  EXPECT_THAT(native.output, HasSubstr("kernels:      " + levels.back() + "\n"));
+  EXPECT_THAT(native.output, HasSubstr("kernels:      " + default_level + "\n"));
+  auto unset = rwkv_test::run_cli_with_stderr("info --model '" + model_ + "'", "RWKV_ISA=");
+  EXPECT_THAT(unset.output, HasSubstr("kernels:      " + default_level + "\n"));
   auto unknown = rwkv_test::run_cli_with_stderr("info --model '" + model_ + "'", "RWKV_ISA=sse9");
   EXPECT_THAT(unknown.output, HasSubstr("RWKV_ISA=sse9: unknown instruction-set level (expected native or one of: scalar"));
-  if (levels.back() != "avx512_vnni") {
-    auto above = rwkv_test::run_cli_with_stderr("info --model '" + model_ + "'", "RWKV_ISA=avx512_vnni");
+  // The level above this processor's best is refused: by name where this build has it,
+  // as unknown where it does not (amx needs a compiler with the AMX intrinsics).
+  const std::vector<std::string> every_level = {"scalar", "avx2", "avx512", "avx512_vnni", "amx"};
+  const auto best = std::find(every_level.begin(), every_level.end(), levels.back());
+  ASSERT_NE(best, every_level.end());
+  if (best + 1 != every_level.end()) {
+    const std::string above_level = *(best + 1);
+    auto above = rwkv_test::run_cli_with_stderr("info --model '" + model_ + "'", "RWKV_ISA=" + above_level);
     EXPECT_NE(above.exit_code, 0);
-    EXPECT_THAT(above.output, HasSubstr("supports at most " + levels.back()));
+    EXPECT_THAT(above.output, AnyOf(HasSubstr("supports at most " + levels.back()),
+                                    HasSubstr("RWKV_ISA=" + above_level + ": unknown instruction-set level")));
   }
 }
 

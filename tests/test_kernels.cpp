@@ -3,6 +3,7 @@
 // quantization error of each type on random data.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -269,6 +270,99 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, KernelMatmat, ::testing::ValuesIn(matvec_case
   return type_and_size_name(info.param.type, info.param.rows, info.param.cols);
 });
 
+// The int8 GEMM of the block types (KernelSet::matmat_rows_int8: VNNI, and AMX tiles for
+// q8_0 at the amx level) called directly, at every level that has it, against its
+// definition: each token rounded to int8 as quantize_activation rounds it, times the
+// stored weights, in double. Only the order of the float additions may differ (1e-5 of
+// sum |w x|, matvec's allowance for it); with squared_relu that bound carried through
+// max(y, 0)². Tokens are packed in two ranges and rows multiplied in two ranges, the
+// second starting off the granule, as threads would split them; 1 to 40 tokens cross the
+// 6-token (VNNI) and 16-token (AMX) tiles, 15, 17, 33 and 100 rows end in part-filled
+// tiles, columns 32 to 3072 go from one block to a 3072-wide matrix, 100 ends in a
+// partial block.
+TEST(KernelInt8Gemm, MatchesRoundedTokensTimesStoredWeights) {
+  bool any_level = false;
+  at_every_level([&] {
+    const rwkv::KernelSet& k = rwkv::kernels();
+    if (k.matmat_rows_int8 == nullptr) return;
+    any_level = true;
+    for (DType type : {DType::Q8_0, DType::Q4_S}) {
+      const uint32_t group = rwkv::activation_group_values(type);
+      for (uint32_t cols : {32u, 100u, 768u, 3072u}) {
+        for (uint32_t rows : {1u, 15u, 17u, 33u, 100u}) {
+          const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 7 + cols), rows, cols, type);
+          for (uint32_t n_tokens : {1u, 2u, 5u, 6u, 7u, 15u, 16u, 17u, 31u, 33u, 40u}) {
+            const bool squared_relu = (n_tokens + rows) % 2 == 1;
+            const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 5 + cols + n_tokens);
+            std::vector<std::byte> packed(k.int8_tokens_bytes(type, n_tokens, cols));
+            const uint32_t token_split = n_tokens / 3;
+            k.pack_int8_tokens(type, X.data(), n_tokens, cols, 0, token_split, packed.data());
+            k.pack_int8_tokens(type, X.data(), n_tokens, cols, token_split, n_tokens, packed.data());
+            std::vector<float> Y(size_t(n_tokens) * rows, std::numeric_limits<float>::quiet_NaN());
+            const uint32_t row_split = std::min(rows, k.int8_row_granule / 2 + 3);
+            k.matmat_rows_int8(w.ref, packed.data(), n_tokens, Y.data(), 0, row_split, squared_relu);
+            k.matmat_rows_int8(w.ref, packed.data(), n_tokens, Y.data(), row_split, rows, squared_relu);
+            rwkv::Int8Activation x;
+            for (uint32_t t = 0; t < n_tokens; ++t) {
+              rwkv::quantize_activation(X.data() + size_t(t) * cols, cols, group, x);
+              for (uint32_t r = 0; r < rows; ++r) {
+                double expected = 0, magnitude = 0;
+                for (uint32_t c = 0; c < cols; ++c) {
+                  const double p = double(w.dequantized[size_t(r) * cols + c]) * x.scales[c / group] * x.quants[c];
+                  expected += p;
+                  magnitude += std::abs(p);
+                }
+                double bound = 1e-5 * magnitude + 1e-6;
+                if (squared_relu) {
+                  bound *= 2 * std::abs(expected) + bound;
+                  expected = expected > 0 ? expected * expected : 0.0;
+                }
+                ASSERT_NEAR(Y[size_t(t) * rows + r], expected, bound)
+                    << rwkv::dtype_name(type) << " " << rows << "x" << cols << ", " << n_tokens << " tokens"
+                    << (squared_relu ? " (squared relu)" : "") << ": token " << t << " row " << r;
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+  if (!any_level) GTEST_SKIP() << "no kernel level with an int8 GEMM on this processor";
+}
+
+// The amx level's q8_0 GEMM (AMX tiles) gives the VNNI kernel's results bit for bit: the
+// same rounded tokens, the same integer dot per block and the same float operations in
+// the same order.
+TEST(KernelInt8Gemm, AmxEqualsVnniBitForBitForQ8_0) {
+  const auto levels = rwkv::supported_isa_levels();
+  if (std::find(levels.begin(), levels.end(), rwkv::IsaLevel::Amx) == levels.end()) {
+    GTEST_SKIP() << "this processor (or its operating system) does not run the amx level";
+  }
+  for (uint32_t cols : {32u, 100u, 768u, 3072u}) {
+    for (uint32_t rows : {15u, 33u, 100u}) {
+      const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows + cols), rows, cols, DType::Q8_0);
+      for (uint32_t n_tokens : {1u, 5u, 16u, 17u, 40u}) {
+        const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 3 * cols + n_tokens);
+        std::vector<float> results[2];
+        for (rwkv::IsaLevel level : {rwkv::IsaLevel::Avx512Vnni, rwkv::IsaLevel::Amx}) {
+          rwkv::ScopedKernels use(level);
+          const rwkv::KernelSet& k = rwkv::kernels();
+          std::vector<std::byte> packed(k.int8_tokens_bytes(DType::Q8_0, n_tokens, cols));
+          k.pack_int8_tokens(DType::Q8_0, X.data(), n_tokens, cols, 0, n_tokens, packed.data());
+          std::vector<float>& Y = results[level == rwkv::IsaLevel::Amx];
+          Y.assign(size_t(n_tokens) * rows, 0.0f);
+          k.matmat_rows_int8(w.ref, packed.data(), n_tokens, Y.data(), 0, rows, n_tokens % 2 == 0);
+        }
+        for (size_t i = 0; i < results[0].size(); ++i) {
+          ASSERT_EQ(std::memcmp(&results[0][i], &results[1][i], sizeof(float)), 0)
+              << rows << "x" << cols << ", " << n_tokens << " tokens: token " << i / rows << " row " << i % rows
+              << ": vnni " << results[0][i] << ", amx " << results[1][i];
+        }
+      }
+    }
+  }
+}
+
 TEST(KernelDType, CodesNamesAndRowSizes) {
   // Codes are stored in files: these must never change.
   EXPECT_EQ(static_cast<int>(DType::F32), 0);
@@ -427,6 +521,61 @@ TEST(KernelBench, DISABLED_MatvecThroughput) {
                   1e6 * seconds / iterations, double(bytes.size()) * iterations / seconds / 1e9);
     }
   }
+}
+
+// Single-threaded int8 GEMM (KernelSet::matmat_rows_int8, tokens packed beforehand) at
+// each level that has one, in int8 GOP/s (2 per multiply-add) and as a fraction of that
+// level's int8 peak on one thread (int8_peak_loop): VNNI against AMX tiles for q8_0.
+// Shapes of the 0.1B and 1.5B models' matrices, 128 tokens. Run with
+// --gtest_also_run_disabled_tests on a Release build.
+TEST(KernelBench, DISABLED_Int8GemmThroughput) {
+  constexpr uint32_t kTokens = 128;
+  struct Case {
+    DType type;
+    uint32_t rows, cols;
+    std::vector<std::byte> bytes;
+    std::vector<float> X;
+  };
+  std::vector<Case> cases;
+  for (DType type : {DType::Q8_0, DType::Q4_S}) {
+    for (auto [rows, cols] : {std::pair{768u, 768u}, std::pair{3072u, 768u}, std::pair{768u, 3072u},
+                              std::pair{2048u, 2048u}, std::pair{8192u, 2048u}}) {
+      const auto values = random_normal(size_t(rows) * cols, 1, 0.02f);
+      cases.push_back({type, rows, cols, rwkv::quantize_rows(values.data(), rows, cols, type),
+                       random_normal(size_t(kTokens) * cols, 2)});
+    }
+  }
+  at_every_level([&] {
+    const rwkv::KernelSet& k = rwkv::kernels();
+    if (k.matmat_rows_int8 == nullptr) return;
+    // The best of 5 passes: the first ones meet the clock's ramp.
+    double peak = 0;
+    for (int pass = 0; pass < 5; ++pass) {
+      int32_t sink = 0;
+      const auto peak_start = std::chrono::steady_clock::now();
+      const double ops = k.int8_peak_loop(4'000'000, &sink);
+      peak = std::max(peak, ops / std::chrono::duration<double>(std::chrono::steady_clock::now() - peak_start).count());
+    }
+    for (const Case& c : cases) {
+      const rwkv::MatrixRef w{c.type, c.rows, c.cols, c.bytes.data()};
+      std::vector<std::byte> packed(k.int8_tokens_bytes(c.type, kTokens, c.cols));
+      k.pack_int8_tokens(c.type, c.X.data(), kTokens, c.cols, 0, kTokens, packed.data());
+      std::vector<float> Y(size_t(kTokens) * c.rows);
+      const auto once = [&] { k.matmat_rows_int8(w, packed.data(), kTokens, Y.data(), 0, c.rows, false); };
+      once();
+      const auto start = std::chrono::steady_clock::now();
+      int iterations = 0;
+      while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(250)) {
+        once();
+        ++iterations;
+      }
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double ops = 2.0 * c.rows * c.cols * kTokens * iterations / seconds;
+      std::printf("[ measured ] int8 gemm %s %s %ux%u, %u tokens: %.1f us, %.0f GOP/s, %.2f of the %s peak (%.0f GOP/s)\n",
+                  rwkv::isa_level_name(k.level), rwkv::dtype_name(c.type), c.rows, c.cols, kTokens,
+                  1e6 * seconds / iterations, ops / 1e9, ops / peak, k.int8_unit, peak / 1e9);
+    }
+  });
 }
 
 }  // namespace

@@ -42,26 +42,30 @@ class BandwidthProbe {
 // registers at the widest width of the kernels in use (kernel_isa()), one timed pass.
 double measure_fma_peak_once();
 // The same for the int8 dot products of the int8 kernels (u8 × s8 summed into int32:
-// vpdpbusd with AVX-512 VNNI, else vpmaddubsw + vpmaddwd), int8 operations per second
-// (2 per byte pair); 0 where the kernels in use have none (scalar).
+// vpdpbusd with AVX-512 VNNI, else vpmaddubsw + vpmaddwd; at the amx level AMX tile
+// products, s8 × s8 with tdpbssd), int8 operations per second (2 per byte pair); 0 where
+// the kernels in use have none (scalar).
 double measure_int8_peak_once();
-// Which unit each measures, e.g. "avx512 fma", "avx512 vnni" ("" for none).
+// Which unit each measures, e.g. "avx512 fma", "avx512 vnni", "amx int8 (tdpbssd)" ("" for none).
 const char* fma_peak_unit();
 const char* int8_peak_unit();
 
 // Whether matrix–matrix products (prefill, batches beyond a few tokens) of weights of
 // `weight_type` ("q8_0", ...) run on int8 dot products with the kernels in use: the block
-// types at the avx512_vnni level. Otherwise they run on float32 FMAs.
+// types at the avx512_vnni and amx levels (q8_0 on AMX tiles at amx). Otherwise they run
+// on float32 FMAs.
 bool int8_matmat(const std::string& weight_type);
 
-// The instruction-set level of the kernels in use: "scalar", "avx2", "avx512" or
-// "avx512_vnni". The library chooses the best level the processor and operating system
-// support at first use; the environment variable RWKV_ISA=scalar|avx2|avx512|avx512_vnni
-// lowers it (a level above what the machine supports is an error).
+// The instruction-set level of the kernels in use: "scalar", "avx2", "avx512",
+// "avx512_vnni" or "amx". The library chooses the best level the processor and operating
+// system support at first use, except amx, which is used only when asked for (it is not
+// yet faster at every thread count); the environment variable
+// RWKV_ISA=scalar|avx2|avx512|avx512_vnni|amx|native chooses another one (a level above
+// what the machine supports is an error).
 const char* kernel_isa();
 // The levels this build has that this processor runs, lowest first ("scalar", ...).
 std::vector<std::string> supported_kernel_isas();
-// Uses `level` ("native" = the best supported) from now on, as RWKV_ISA would; throws
+// Uses `level` ("native" = the default choice above) from now on, as RWKV_ISA would; throws
 // rwkv::Error for an unknown level or one above what the processor supports. Not while
 // another thread runs a model.
 void set_kernel_isa(const std::string& level);

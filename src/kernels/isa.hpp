@@ -26,13 +26,16 @@ enum class IsaLevel : uint8_t {
   Avx2,        // AVX2, FMA, F16C (x86-64-v3)
   Avx512,      // AVX-512 F, CD, BW, DQ, VL (x86-64-v4)
   Avx512Vnni,  // and AVX-512 VNNI: int8 dot products in one instruction
+  Amx,         // and AVX-512 BF16, AMX-TILE, AMX-INT8, AMX-BF16: the q8_0 GEMM on tiles
 };
 
 const char* isa_level_name(IsaLevel level);
 
 // What cpuid and the operating system say this processor can run. A feature counts only
 // when the OS saves its registers on context switch (XCR0): AVX needs the YMM state,
-// AVX-512 the opmask and ZMM states.
+// AVX-512 the opmask and ZMM states, AMX the tile states. Linux also wants each process
+// to ask for the tile data state before its first tile instruction (else SIGILL):
+// detection asks once, for the whole process, and records whether it was granted.
 struct CpuFeatures {
   bool avx2 = false;  // with FMA and F16C
   bool avx512 = false;
@@ -41,6 +44,7 @@ struct CpuFeatures {
   bool avx_vnni = false;
   bool amx_int8 = false;  // tile data state enabled in XCR0 (the permission request is separate)
   bool amx_bf16 = false;
+  bool amx_permitted = false;  // the OS lets this process use the tile data (Linux: arch_prctl)
 };
 CpuFeatures detect_cpu_features();
 
@@ -49,8 +53,8 @@ IsaLevel best_supported_isa();
 // The levels compiled into this build that this processor supports, lowest first.
 std::span<const IsaLevel> supported_isa_levels();
 
-// The level RWKV_ISA names: "scalar", "avx2", "avx512", "avx512_vnni" or "native" (the
-// best supported). Throws rwkv::Error naming RWKV_ISA, the value and what is allowed
+// The level RWKV_ISA names: "scalar", "avx2", "avx512", "avx512_vnni", "amx" or "native"
+// (the default: the best supported, but amx only when named). Throws rwkv::Error naming RWKV_ISA, the value and what is allowed
 // when the name is unknown or the level is above what this processor supports.
 IsaLevel parse_isa_request(const std::string& value);
 
@@ -98,9 +102,9 @@ struct KernelSet {
   void (*pack_tokens_narrow)(const float* X, uint32_t n_tokens, uint32_t cols, float* packed) = nullptr;
   void (*matmat_rows_narrow)(const MatrixRef& w, const float* packed_tokens, float* Y, uint32_t n_tokens,
                              uint32_t begin, uint32_t end, bool squared_relu) = nullptr;
-  // The int8 GEMM for the block types (AVX-512 VNNI, matmat_int8.hpp): every token's
-  // activation rounded to int8 as for one token, packed once per product; any range of
-  // rows, best a multiple of int8_row_granule.
+  // The int8 GEMM for the block types (AVX-512 VNNI, and AMX for q8_0 at the amx level;
+  // matmat_int8.hpp): every token's activation rounded to int8 as for one token, packed
+  // once per product; any range of rows, best a multiple of int8_row_granule.
   size_t (*int8_tokens_bytes)(DType type, uint32_t n_tokens, uint32_t cols) = nullptr;
   void (*pack_int8_tokens)(DType type, const float* X, uint32_t n_tokens, uint32_t cols, uint32_t token_begin,
                            uint32_t token_end, std::byte* packed) = nullptr;
@@ -132,12 +136,13 @@ struct KernelSet {
   // Machine probes (machine_limits.cpp): a streaming read of n words with the widest
   // loads, returning their XOR; `iterations` rounds of independent FMAs on registers at
   // the widest float width, returning the FLOPs done; the same for int8 dot products
-  // (the integer multiply-adds the int8 kernels use), returning the int8 operations.
+  // (the integer multiply-adds the int8 kernels use; at the amx level iterations / 8
+  // rounds of four tile products), returning the int8 operations.
   uint64_t (*stream_read)(const uint64_t* words, size_t n) = nullptr;
   double (*fma_peak_loop)(uint32_t iterations, float* sink) = nullptr;
   double (*int8_peak_loop)(uint32_t iterations, int32_t* sink) = nullptr;
   const char* fma_unit = "";   // e.g. "avx512 fma"
-  const char* int8_unit = "";  // e.g. "avx512 vnni (vpdpbusd)"; "" when int8_peak_loop is null
+  const char* int8_unit = "";  // e.g. "avx512 vnni", "amx int8 (tdpbssd)"; "" when int8_peak_loop is null
 };
 
 // The kernels in use. The first call chooses them (RWKV_ISA, else the best supported).

@@ -14,8 +14,10 @@ KernelSet make_kernel_set() {
   k.level = IsaLevel::Avx2;
 #elif !defined(RWKV_HAVE_AVX512_VNNI)
   k.level = IsaLevel::Avx512;
-#else
+#elif !defined(RWKV_HAVE_AMX)
   k.level = IsaLevel::Avx512Vnni;
+#else
+  k.level = IsaLevel::Amx;
 #endif
   k.matvec_rows_f32 = matvec_rows_f32;
   k.matvec_rows_f16 = matvec_rows_f16;

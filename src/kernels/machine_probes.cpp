@@ -94,6 +94,53 @@ double fma_peak_loop(uint32_t iterations, float* sink) {
 #endif
 }
 
+#if defined(RWKV_HAVE_AMX)
+namespace {
+// The tiles of the AMX peak loop (ldtilecfg, palette 1), all 16 rows × 64 bytes: tmm0-3
+// the int32 sums, tmm4-5 the A operands, tmm6-7 the B operands. In read-only memory, as
+// matmat_int8_amx.cpp says why.
+struct alignas(64) AmxPeakTiles {
+  uint8_t palette;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t bytes_per_row[16];
+  uint8_t rows[16];
+};
+constexpr AmxPeakTiles kAmxPeakTiles = {1, 0, {}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
+}  // namespace
+
+// iterations / 8 rounds of four independent tile products (tdpbssd: s8 × s8 into int32,
+// 16 × 16 × 64 multiply-adds each, the instruction the amx level's q8_0 GEMM uses); 2
+// operations per byte pair.
+double int8_peak_loop(uint32_t iterations, int32_t* sink) {
+  alignas(64) int8_t operand[16 * 64];
+  for (uint32_t i = 0; i < sizeof(operand); ++i) operand[i] = int8_t(i * 7 + 3);
+  __asm__ volatile("" ::: "memory");  // the tile loads' asm names no memory operand
+  _tile_loadconfig(&kAmxPeakTiles);
+  _tile_loadd(4, operand, 64);
+  _tile_loadd(5, operand, 64);
+  _tile_loadd(6, operand, 64);
+  _tile_loadd(7, operand, 64);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  const uint32_t rounds = std::max(iterations / 8, 1u);
+  for (uint32_t i = 0; i < rounds; ++i) {
+    _tile_dpbssd(0, 4, 6);
+    _tile_dpbssd(1, 4, 7);
+    _tile_dpbssd(2, 5, 6);
+    _tile_dpbssd(3, 5, 7);
+  }
+  alignas(64) int32_t sums[16 * 16];
+  _tile_stored(0, sums, 64);
+  _tile_release();
+  int32_t folded = 0;
+  for (int32_t v : sums) folded ^= v;
+  *sink = folded;
+  return 2.0 * 16 * 16 * 64 * 4 * double(rounds);
+}
+#else
 // `iterations` rounds of kAccumulators independent int8 dot products (u8 × s8 summed
 // into int32 lanes, the instruction the int8 kernels use); 2 operations per byte pair.
 double int8_peak_loop(uint32_t iterations, int32_t* sink) {
@@ -140,6 +187,7 @@ double int8_peak_loop(uint32_t iterations, int32_t* sink) {
   return 0.0;
 #endif
 }
+#endif
 
 #if defined(RWKV_HAVE_AVX512)
 const char* const kFmaUnit = "avx512 fma";
@@ -149,7 +197,9 @@ const char* const kFmaUnit = "avx2 fma";
 const char* const kFmaUnit = "scalar";
 #endif
 
-#if defined(RWKV_HAVE_AVX512_VNNI)
+#if defined(RWKV_HAVE_AMX)
+const char* const kInt8Unit = "amx int8 (tdpbssd)";
+#elif defined(RWKV_HAVE_AVX512_VNNI)
 const char* const kInt8Unit = "avx512 vnni";
 #elif defined(RWKV_HAVE_AVX512)
 const char* const kInt8Unit = "avx512bw";

@@ -118,36 +118,22 @@ void store_float(std::byte* p, float v) { std::memcpy(p, &v, sizeof(v)); }
 __mmask16 first_lanes(uint32_t n) { return n >= kLanes ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
 
 // Token `slot` of a tile: x's `cols` values (x null: a padding token, all zero) rounded
-// as quantize_activation rounds them: per group scale = max|x| / 127, quants
-// nearbyint(x / scale) (cvtps rounds to nearest even, as nearbyint does in the default
-// mode, and |x / scale| <= 127 keeps the saturating narrowing exact), zero past cols.
+// group by group (round_activation_group) into the tile's records.
 void pack_token(DType type, const float* x, uint32_t cols, const TokenLayout& layout, std::byte* tile, uint32_t slot) {
   const bool q4 = type == DType::Q4_S;
-  const __m512 magnitude_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   for (uint32_t g = 0; g < layout.n_groups; ++g) {
     std::byte* record = tile + size_t(g) * layout.record_bytes;
     const uint32_t begin = g * layout.group_values;
     const uint32_t present = x == nullptr ? 0 : std::min(layout.group_values, cols - begin);
-    const auto load = [&](uint32_t i) {
-      return i >= present ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(first_lanes(present - i), x + begin + i);
-    };
-    __m512 amax = _mm512_setzero_ps();
-    for (uint32_t i = 0; i < present; i += kLanes) amax = _mm512_max_ps(amax, _mm512_and_ps(load(i), magnitude_mask));
-    const float scale = _mm512_reduce_max_ps(amax) / 127.0f;
-    const __m512 inverse = _mm512_set1_ps(scale > 0.0f ? 1.0f / scale : 0.0f);
     int32_t block_sums[kSubBlocks];
-    for (uint32_t c = 0; c < layout.group_values; c += kQuantBlockValues) {
-      const __m512i low = _mm512_cvtps_epi32(_mm512_mul_ps(load(c), inverse));
-      const __m512i high = _mm512_cvtps_epi32(_mm512_mul_ps(load(c + kLanes), inverse));
-      block_sums[c / kQuantBlockValues] = _mm512_reduce_add_epi32(_mm512_add_epi32(low, high));
-      uint32_t steps[kStepsPerBlock];
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(steps), _mm512_cvtsepi32_epi8(low));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(steps + 4), _mm512_cvtsepi32_epi8(high));
-      const uint32_t first_step = c / 4;
-      for (uint32_t s = 0; s < kStepsPerBlock; ++s) {
-        std::memcpy(record + (first_step + s) * kTileStepBytes + 4 * slot, &steps[s], 4);
-      }
-    }
+    const float scale = round_activation_group(
+        x == nullptr ? nullptr : x + begin, present, layout.group_values,
+        [&](uint32_t block, const uint32_t* steps, int32_t block_sum) {
+          block_sums[block] = block_sum;
+          for (uint32_t s = 0; s < kStepsPerBlock; ++s) {
+            std::memcpy(record + (block * kStepsPerBlock + s) * kTileStepBytes + 4 * slot, &steps[s], 4);
+          }
+        });
     if (q4) {
       store_float(record + kQ4TokenQuantBytes + 4 * slot, scale);
       // Pairs (0, 2), (1, 3), (4, 6), (5, 7): the order the panel's minimum pairs have.
@@ -472,12 +458,21 @@ TileKernel tile_kernel(uint32_t n_tokens) {
 }  // namespace
 
 size_t int8_tokens_bytes(DType type, uint32_t n_tokens, uint32_t cols) {
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__)
+  if (type == DType::Q8_0) return amx_q8_0_tokens_bytes(n_tokens, cols);
+#endif
   const size_t n_tiles = (size_t(n_tokens) + kTokenTile - 1) / kTokenTile;
   return n_tiles * token_layout(type, cols).tile_bytes;
 }
 
 void pack_int8_tokens(DType type, const float* X, uint32_t n_tokens, uint32_t cols, uint32_t token_begin,
                       uint32_t token_end, std::byte* packed) {
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__)
+  if (type == DType::Q8_0) {
+    pack_amx_q8_0_tokens(X, n_tokens, cols, token_begin, token_end, packed);
+    return;
+  }
+#endif
   const TokenLayout layout = token_layout(type, cols);
   for (uint32_t t = token_begin; t < token_end; ++t) {
     pack_token(type, X + size_t(t) * cols, cols, layout, packed + size_t(t / kTokenTile) * layout.tile_bytes,
@@ -493,6 +488,12 @@ void pack_int8_tokens(DType type, const float* X, uint32_t n_tokens, uint32_t co
 
 void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_tokens, float* Y, uint32_t row_begin,
                       uint32_t row_end, bool squared_relu) {
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__)
+  if (w.dtype == DType::Q8_0) {
+    matmat_rows_amx_q8_0(w, packed, n_tokens, Y, row_begin, row_end, squared_relu);
+    return;
+  }
+#endif
   const bool q4 = w.dtype == DType::Q4_S;
   const TokenLayout layout = token_layout(w.dtype, w.cols);
   const size_t panel_bytes = size_t(layout.n_groups) * (q4 ? kQ4PanelRecordBytes : kQ8PanelRecordBytes);

@@ -10,11 +10,14 @@
 //   pack_int8_tokens(w.dtype, X, T, w.cols, 0, T, packed);        // or ranges per thread
 //   matmat_rows_int8(w, packed, T, Y, row_begin, row_end, false);  // per thread
 //
-// Only the AVX-512 VNNI level has these functions; at other levels this header declares
-// nothing and the caller keeps the float32 GEMM.
+// Only the AVX-512 VNNI and AMX levels have these functions; at other levels this header
+// declares nothing and the caller keeps the float32 GEMM. At the amx level q8_0 takes the
+// AMX form below (same contract, its own token layout); q4_s keeps the VNNI kernel.
 #pragma once
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
+
+#include <immintrin.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -31,9 +34,11 @@ size_t int8_tokens_bytes(DType type, uint32_t n_tokens, uint32_t cols);
 
 // Rounds tokens [token_begin, token_end) of X ([n_tokens, cols], row-major) to int8 into
 // `packed`: per token the quants, scales and block sums quantize_activation(x, cols,
-// activation_group_values(type)) gives it, in the layout matmat_rows_int8 reads. Each
-// token writes only its own bytes, so threads may pack disjoint ranges of one buffer at
-// once; the range that ends at n_tokens also writes the zero padding after the last token.
+// activation_group_values(type)) gives it, in the layout matmat_rows_int8 reads. Threads
+// may pack disjoint ranges of one buffer at once; ranges that together cover [0, n_tokens)
+// write every byte once, the zero padding after the last token included. (The VNNI form
+// writes each token's own bytes and the padding with the range that ends at n_tokens; the
+// AMX form whole 16-token groups, each with the range its first token is in.)
 void pack_int8_tokens(DType type, const float* X, uint32_t n_tokens, uint32_t cols, uint32_t token_begin,
                       uint32_t token_end, std::byte* packed);
 
@@ -47,6 +52,52 @@ void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_to
 
 // Rows that one packed weight panel covers.
 uint32_t int8_row_granule();
+
+// One activation group of a token rounded to int8 as quantize_activation rounds it, for
+// every token packer (the VNNI tiles and the AMX tiles): scale = max|x| / 127 over the
+// group's `present` values (zero after them; x may be null when present is 0), quants
+// nearbyint(x / scale) (cvtps rounds to nearest even, as nearbyint does in the default
+// mode, and |x / scale| <= 127 keeps the saturating narrowing exact). Calls
+// emit(block, steps, block_sum) for each block of 32 values of the group_values, where
+// steps[s] holds quants 4s..4s+3 of the block; returns the scale.
+template <typename Emit>
+inline float round_activation_group(const float* x, uint32_t present, uint32_t group_values, Emit&& emit) {
+  constexpr uint32_t kLanes = 16;
+  const auto load = [&](uint32_t i) {
+    if (i >= present) return _mm512_setzero_ps();
+    const uint32_t n = present - i;
+    return _mm512_maskz_loadu_ps(n >= kLanes ? __mmask16(0xffff) : __mmask16((1u << n) - 1u), x + i);
+  };
+  const __m512 magnitude_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  __m512 amax = _mm512_setzero_ps();
+  for (uint32_t i = 0; i < present; i += kLanes) amax = _mm512_max_ps(amax, _mm512_and_ps(load(i), magnitude_mask));
+  const float scale = _mm512_reduce_max_ps(amax) / 127.0f;
+  const __m512 inverse = _mm512_set1_ps(scale > 0.0f ? 1.0f / scale : 0.0f);
+  for (uint32_t c = 0; c < group_values; c += 32) {
+    const __m512i low = _mm512_cvtps_epi32(_mm512_mul_ps(load(c), inverse));
+    const __m512i high = _mm512_cvtps_epi32(_mm512_mul_ps(load(c + kLanes), inverse));
+    uint32_t steps[8];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(steps), _mm512_cvtsepi32_epi8(low));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(steps + 4), _mm512_cvtsepi32_epi8(high));
+    emit(c / 32, static_cast<const uint32_t*>(steps), _mm512_reduce_add_epi32(_mm512_add_epi32(low, high)));
+  }
+  return scale;
+}
+
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__)
+// The q8_0 forms with AMX tile products (matmat_int8_amx.cpp), which the functions above
+// call for DType::Q8_0 at the amx level: the same rounding of the tokens and, for every
+// output, the same float arithmetic as the VNNI kernel, so Y is bit for bit the same.
+// The weights are read in place (no packing); matmat_rows_amx_q8_0 loads its tile
+// configuration on the calling thread and releases the tiles before returning.
+// pack_amx_q8_0_tokens packs the 16-token groups that start in [token_begin, token_end),
+// whole (reading X's rows past token_end up to n_tokens, and padding after n_tokens).
+size_t amx_q8_0_tokens_bytes(uint32_t n_tokens, uint32_t cols);
+void pack_amx_q8_0_tokens(const float* X, uint32_t n_tokens, uint32_t cols, uint32_t token_begin, uint32_t token_end,
+                          std::byte* packed);
+void matmat_rows_amx_q8_0(const MatrixRef& w, const std::byte* packed, uint32_t n_tokens, float* Y,
+                          uint32_t row_begin, uint32_t row_end, bool squared_relu);
+#endif
 
 }  // namespace rwkv::RWKV_KERNEL_NS
 

@@ -1,7 +1,8 @@
 // Which SIMD paths this copy of the kernels compiles (from its level's -m flags), and the
 // few helpers the vector kernels share. Without AVX2/FMA/F16C every kernel falls back
 // to its portable scalar loop; with AVX-512 F/BW/VL as well, the kernels take 512-bit
-// paths, and with AVX-512 VNNI the int8 dot products use vpdpbusd.
+// paths, with AVX-512 VNNI the int8 dot products use vpdpbusd, and with AMX-INT8 the
+// q8_0 GEMM multiplies tiles (tdpbssd).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,9 @@
 #define RWKV_HAVE_AVX512 1
 #if defined(__AVX512VNNI__)
 #define RWKV_HAVE_AVX512_VNNI 1
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__)
+#define RWKV_HAVE_AMX 1
+#endif
 #endif
 #endif
 #endif
