@@ -149,9 +149,9 @@ namespace {
 // How a product of several tokens computes its rows, chosen by plan_product.
 enum class RowKernel : uint8_t {
   Exact,     // each token's one-token dot products (a few tokens, or batch invariance)
-  Int8Gemm,  // block types with int8 dot products (VNNI)
+  Int8Gemm,  // block types with int8 dot products (VNNI, or AMX tiles for q8_0)
   Eigen,     // the scalar level
-  Narrow,    // one vector of tokens on the FMA (batched decoding)
+  Narrow,    // one or two vectors of tokens on the FMA (batched decoding)
   Small,     // each row widened once and dotted with every token
   Gemm,      // the blocked FMA GEMM
 };
