@@ -87,7 +87,11 @@ void pack_token(const float* x, uint32_t cols, uint32_t n_blocks, std::byte* gro
   for (uint32_t b = 0; b < n_blocks; ++b) {
     std::byte* record = group + size_t(b) * kTokenRecordBytes;
     const uint32_t begin = b * kQuantBlockValues;
-    const uint32_t present = x == nullptr ? 0 : std::min(kQuantBlockValues, cols - begin);
+    // A copy of the constant: std::min takes references, and binding one to
+    // rwkv::kQuantBlockValues itself would emit it as a weak symbol shared with the other
+    // levels' objects (kernels.no_shared_weak_symbols).
+    const uint32_t block_values = kQuantBlockValues;
+    const uint32_t present = x == nullptr ? 0 : std::min(block_values, cols - begin);
     const float scale = round_activation_group(x == nullptr ? nullptr : x + begin, present, kQuantBlockValues,
                                                [&](uint32_t, const uint32_t* rows, int32_t) {
                                                  for (uint32_t k = 0; k < kQuantBlockValues / 4; ++k) {
