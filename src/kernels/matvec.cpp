@@ -90,6 +90,21 @@ struct Piece {
   uint32_t end;
 };
 
+// Appends product `index`'s rows in pieces of whole granules, as many as its `weights`
+// fill at weights_per_piece (at least one, at most one per granule); each row is in
+// exactly one piece, computed with the same code whatever the split.
+void add_pieces(uint32_t index, uint32_t rows, double weights, uint32_t granule, double weights_per_piece,
+                std::vector<Piece>& pieces) {
+  const uint32_t granules = (rows + granule - 1) / granule;
+  const uint32_t wanted = uint32_t(weights / weights_per_piece + 0.5);
+  const uint32_t count = std::clamp(wanted, 1u, std::max(granules, 1u));
+  for (uint32_t c = 0; c < count; ++c) {
+    const uint32_t begin = uint32_t(uint64_t(granules) * c / count) * granule;
+    const uint32_t end = std::min(rows, uint32_t(uint64_t(granules) * (c + 1) / count) * granule);
+    if (begin < end) pieces.push_back({index, begin, end});
+  }
+}
+
 void matvec_batch(const Product* products, size_t n) {
   if (n > kMaxBatch) throw std::logic_error("rwkv: too many products in one batch");
   thread_local Int8Activation caller_activations[kMaxBatch];
@@ -122,14 +137,7 @@ void matvec_batch(const Product* products, size_t n) {
   pieces.clear();
   for (size_t i = 0; i < n; ++i) {
     const MatrixRef& w = products[i].w;
-    const uint32_t granules = (w.rows + kRowGranule - 1) / kRowGranule;
-    const uint32_t wanted = uint32_t(double(w.rows) * w.cols / weights_per_piece + 0.5);
-    const uint32_t count = std::clamp(wanted, 1u, std::max(granules, 1u));
-    for (uint32_t k = 0; k < count; ++k) {
-      const uint32_t begin = uint32_t(uint64_t(granules) * k / count) * kRowGranule;
-      const uint32_t end = std::min(w.rows, uint32_t(uint64_t(granules) * (k + 1) / count) * kRowGranule);
-      if (begin < end) pieces.push_back({uint32_t(i), begin, end});
-    }
+    add_pieces(uint32_t(i), w.rows, double(w.rows) * w.cols, kRowGranule, weights_per_piece, pieces);
   }
   pool.run(unsigned(pieces.size()), [&](unsigned task) {
     const Piece& piece = pieces[task];
@@ -384,15 +392,8 @@ void matmat_grouped(std::initializer_list<Product> products, uint32_t n_tokens) 
   const double weights_per_piece = double(total_weights) / (pool.size() * kTasksPerThread);
   pieces.clear();
   for (uint32_t i = 0; i < plans.size(); ++i) {
-    const PlannedProduct& plan = plans[i];
-    const uint32_t granules = (plan.w.rows + plan.granule - 1) / plan.granule;
-    const uint32_t wanted = uint32_t(double(plan.w.rows) * plan.w.cols * n_tokens / weights_per_piece + 0.5);
-    const uint32_t count = std::clamp(wanted, 1u, std::max(granules, 1u));
-    for (uint32_t c = 0; c < count; ++c) {
-      const uint32_t begin = uint32_t(uint64_t(granules) * c / count) * plan.granule;
-      const uint32_t end = std::min(plan.w.rows, uint32_t(uint64_t(granules) * (c + 1) / count) * plan.granule);
-      if (begin < end) pieces.push_back({i, begin, end});
-    }
+    const MatrixRef& w = plans[i].w;
+    add_pieces(i, w.rows, double(w.rows) * w.cols * n_tokens, plans[i].granule, weights_per_piece, pieces);
   }
   pool.run(unsigned(pieces.size()), [&](unsigned task) {
     const Piece& piece = pieces[task];
