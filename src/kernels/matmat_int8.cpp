@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <vector>
 
 #include "kernels/quant_blocks.hpp"
 #include "kernels/scratch.hpp"
@@ -71,7 +72,8 @@ constexpr uint32_t kQ4TokenQuantBytes = kSuperBlockValues / 4 * kTileStepBytes;
 constexpr uint32_t kQ4TokenRecordBytes = kQ4TokenQuantBytes + 4 * kTokenTile + 4 * 4 * kTokenTile;
 
 // A weight panel holds, per group, one record:
-//   q8_0: quants [8 steps][2 row vectors][16 rows][4] as w + 128, scales float [2][16];
+//   q8_0: quants [8 steps][2 row vectors][16 rows][4] as w + 128, scales half [2][16] (in
+//     the first 32 bytes of each row vector's 64);
 //   q4_s: levels [8 sub-blocks][8 steps][2][16][4], sub-block scales int32 [8][2][16],
 //     minimum pairs int32 [4][2][16], scale_step float [2][16], min_step float [2][16].
 constexpr uint32_t kVectorBytes = 64;
@@ -150,21 +152,29 @@ void pack_token(DType type, const float* x, uint32_t cols, const TokenLayout& la
   }
 }
 
-// rows[i] points at 32 bytes of row i for i < 16. Returns, in out[k], dword k of the 16
-// rows (rows 0..7 in the low 256 bits, 8..15 in the high): an 8×8 dword transpose in
-// each half (unpack 32, unpack 64, then the 128-bit quarters across two registers).
-void transpose_rows(const std::byte* const* rows, __m512i out[8]) {
+// Row i (i < 16) at row0 + i × stride, 32 bytes of each. Returns, in out[k], dword k of
+// the 16 rows (rows 0..7 in the low 256 bits, 8..15 in the high): an 8×8 dword transpose
+// in each half (unpack 32, unpack 64, then the 128-bit quarters across two registers).
+// Inlined, so that the rows come straight from memory and the results stay in registers.
+[[gnu::always_inline]] inline void transpose_rows(const std::byte* row0, size_t stride, __m512i out[8]) {
   __m512i v[8];
+  const std::byte* low_row = row0;
+  const std::byte* high_row = row0 + 8 * stride;
+#pragma GCC unroll 8
   for (uint32_t i = 0; i < 8; ++i) {
-    const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[i]));
-    const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[i + 8]));
+    const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(low_row));
+    const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(high_row));
     v[i] = _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
+    low_row += stride;
+    high_row += stride;
   }
   __m512i u[8], q[8];
+#pragma GCC unroll 4
   for (uint32_t i = 0; i < 8; i += 2) {
     u[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
     u[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
   }
+#pragma GCC unroll 2
   for (uint32_t i = 0; i < 8; i += 4) {
     q[i] = _mm512_unpacklo_epi64(u[i], u[i + 2]);
     q[i + 1] = _mm512_unpackhi_epi64(u[i], u[i + 2]);
@@ -173,49 +183,62 @@ void transpose_rows(const std::byte* const* rows, __m512i out[8]) {
   }
   const __m512i even_quarters = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
   const __m512i odd_quarters = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+#pragma GCC unroll 4
   for (uint32_t i = 0; i < 4; ++i) {
     out[i] = _mm512_permutex2var_epi64(q[i], even_quarters, q[i + 4]);
     out[i + 4] = _mm512_permutex2var_epi64(q[i], odd_quarters, q[i + 4]);
   }
 }
 
-// Row pointers of a panel: rows past the matrix repeat its last row (their outputs are
-// never stored), so that every load stays inside the matrix.
-void panel_rows(const MatrixRef& w, uint32_t first_row, size_t row_bytes, const std::byte* rows[kPanelRows]) {
+// A panel's 32 rows, row i at first + i × stride, every one inside the matrix. A panel
+// that runs past the matrix's last row is copied into a thread-local buffer with the
+// last row repeated (their outputs are never stored), so that the packers read every
+// panel with one stride, with no per-row pointers.
+struct PanelRows {
+  const std::byte* first;
+  size_t stride;
+};
+
+PanelRows panel_rows(const MatrixRef& w, uint32_t first_row, size_t row_bytes) {
   const auto* data = static_cast<const std::byte*>(w.data);
-  for (uint32_t i = 0; i < kPanelRows; ++i) rows[i] = data + size_t(std::min(first_row + i, w.rows - 1)) * row_bytes;
+  if (first_row + kPanelRows <= w.rows) return {data + size_t(first_row) * row_bytes, row_bytes};
+  thread_local std::vector<std::byte> padded;
+  padded.resize(kPanelRows * row_bytes);
+  for (uint32_t i = 0; i < kPanelRows; ++i) {
+    const std::byte* row = data + size_t(std::min(first_row + i, w.rows - 1)) * row_bytes;
+    std::memcpy(padded.data() + i * row_bytes, row, row_bytes);
+  }
+  return {padded.data(), row_bytes};
 }
 
 void pack_panel_q8_0(const MatrixRef& w, uint32_t first_row, uint32_t n_blocks, std::byte* panel) {
-  const std::byte* rows[kPanelRows];
-  panel_rows(w, first_row, size_t(n_blocks) * sizeof(BlockQ8_0), rows);
+  const PanelRows rows = panel_rows(w, first_row, size_t(n_blocks) * sizeof(BlockQ8_0));
   const __m512i bias = _mm512_set1_epi8(char(0x80));
-  for (uint32_t b = 0; b < n_blocks; ++b) {
-    std::byte* record = panel + size_t(b) * kQ8PanelRecordBytes;
-    const size_t block_offset = size_t(b) * sizeof(BlockQ8_0);
-    for (uint32_t v = 0; v < kRowVectors; ++v) {
-      const std::byte* quants[kLanes];
-      uint16_t half_scales[kLanes];
-      for (uint32_t i = 0; i < kLanes; ++i) {
-        const std::byte* block = rows[v * kLanes + i] + block_offset;
-        quants[i] = block + offsetof(BlockQ8_0, quants);
-        std::memcpy(&half_scales[i], block + offsetof(BlockQ8_0, scale), sizeof(uint16_t));
-      }
+  for (uint32_t v = 0; v < kRowVectors; ++v) {
+    const std::byte* row0 = rows.first + v * kLanes * rows.stride;
+    for (uint32_t b = 0; b < n_blocks; ++b) {
+      std::byte* record = panel + size_t(b) * kQ8PanelRecordBytes + v * kVectorBytes;
+      const std::byte* blocks = row0 + size_t(b) * sizeof(BlockQ8_0);
       __m512i steps[8];
-      transpose_rows(quants, steps);
+      transpose_rows(blocks + offsetof(BlockQ8_0, quants), rows.stride, steps);
+#pragma GCC unroll 8
       for (uint32_t k = 0; k < kStepsPerBlock; ++k) {
         // XOR 0x80 adds 128 modulo 256: w + 128 as unsigned.
-        _mm512_storeu_si512(record + k * kPanelStepBytes + v * kVectorBytes, _mm512_xor_si512(steps[k], bias));
+        _mm512_storeu_si512(record + k * kPanelStepBytes, _mm512_xor_si512(steps[k], bias));
       }
-      const __m512 scales = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(half_scales)));
-      _mm512_storeu_ps(record + kQ8PanelQuantBytes + v * kVectorBytes, scales);
+      // The scales stay half floats, copied by the integer units (which are idle here;
+      // a gather or a vector built from 16 loads costs more than the transpose), and
+      // are widened by the tiles.
+      std::byte* scales = record + kQ8PanelQuantBytes;
+      const std::byte* scale = blocks + offsetof(BlockQ8_0, scale);
+#pragma GCC unroll 16
+      for (uint32_t i = 0; i < kLanes; ++i) std::memcpy(scales + 2 * i, scale + i * rows.stride, 2);
     }
   }
 }
 
 void pack_panel_q4_s(const MatrixRef& w, uint32_t first_row, uint32_t n_super_blocks, std::byte* panel) {
-  const std::byte* rows[kPanelRows];
-  panel_rows(w, first_row, size_t(n_super_blocks) * sizeof(BlockQ4_S), rows);
+  const PanelRows rows = panel_rows(w, first_row, size_t(n_super_blocks) * sizeof(BlockQ4_S));
   const __m512i low_nibbles = _mm512_set1_epi8(0x0f);
   const __m512i low_byte = _mm512_set1_epi32(0xff);
   static_assert(offsetof(BlockQ4_S, scale_step) == 0 && offsetof(BlockQ4_S, min_step) == 4 &&
@@ -224,15 +247,12 @@ void pack_panel_q4_s(const MatrixRef& w, uint32_t first_row, uint32_t n_super_bl
     std::byte* record = panel + size_t(s) * kQ4PanelRecordBytes;
     const size_t block_offset = size_t(s) * sizeof(BlockQ4_S);
     for (uint32_t v = 0; v < kRowVectors; ++v) {
-      const std::byte* heads[kLanes];
-      for (uint32_t i = 0; i < kLanes; ++i) heads[i] = rows[v * kLanes + i] + block_offset;
+      const std::byte* heads = rows.first + v * kLanes * rows.stride + block_offset;
       // Quarter c of the nibbles (32 bytes) holds sub-block j = 4(c / 2) + c % 2 in its
       // low nibbles and j + 2 in its high ones (quant_blocks.hpp).
       for (uint32_t c = 0; c < 4; ++c) {
-        const std::byte* quarter[kLanes];
-        for (uint32_t i = 0; i < kLanes; ++i) quarter[i] = heads[i] + offsetof(BlockQ4_S, nibbles) + 32 * c;
         __m512i steps[8];
-        transpose_rows(quarter, steps);
+        transpose_rows(heads + offsetof(BlockQ4_S, nibbles) + 32 * c, rows.stride, steps);
         const uint32_t j = 4 * (c / 2) + c % 2;
         for (uint32_t k = 0; k < kStepsPerBlock; ++k) {
           const __m512i low = _mm512_and_si512(steps[k], low_nibbles);
@@ -244,7 +264,7 @@ void pack_panel_q4_s(const MatrixRef& w, uint32_t first_row, uint32_t n_super_bl
       // The first 24 bytes of a block as dwords: scale_step, min_step, scales 0..3,
       // scales 4..7, mins 0..3, mins 4..7 (the transpose reads 32; the rest is unused).
       __m512i head[8];
-      transpose_rows(heads, head);
+      transpose_rows(heads, rows.stride, head);
       for (uint32_t j = 0; j < kSubBlocks; ++j) {
         const __m512i scale = _mm512_and_si512(_mm512_srli_epi32(head[2 + j / 4], 8 * (j % 4)), low_byte);
         _mm512_storeu_si512(record + kQ4PanelScalesOffset + j * kPanelStepBytes + v * kVectorBytes, scale);
@@ -342,8 +362,9 @@ void multiply_tile_q8_0(const std::byte* panel, const std::byte* tile, uint32_t 
       dot[0][t] = dot[1][t] = _mm512_set1_epi32(load_int32(tokens + kQ8TokenQuantBytes + 4 * t));
     }
     accumulate_block<kTokens>(dot, weights, tokens);
-    const __m512 scales0 = _mm512_loadu_ps(weights + kQ8PanelQuantBytes);
-    const __m512 scales1 = _mm512_loadu_ps(weights + kQ8PanelQuantBytes + kVectorBytes);
+    const __m512 scales0 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + kQ8PanelQuantBytes)));
+    const __m512 scales1 =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + kQ8PanelQuantBytes + kVectorBytes)));
 #pragma GCC unroll 8
     for (uint32_t t = 0; t < kTokens; ++t) {
       const __m512 x_scale = _mm512_set1_ps(load_float(tokens + kQ8TokenQuantBytes + 4 * kTokenTile + 4 * t));
@@ -509,11 +530,11 @@ void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_to
     } else {
       pack_panel_q8_0(w, first_row, layout.n_groups, panel);
     }
-    const uint32_t panel_rows = std::min(kPanelRows, row_end - first_row);
+    const uint32_t rows_here = std::min(kPanelRows, row_end - first_row);
     TileOutput out;
     out.stride = w.rows;
-    out.masks[0] = first_lanes(panel_rows);
-    out.masks[1] = first_lanes(panel_rows > kLanes ? panel_rows - kLanes : 0);
+    out.masks[0] = first_lanes(rows_here);
+    out.masks[1] = first_lanes(rows_here > kLanes ? rows_here - kLanes : 0);
     out.squared_relu = squared_relu;
     // The next panel's rows (contiguous in W) stream into L2 while this one is
     // multiplied, a share per tile, spread over its groups (PanelPrefetch).
