@@ -68,40 +68,54 @@ struct LogitComparison {
   double mean_kl() const { return positions == 0 ? 0 : kl_sum / positions; }
 };
 
+// How a comparison feeds the tokens: one forward() each (decoding), or all of them in
+// one forward_sequence() (sequence mode, as a prompt is read).
+enum class Feed { Serial, Sequence };
+
+// Every token's logits from the initial state, fed as `feed` says.
+inline std::vector<float> logits_of_every_token(const rwkv::Model& model, const std::vector<int32_t>& tokens,
+                                                Feed feed) {
+  const size_t V = model.info().n_vocab;
+  std::vector<float> all(tokens.size() * V);
+  rwkv::State state = model.new_state();
+  if (feed == Feed::Sequence) {
+    model.forward_sequence(tokens, state, all);
+  } else {
+    for (size_t t = 0; t < tokens.size(); ++t) model.forward(tokens[t], state, std::span<float>(all).subspan(t * V, V));
+  }
+  return all;
+}
+
 // Runs every open case of the reference model `ref_model` through `model` from the
 // initial state and compares the logits after each token with the official ones.
-inline LogitComparison compare_with_reference(const rwkv::Model& model, const std::string& ref_model) {
+inline LogitComparison compare_with_reference(const rwkv::Model& model, const std::string& ref_model,
+                                              Feed feed = Feed::Serial) {
   const nlohmann::json m = reference_manifest(ref_model);
   const auto folder = *shared_dir() / "reference" / "logits" / ref_model;
   LogitComparison result;
-  std::vector<float> logits(model.info().n_vocab);
+  const size_t V = model.info().n_vocab;
   for (const auto& c : m["cases"]) {
     const std::vector<float> expected = read_f32_file(folder / c["logits"].get<std::string>());
     const auto tokens = c["tokens"].get<std::vector<int32_t>>();
-    EXPECT_EQ(expected.size(), tokens.size() * logits.size()) << c["name"];
-    if (expected.size() != tokens.size() * logits.size()) continue;
-    rwkv::State state = model.new_state();
-    for (size_t t = 0; t < tokens.size(); ++t) {
-      model.forward(tokens[t], state, logits);
-      result.add(logits.data(), expected.data() + t * logits.size(), logits.size());
-    }
+    EXPECT_EQ(expected.size(), tokens.size() * V) << c["name"];
+    if (expected.size() != tokens.size() * V) continue;
+    const std::vector<float> ours = logits_of_every_token(model, tokens, feed);
+    for (size_t t = 0; t < tokens.size(); ++t) result.add(ours.data() + t * V, expected.data() + t * V, V);
   }
   return result;
 }
 
 // The same for a committed fixture (an entry of fixtures.json).
-inline LogitComparison compare_with_fixture(const rwkv::Model& model, const nlohmann::json& fixture) {
+inline LogitComparison compare_with_fixture(const rwkv::Model& model, const nlohmann::json& fixture,
+                                            Feed feed = Feed::Serial) {
   const auto expected = read_f32_file(fixtures_dir() / fixture["logits"].get<std::string>());
   const auto tokens = fixture["tokens"].get<std::vector<int32_t>>();
-  std::vector<float> logits(model.info().n_vocab);
-  EXPECT_EQ(expected.size(), tokens.size() * logits.size());
+  const size_t V = model.info().n_vocab;
+  EXPECT_EQ(expected.size(), tokens.size() * V);
   LogitComparison result;
-  if (expected.size() != tokens.size() * logits.size()) return result;
-  rwkv::State state = model.new_state();
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    model.forward(tokens[t], state, logits);
-    result.add(logits.data(), expected.data() + t * logits.size(), logits.size());
-  }
+  if (expected.size() != tokens.size() * V) return result;
+  const std::vector<float> ours = logits_of_every_token(model, tokens, feed);
+  for (size_t t = 0; t < tokens.size(); ++t) result.add(ours.data() + t * V, expected.data() + t * V, V);
   return result;
 }
 

@@ -58,6 +58,23 @@ double int8_rounding_bound(const float* w, const float* x, uint32_t cols, uint32
   return bound;
 }
 
+// x rounded to bfloat16, nearest even (vcvtne2ps2bf16's rounding of finite values).
+float round_to_bf16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+  float rounded;
+  std::memcpy(&rounded, &bits, sizeof(rounded));
+  return rounded;
+}
+
+// How far rounding x to bfloat16 moves sum_c w[c] x[c], at most.
+double bf16_rounding_bound(const float* w, const float* x, uint32_t cols) {
+  double bound = 0;
+  for (uint32_t c = 0; c < cols; ++c) bound += std::abs(double(w[c]) * (double(x[c]) - round_to_bf16(x[c])));
+  return bound;
+}
+
 // A matrix stored in `type`, and its values as the kernels see them.
 struct StoredMatrix {
   std::vector<std::byte> bytes;
@@ -188,8 +205,10 @@ TEST_P(KernelMatmat, MatchesScalarReferenceOverDequantizedWeights) {
         continue;
       }
       // With int8 dot products (the block types at the VNNI level) each token is rounded
-      // to int8 as for one token: the same allowance as matvec's.
+      // to int8 as for one token: the same allowance as matvec's. With bf16 dot products
+      // (bf16 weights on AVX512_BF16) each token is rounded to bfloat16.
       const bool int8_activations = rwkv::dtype_is_blocked(type) && rwkv::kernels().matmat_rows_int8 != nullptr;
+      const bool bf16_activations = type == DType::BF16 && rwkv::kernels().matmat_rows_bf16 != nullptr;
       for (uint32_t t = 0; t < n_tokens; ++t) {
         const float* x = X.data() + size_t(t) * cols;
         for (uint32_t r = 0; r < rows; ++r) {
@@ -199,10 +218,11 @@ TEST_P(KernelMatmat, MatchesScalarReferenceOverDequantizedWeights) {
             expected += p;
             magnitude += std::abs(p);
           }
+          const float* w_row = &w.dequantized[size_t(r) * cols];
           const double x_rounding =
-              int8_activations ? int8_rounding_bound(&w.dequantized[size_t(r) * cols], x, cols,
-                                                     rwkv::activation_group_values(type))
-                               : 0.0;
+              int8_activations   ? int8_rounding_bound(w_row, x, cols, rwkv::activation_group_values(type))
+              : bf16_activations ? bf16_rounding_bound(w_row, x, cols)
+                                 : 0.0;
           ASSERT_NEAR(Y[size_t(t) * rows + r], expected, 1e-5 * magnitude + 1.001 * x_rounding + 1e-6)
               << n_tokens << " tokens: token " << t << " row " << r;
         }
@@ -328,6 +348,60 @@ TEST(KernelInt8Gemm, MatchesRoundedTokensTimesStoredWeights) {
     }
   });
   if (!any_level) GTEST_SKIP() << "no kernel level with an int8 GEMM on this processor";
+}
+
+// The bfloat16 products (KernelSet::matmat_rows_bf16: bf16 weights on AVX512_BF16) called
+// directly, at every level that has them on this processor, against their definition:
+// each token rounded to bfloat16 (nearest even) times the stored weights, in double;
+// the products are exact, so only the order of the float additions may differ (1e-5 of
+// sum |w x|). Tokens are packed in two ranges and rows multiplied in two ranges, the
+// second off the 12-row tile, as threads split them; 1 to 40 tokens cross the 16-token
+// groups, 1 to 100 rows end in part-filled tiles, odd columns (1, 33, 257) leave a
+// column without its pair, 768 and 3072 are the model widths.
+TEST(KernelBf16Dot, MatchesRoundedTokensTimesStoredWeights) {
+  bool any_level = false;
+  at_every_level([&] {
+    const rwkv::KernelSet& k = rwkv::kernels();
+    if (k.matmat_rows_bf16 == nullptr) return;
+    any_level = true;
+    for (uint32_t cols : {1u, 2u, 33u, 257u, 768u, 3072u}) {
+      for (uint32_t rows : {1u, 11u, 12u, 13u, 30u, 100u}) {
+        const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 5 + cols), rows, cols, DType::BF16);
+        for (uint32_t n_tokens : {1u, 3u, 15u, 16u, 17u, 33u, 40u}) {
+          const bool squared_relu = (n_tokens + rows) % 2 == 1;
+          const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 7 + cols + n_tokens);
+          std::vector<uint16_t> packed(k.bf16_tokens_values(n_tokens, cols), 0xffff);
+          const uint32_t token_split = n_tokens / 3;
+          k.pack_bf16_tokens(X.data(), n_tokens, cols, 0, token_split, packed.data());
+          k.pack_bf16_tokens(X.data(), n_tokens, cols, token_split, n_tokens, packed.data());
+          std::vector<float> Y(size_t(n_tokens) * rows, std::numeric_limits<float>::quiet_NaN());
+          const uint32_t row_split = std::min(rows, k.bf16_row_granule / 2 + 1);
+          k.matmat_rows_bf16(w.ref, packed.data(), n_tokens, Y.data(), 0, row_split, squared_relu);
+          k.matmat_rows_bf16(w.ref, packed.data(), n_tokens, Y.data(), row_split, rows, squared_relu);
+          for (uint32_t t = 0; t < n_tokens; ++t) {
+            const float* x = X.data() + size_t(t) * cols;
+            for (uint32_t r = 0; r < rows; ++r) {
+              double expected = 0, magnitude = 0;
+              for (uint32_t c = 0; c < cols; ++c) {
+                const double p = double(w.dequantized[size_t(r) * cols + c]) * round_to_bf16(x[c]);
+                expected += p;
+                magnitude += std::abs(p);
+              }
+              double bound = 1e-5 * magnitude + 1e-6;
+              if (squared_relu) {
+                bound *= 2 * std::abs(expected) + bound;
+                expected = expected > 0 ? expected * expected : 0.0;
+              }
+              ASSERT_NEAR(Y[size_t(t) * rows + r], expected, bound)
+                  << rows << "x" << cols << ", " << n_tokens << " tokens" << (squared_relu ? " (squared relu)" : "")
+                  << ": token " << t << " row " << r;
+            }
+          }
+        }
+      }
+    }
+  });
+  if (!any_level) GTEST_SKIP() << "no kernel level with bf16 dot products on this processor (AVX512_BF16)";
 }
 
 // The amx level's q8_0 GEMM (AMX tiles) gives the VNNI kernel's results bit for bit: the

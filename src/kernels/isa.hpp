@@ -111,6 +111,14 @@ struct KernelSet {
   void (*matmat_rows_int8)(const MatrixRef& w, const std::byte* packed, uint32_t n_tokens, float* Y, uint32_t begin,
                            uint32_t end, bool squared_relu) = nullptr;
   uint32_t int8_row_granule = 0;
+  // bfloat16 weights on AVX512_BF16 (matmat_bf16.hpp): the tokens rounded to bfloat16 and
+  // packed once per product; null where the processor lacks AVX512_BF16.
+  size_t (*bf16_tokens_values)(uint32_t n_tokens, uint32_t cols) = nullptr;
+  void (*pack_bf16_tokens)(const float* X, uint32_t n_tokens, uint32_t cols, uint32_t token_begin, uint32_t token_end,
+                           uint16_t* packed) = nullptr;
+  void (*matmat_rows_bf16)(const MatrixRef& w, const uint16_t* packed, uint32_t n_tokens, float* Y, uint32_t begin,
+                           uint32_t end, bool squared_relu) = nullptr;
+  uint32_t bf16_row_granule = 0;
   // Below AVX2: Eigen's GEMM on float32 weights, or on blocks of rows widened to float32.
   void (*matmat_rows_eigen_f32)(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens, uint32_t begin,
                                 uint32_t end) = nullptr;

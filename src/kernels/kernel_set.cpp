@@ -1,4 +1,5 @@
 // This level's KernelSet: the addresses of its copies of the kernels (kernels/isa.hpp).
+#include "kernels/matmat_bf16.hpp"
 #include "kernels/matmat_int8.hpp"
 #include "kernels/matvec_rows.hpp"
 
@@ -45,6 +46,14 @@ KernelSet make_kernel_set() {
   k.pack_int8_tokens = pack_int8_tokens;
   k.matmat_rows_int8 = matmat_rows_int8;
   k.int8_row_granule = int8_row_granule();
+#endif
+#ifdef RWKV_HAVE_BF16_DOT
+  if (detect_cpu_features().avx512_bf16) {
+    k.bf16_tokens_values = bf16_tokens_values;
+    k.pack_bf16_tokens = pack_bf16_tokens;
+    k.matmat_rows_bf16 = matmat_rows_bf16;
+    k.bf16_row_granule = bf16_row_granule();
+  }
 #endif
 #else
   k.matmat_rows_eigen_f32 = matmat_rows_f32;

@@ -19,6 +19,7 @@
 
 #include "kernels/row_dots.hpp"
 #include "kernels/scratch.hpp"
+#include "kernels/transpose.hpp"
 
 #ifdef RWKV_HAVE_AVX2
 
@@ -129,41 +130,6 @@ void narrow_tile(const float* panel, uint32_t depth, const float* tokens, float*
   for (; line < prefetch_lines; ++line) __builtin_prefetch(prefetch + kCacheLineBytes * line, 0, 3);
 }
 
-// dst[c * dst_stride + r] = src[r * src_stride + c] for r < rows, c < cols: whole 8×8
-// tiles in registers, the edges one value at a time.
-void transpose(const float* src, size_t src_stride, float* dst, size_t dst_stride, uint32_t rows, uint32_t cols) {
-  uint32_t r0 = 0;
-  for (; r0 + 8 <= rows; r0 += 8) {
-    uint32_t c0 = 0;
-    for (; c0 + 8 <= cols; c0 += 8) {
-      __m256 v[8];
-      for (uint32_t i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + (r0 + i) * src_stride + c0);
-      __m256 u[8];
-      for (uint32_t i = 0; i < 8; i += 2) {
-        u[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
-        u[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
-      }
-      __m256 q[8];
-      for (uint32_t i = 0; i < 8; i += 4) {
-        q[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44);
-        q[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xee);
-        q[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44);
-        q[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xee);
-      }
-      for (uint32_t i = 0; i < 4; ++i) {
-        _mm256_storeu_ps(dst + (c0 + i) * dst_stride + r0, _mm256_permute2f128_ps(q[i], q[i + 4], 0x20));
-        _mm256_storeu_ps(dst + (c0 + i + 4) * dst_stride + r0, _mm256_permute2f128_ps(q[i], q[i + 4], 0x31));
-      }
-    }
-    for (uint32_t r = r0; r < r0 + 8; ++r) {
-      for (uint32_t c = c0; c < cols; ++c) dst[c * dst_stride + r] = src[r * src_stride + c];
-    }
-  }
-  for (uint32_t r = r0; r < rows; ++r) {
-    for (uint32_t c = 0; c < cols; ++c) dst[c * dst_stride + r] = src[r * src_stride + c];
-  }
-}
-
 }  // namespace
 
 // packed[(b * K + k) * kTokenBlock + l] = X[b * kTokenBlock + l, k], zero for tokens past T,
@@ -173,7 +139,7 @@ void pack_tokens(const float* X, uint32_t T, uint32_t K, uint32_t block_begin, u
     float* dst = packed + size_t(b) * K * kTokenBlock;
     const uint32_t first = b * kTokenBlock;
     const uint32_t present = std::min(kTokenBlock, T - first);
-    transpose(X + size_t(first) * K, K, dst, kTokenBlock, present, K);
+    transpose_floats(X + size_t(first) * K, K, dst, kTokenBlock, present, K);
     for (uint32_t k = 0; k < K && present < kTokenBlock; ++k) {
       std::fill(dst + size_t(k) * kTokenBlock + present, dst + size_t(k + 1) * kTokenBlock, 0.0f);
     }
@@ -219,7 +185,7 @@ void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint3
     }
   }
   if (squared_relu) square_relu(transposed, size_t(n_rows) * padded_tokens);
-  transpose(transposed, padded_tokens, Y + row_begin, w.rows, n_rows, n_tokens);
+  transpose_floats(transposed, padded_tokens, Y + row_begin, w.rows, n_rows, n_tokens);
 }
 
 
@@ -227,7 +193,7 @@ void pack_tokens_narrow(const float* X, uint32_t T, uint32_t K, float* packed) {
   for (uint32_t first = 0; first < T; first += kNarrowTokens) {
     const uint32_t present = std::min(kNarrowTokens, T - first);
     float* group = packed + size_t(first) * K;
-    transpose(X + size_t(first) * K, K, group, kNarrowTokens, present, K);
+    transpose_floats(X + size_t(first) * K, K, group, kNarrowTokens, present, K);
     for (uint32_t k = 0; k < K && present < kNarrowTokens; ++k) {
       std::fill(group + size_t(k) * kNarrowTokens + present, group + size_t(k + 1) * kNarrowTokens, 0.0f);
     }
@@ -266,7 +232,7 @@ void matmat_rows_narrow(const MatrixRef& w, const float* packed_tokens, float* Y
     }
   }
   if (squared_relu) square_relu(transposed, size_t(n_rows) * padded_tokens);
-  transpose(transposed, padded_tokens, Y + row_begin, w.rows, n_rows, n_tokens);
+  transpose_floats(transposed, padded_tokens, Y + row_begin, w.rows, n_rows, n_tokens);
 }
 
 }  // namespace rwkv::RWKV_KERNEL_NS

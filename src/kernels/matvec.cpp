@@ -158,6 +158,7 @@ namespace {
 enum class RowKernel : uint8_t {
   Exact,     // each token's one-token dot products (a few tokens, or batch invariance)
   Int8Gemm,  // block types with int8 dot products (VNNI, or AMX tiles for q8_0)
+  Bf16Dot,   // bfloat16 weights with bf16 dot products (AVX512_BF16)
   Eigen,     // the scalar level
   Narrow,    // one or two vectors of tokens on the FMA (batched decoding)
   Small,     // each row widened once and dotted with every token
@@ -177,6 +178,7 @@ struct PlannedProduct {
   const Int8Activation* activations = nullptr;  // Exact, block types
   const float* const* token_rows = nullptr;     // Exact, float types
   const std::byte* int8_tokens = nullptr;       // Int8Gemm
+  const uint16_t* bf16_tokens = nullptr;        // Bf16Dot
   const float* packed = nullptr;                // Narrow, Gemm
 };
 
@@ -189,6 +191,7 @@ struct PackingBuffers {
   std::vector<Int8Activation> activations;
   std::vector<const float*> token_rows;
   std::vector<std::byte> int8_tokens;
+  std::vector<uint16_t> bf16_tokens;
   std::vector<float> floats;
 };
 thread_local PackingBuffers t_packing[kMaxPlannedProducts];
@@ -205,6 +208,8 @@ constexpr uint32_t kCallerPackedTokens = 32;
 // write the same lines (with 16 threads a 128-token chunk went out in 2-token tasks). 48
 // is a whole number of tiles at either level.
 constexpr uint32_t kInt8PackGrain = 48;
+// The same for the bfloat16 tokens: a group of 16 shares each cache line.
+constexpr uint32_t kBf16PackGrain = 16;
 
 template <typename Fn>
 void pack_range(uint32_t n, bool parallel, uint32_t grain, Fn&& fn) {
@@ -258,6 +263,19 @@ PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t
     plan.int8_tokens = packed;
     return plan;
   }
+  if (w.dtype == DType::BF16 && k.matmat_rows_bf16 != nullptr) {
+    // bfloat16 weights on AVX512_BF16: the tokens rounded to bf16 once, the weights read
+    // as stored, twice the FMA's multiply-adds per instruction and no widening.
+    plan.kernel = RowKernel::Bf16Dot;
+    plan.granule = k.bf16_row_granule;
+    buffers.bf16_tokens.resize(k.bf16_tokens_values(n_tokens, w.cols));
+    uint16_t* packed = buffers.bf16_tokens.data();
+    pack_range(n_tokens, parallel_packing, kBf16PackGrain, [&](uint32_t begin, uint32_t end) {
+      k.pack_bf16_tokens(product.x, n_tokens, w.cols, begin, end, packed);
+    });
+    plan.bf16_tokens = packed;
+    return plan;
+  }
   if (k.matmat_rows == nullptr) {
     plan.kernel = RowKernel::Eigen;
     return plan;
@@ -308,6 +326,9 @@ void run_rows(const KernelSet& k, const PlannedProduct& p, uint32_t begin, uint3
       break;
     case RowKernel::Int8Gemm:
       k.matmat_rows_int8(w, p.int8_tokens, p.n_tokens, p.Y, begin, end, p.squared_relu);
+      return;
+    case RowKernel::Bf16Dot:
+      k.matmat_rows_bf16(w, p.bf16_tokens, p.n_tokens, p.Y, begin, end, p.squared_relu);
       return;
     case RowKernel::Eigen:
       if (w.dtype == DType::F32) {
