@@ -170,6 +170,38 @@ TEST(KernelMatvec, Q4SLargestIntegerSumsDoNotOverflow) {
   });
 }
 
+// Y (n_tokens × rows, as the GEMMs write it) against sum_c w[r, c] × x(t, c) in double,
+// x(t, c) being token t's value as the kernel rounds it: only the order of the float
+// additions may differ (1e-5 of sum |w x|, matvec's allowance for it); with squared_relu
+// that bound carried through max(y, 0)². Reports the first output outside it.
+template <typename RoundedActivation>
+::testing::AssertionResult gemm_outputs_match(const std::vector<float>& Y, const StoredMatrix& w, uint32_t n_tokens,
+                                              bool squared_relu, RoundedActivation x) {
+  const uint32_t rows = w.ref.rows, cols = w.ref.cols;
+  for (uint32_t t = 0; t < n_tokens; ++t) {
+    for (uint32_t r = 0; r < rows; ++r) {
+      double expected = 0, magnitude = 0;
+      for (uint32_t c = 0; c < cols; ++c) {
+        const double p = double(w.dequantized[size_t(r) * cols + c]) * x(t, c);
+        expected += p;
+        magnitude += std::abs(p);
+      }
+      double bound = 1e-5 * magnitude + 1e-6;
+      if (squared_relu) {
+        bound *= 2 * std::abs(expected) + bound;
+        expected = expected > 0 ? expected * expected : 0.0;
+      }
+      const double y = Y[size_t(t) * rows + r];
+      if (!(std::abs(y - expected) <= bound)) {
+        return ::testing::AssertionFailure() << rows << "x" << cols << ", " << n_tokens << " tokens"
+                                             << (squared_relu ? " (squared relu)" : "") << ": token " << t << " row "
+                                             << r << " is " << y << ", expected " << expected << " ± " << bound;
+      }
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
 class KernelMatmat : public ::testing::TestWithParam<MatvecCase> {};
 
 // Up to exact_batch_limit tokens, each token gets matvec's bits; beyond, sequence mode
@@ -322,26 +354,13 @@ TEST(KernelInt8Gemm, MatchesRoundedTokensTimesStoredWeights) {
             const uint32_t row_split = std::min(rows, k.int8_row_granule / 2 + 3);
             k.matmat_rows_int8(w.ref, packed.data(), n_tokens, Y.data(), 0, row_split, squared_relu);
             k.matmat_rows_int8(w.ref, packed.data(), n_tokens, Y.data(), row_split, rows, squared_relu);
-            rwkv::Int8Activation x;
+            std::vector<rwkv::Int8Activation> x(n_tokens);
             for (uint32_t t = 0; t < n_tokens; ++t) {
-              rwkv::quantize_activation(X.data() + size_t(t) * cols, cols, group, x);
-              for (uint32_t r = 0; r < rows; ++r) {
-                double expected = 0, magnitude = 0;
-                for (uint32_t c = 0; c < cols; ++c) {
-                  const double p = double(w.dequantized[size_t(r) * cols + c]) * x.scales[c / group] * x.quants[c];
-                  expected += p;
-                  magnitude += std::abs(p);
-                }
-                double bound = 1e-5 * magnitude + 1e-6;
-                if (squared_relu) {
-                  bound *= 2 * std::abs(expected) + bound;
-                  expected = expected > 0 ? expected * expected : 0.0;
-                }
-                ASSERT_NEAR(Y[size_t(t) * rows + r], expected, bound)
-                    << rwkv::dtype_name(type) << " " << rows << "x" << cols << ", " << n_tokens << " tokens"
-                    << (squared_relu ? " (squared relu)" : "") << ": token " << t << " row " << r;
-              }
+              rwkv::quantize_activation(X.data() + size_t(t) * cols, cols, group, x[t]);
             }
+            ASSERT_TRUE(gemm_outputs_match(Y, w, n_tokens, squared_relu, [&](uint32_t t, uint32_t c) {
+              return double(x[t].scales[c / group]) * x[t].quants[c];
+            })) << rwkv::dtype_name(type);
           }
         }
       }
@@ -378,25 +397,9 @@ TEST(KernelBf16Dot, MatchesRoundedTokensTimesStoredWeights) {
           const uint32_t row_split = std::min(rows, k.bf16_row_granule / 2 + 1);
           k.matmat_rows_bf16(w.ref, packed.data(), n_tokens, Y.data(), 0, row_split, squared_relu);
           k.matmat_rows_bf16(w.ref, packed.data(), n_tokens, Y.data(), row_split, rows, squared_relu);
-          for (uint32_t t = 0; t < n_tokens; ++t) {
-            const float* x = X.data() + size_t(t) * cols;
-            for (uint32_t r = 0; r < rows; ++r) {
-              double expected = 0, magnitude = 0;
-              for (uint32_t c = 0; c < cols; ++c) {
-                const double p = double(w.dequantized[size_t(r) * cols + c]) * round_to_bf16(x[c]);
-                expected += p;
-                magnitude += std::abs(p);
-              }
-              double bound = 1e-5 * magnitude + 1e-6;
-              if (squared_relu) {
-                bound *= 2 * std::abs(expected) + bound;
-                expected = expected > 0 ? expected * expected : 0.0;
-              }
-              ASSERT_NEAR(Y[size_t(t) * rows + r], expected, bound)
-                  << rows << "x" << cols << ", " << n_tokens << " tokens" << (squared_relu ? " (squared relu)" : "")
-                  << ": token " << t << " row " << r;
-            }
-          }
+          ASSERT_TRUE(gemm_outputs_match(Y, w, n_tokens, squared_relu, [&](uint32_t t, uint32_t c) {
+            return double(round_to_bf16(X[size_t(t) * cols + c]));
+          }));
         }
       }
     }
