@@ -96,6 +96,37 @@ TEST_F(BenchCli, PrefillIsComparedWithThePeakOfTheUnitThatRanIt) {
   EXPECT_FALSE(rwkv::int8_matmat("f16"));
 }
 
+// bf16 matrices: where the processor has AVX512_BF16 (avx512_vnni and amx levels) prefill
+// runs on bf16 dot products and is compared with their peak, measured in the same run;
+// elsewhere with the FMA peak, and the bf16 peak is 0.
+TEST_F(BenchCli, Bf16PrefillIsComparedWithTheBf16DotPeakWhereItRuns) {
+  const std::string bf16 = (dir_ / "bf16.rwkv").string();
+  const auto fixture = rwkv_test::fixtures_dir() / "tiny-v7.0.pth";
+  auto convert = rwkv_test::run_cli_with_stderr("convert '" + fixture.string() + "' '" + bf16 + "' --type bf16");
+  ASSERT_EQ(convert.exit_code, 0) << convert.output;
+  auto bench = rwkv_test::run_cli_with_stderr("bench --model '" + bf16 +
+                                              "' --decode 2 --prefill 40 --threads 2 --bandwidth-mib 8 --json");
+  ASSERT_EQ(bench.exit_code, 0) << bench.output;
+  const nlohmann::json j = nlohmann::json::parse(bench.output);
+  const bool on_bf16 = rwkv::bf16_matmat("bf16");
+  const std::string isa = rwkv::kernel_isa();
+  if (isa != "avx512_vnni" && isa != "amx") EXPECT_FALSE(on_bf16);
+  EXPECT_EQ(j["bf16_unit"], rwkv::bf16_peak_unit());
+  EXPECT_EQ(j["prefill_unit"], on_bf16 ? rwkv::bf16_peak_unit() : rwkv::fma_peak_unit());
+  if (on_bf16) {
+    EXPECT_EQ(j["bf16_unit"], "avx512 bf16 (vdpbf16ps)");
+    // Two products per lane and instruction: above the FMA's one.
+    EXPECT_GT(j["bf16_peak_gflops"].get<double>(), j["fma_peak_gflops"].get<double>());
+  } else {
+    EXPECT_EQ(j["bf16_peak_gflops"].get<double>(), 0.0);
+  }
+  const double peak = on_bf16 ? j["bf16_peak_gflops"].get<double>() : j["fma_peak_gflops"].get<double>();
+  EXPECT_NEAR(j["prefill_peak_fraction"].get<double>() * peak,
+              j["prefill_fma_fraction"].get<double>() * j["fma_peak_gflops"].get<double>(), 1e-9 * peak);
+  EXPECT_FALSE(rwkv::bf16_matmat("f16"));
+  EXPECT_FALSE(rwkv::bf16_matmat("q8_0"));
+}
+
 // RWKV_ISA chooses the kernels' instruction-set level: every level this processor runs
 // works and is what info and bench report; "native" is the default; an unknown level and
 // one above the processor's are refused by name.

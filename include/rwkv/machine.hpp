@@ -46,15 +46,24 @@ double measure_fma_peak_once();
 // products, s8 × s8 with tdpbssd), int8 operations per second (2 per byte pair); 0 where
 // the kernels in use have none (scalar).
 double measure_int8_peak_once();
-// Which unit each measures, e.g. "avx512 fma", "avx512 vnni", "amx int8 (tdpbssd)" ("" for none).
+// The same for the bf16 dot products (vdpbf16ps) that products of bf16 weights use on
+// processors with AVX512_BF16, FLOP/s (2 per product); 0 where the kernels have none.
+double measure_bf16_peak_once();
+// Which unit each measures, e.g. "avx512 fma", "avx512 vnni", "amx int8 (tdpbssd)",
+// "avx512 bf16 (vdpbf16ps)" ("" for none).
 const char* fma_peak_unit();
 const char* int8_peak_unit();
+const char* bf16_peak_unit();
 
 // Whether matrix–matrix products (prefill, batches beyond a few tokens) of weights of
 // `weight_type` ("q8_0", ...) run on int8 dot products with the kernels in use: the block
 // types at the avx512_vnni and amx levels (q8_0 on AMX tiles at amx). Otherwise they run
 // on float32 FMAs.
 bool int8_matmat(const std::string& weight_type);
+// Whether they run on bf16 dot products: bf16 weights where the processor has
+// AVX512_BF16 (at the avx512_vnni and amx levels); the activations are then rounded to
+// bf16 (kernels/matmat_bf16.hpp).
+bool bf16_matmat(const std::string& weight_type);
 
 // The instruction-set level of the kernels in use: "scalar", "avx2", "avx512",
 // "avx512_vnni" or "amx". The library chooses the best level the processor and operating

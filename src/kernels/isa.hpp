@@ -151,6 +151,9 @@ struct KernelSet {
   double (*int8_peak_loop)(uint32_t iterations, int32_t* sink) = nullptr;
   const char* fma_unit = "";   // e.g. "avx512 fma"
   const char* int8_unit = "";  // e.g. "avx512 vnni", "amx int8 (tdpbssd)"; "" when int8_peak_loop is null
+  // The same for the bf16 dot products of matmat_rows_bf16 (FLOPs); null with it.
+  double (*bf16_peak_loop)(uint32_t iterations, float* sink) = nullptr;
+  const char* bf16_unit = "";  // "avx512 bf16 (vdpbf16ps)"; "" when bf16_peak_loop is null
 };
 
 // The kernels in use. The first call chooses them (RWKV_ISA, else the best supported).

@@ -53,6 +53,8 @@ KernelSet make_kernel_set() {
     k.pack_bf16_tokens = pack_bf16_tokens;
     k.matmat_rows_bf16 = matmat_rows_bf16;
     k.bf16_row_granule = bf16_row_granule();
+    k.bf16_peak_loop = bf16_peak_loop;
+    k.bf16_unit = "avx512 bf16 (vdpbf16ps)";
   }
 #endif
 #else

@@ -45,6 +45,10 @@ bool int8_matmat(const std::string& weight_type) {
   return dtype_is_blocked(parse_dtype(weight_type)) && kernels().matmat_rows_int8 != nullptr;
 }
 
+bool bf16_matmat(const std::string& weight_type) {
+  return parse_dtype(weight_type) == DType::BF16 && kernels().matmat_rows_bf16 != nullptr;
+}
+
 BandwidthProbe::BandwidthProbe(size_t buffer_bytes)
     : buffer_(new uint64_t[std::max<size_t>(buffer_bytes / sizeof(uint64_t), 1)]),
       n_words_(std::max<size_t>(buffer_bytes / sizeof(uint64_t), 1)) {
@@ -95,7 +99,13 @@ double measure_int8_peak_once() {
   return measure_peak<int32_t>(kernels().int8_peak_loop);
 }
 
+double measure_bf16_peak_once() {
+  if (kernels().bf16_peak_loop == nullptr) return 0.0;
+  return measure_peak<float>(kernels().bf16_peak_loop);
+}
+
 const char* fma_peak_unit() { return kernels().fma_unit; }
 const char* int8_peak_unit() { return kernels().int8_unit; }
+const char* bf16_peak_unit() { return kernels().bf16_unit; }
 
 }  // namespace rwkv

@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "kernels/matvec_rows.hpp"
 #include "kernels/row_dots.hpp"
@@ -109,18 +108,18 @@ RWKV_BF16_TARGET void pack_token(const float* x, uint32_t cols, uint16_t* group,
 }
 
 // A panel's kRows rows, row i at first + i × stride, every one inside the matrix: a panel
-// past the last row is copied into a thread-local buffer with the last row repeated
+// past the last row is copied into a scratch buffer with the last row repeated
 // (those outputs are never stored), so that the tile reads every panel with one stride.
 const uint16_t* panel_rows(const MatrixRef& w, uint32_t first_row) {
   const auto* data = static_cast<const uint16_t*>(w.data);
   if (first_row + kRows <= w.rows) return data + size_t(first_row) * w.cols;
-  thread_local std::vector<uint16_t> padded;
-  padded.resize(size_t(kRows) * w.cols);
+  auto* padded =
+      static_cast<uint16_t*>(thread_scratch(ScratchSlot::PaddedRows, size_t(kRows) * w.cols * sizeof(uint16_t)));
   for (uint32_t i = 0; i < kRows; ++i) {
     const uint16_t* row = data + size_t(std::min(first_row + i, w.rows - 1)) * w.cols;
-    std::copy(row, row + w.cols, padded.data() + size_t(i) * w.cols);
+    std::copy(row, row + w.cols, padded + size_t(i) * w.cols);
   }
-  return padded.data();
+  return padded;
 }
 
 }  // namespace
@@ -173,6 +172,22 @@ void matmat_rows_bf16(const MatrixRef& w, const uint16_t* packed, uint32_t n_tok
 }
 
 uint32_t bf16_row_granule() { return kRows; }
+
+RWKV_BF16_TARGET double bf16_peak_loop(uint32_t iterations, float* sink) {
+  constexpr int kChains = 12;  // as the tile's accumulators
+  __m512 acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(float(c));
+  const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80);  // pairs of 1.0
+  const __m512bh b = (__m512bh)_mm512_set1_epi32(0x3c003c00);  // pairs of 2^-7
+  for (uint32_t i = 0; i < iterations; ++i) {
+#pragma GCC unroll 12
+    for (int c = 0; c < kChains; ++c) acc[c] = _mm512_dpbf16_ps(acc[c], a, b);
+  }
+  __m512 total = acc[0];
+  for (int c = 1; c < kChains; ++c) total = _mm512_add_ps(total, acc[c]);
+  *sink = _mm512_reduce_add_ps(total);
+  return 2.0 * 32 * kChains * double(iterations);
+}
 
 }  // namespace rwkv::RWKV_KERNEL_NS
 

@@ -47,6 +47,10 @@ void matmat_rows_bf16(const MatrixRef& w, const uint16_t* packed, uint32_t n_tok
 // Rows that one tile covers.
 uint32_t bf16_row_granule();
 
+// `iterations` rounds of independent vdpbf16ps on registers (16 lanes × 2 bf16 products
+// each, the tile's instruction), returning the FLOPs done (2 per product).
+double bf16_peak_loop(uint32_t iterations, float* sink);
+
 }  // namespace rwkv::RWKV_KERNEL_NS
 
 #endif

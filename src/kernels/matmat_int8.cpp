@@ -35,7 +35,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
-#include <vector>
 
 #include "kernels/quant_blocks.hpp"
 #include "kernels/scratch.hpp"
@@ -191,7 +190,7 @@ void pack_token(DType type, const float* x, uint32_t cols, const TokenLayout& la
 }
 
 // A panel's 32 rows, row i at first + i × stride, every one inside the matrix. A panel
-// that runs past the matrix's last row is copied into a thread-local buffer with the
+// that runs past the matrix's last row is copied into a scratch buffer with the
 // last row repeated (their outputs are never stored), so that the packers read every
 // panel with one stride, with no per-row pointers.
 struct PanelRows {
@@ -202,13 +201,12 @@ struct PanelRows {
 PanelRows panel_rows(const MatrixRef& w, uint32_t first_row, size_t row_bytes) {
   const auto* data = static_cast<const std::byte*>(w.data);
   if (first_row + kPanelRows <= w.rows) return {data + size_t(first_row) * row_bytes, row_bytes};
-  thread_local std::vector<std::byte> padded;
-  padded.resize(kPanelRows * row_bytes);
+  auto* padded = static_cast<std::byte*>(thread_scratch(ScratchSlot::PaddedRows, kPanelRows * row_bytes));
   for (uint32_t i = 0; i < kPanelRows; ++i) {
     const std::byte* row = data + size_t(std::min(first_row + i, w.rows - 1)) * row_bytes;
-    std::memcpy(padded.data() + i * row_bytes, row, row_bytes);
+    std::memcpy(padded + i * row_bytes, row, row_bytes);
   }
-  return {padded.data(), row_bytes};
+  return {padded, row_bytes};
 }
 
 void pack_panel_q8_0(const MatrixRef& w, uint32_t first_row, uint32_t n_blocks, std::byte* panel) {

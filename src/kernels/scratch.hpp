@@ -10,7 +10,8 @@
 namespace rwkv {
 
 // Which buffer: a thread may hold each at once.
-enum class ScratchSlot : unsigned { Panel, Transposed, Tokens, Activations, Count };
+// PaddedRows: the last panel of a GEMM copied with its missing rows repeated.
+enum class ScratchSlot : unsigned { Panel, Transposed, Tokens, Activations, PaddedRows, Count };
 
 // At least `bytes` bytes, 64-byte aligned, owned by the calling thread; valid until the
 // same thread asks for the same slot again (contents are not kept when it grows).

@@ -127,6 +127,8 @@ struct WeightTraffic {
   // Of the prompt's matrix parameters (all but the head's), those whose matrix–matrix
   // products run on int8 dot products with the kernels in use (rwkv::int8_matmat).
   uint64_t int8_prompt_params = 0;
+  // Those on bf16 dot products (rwkv::bf16_matmat).
+  uint64_t bf16_prompt_params = 0;
 };
 
 WeightTraffic weight_traffic(const rwkv::Model& model) {
@@ -142,6 +144,8 @@ WeightTraffic weight_traffic(const rwkv::Model& model) {
         out.head_params = elements;
       } else if (rwkv::int8_matmat(t.dtype)) {
         out.int8_prompt_params += elements;
+      } else if (rwkv::bf16_matmat(t.dtype)) {
+        out.bf16_prompt_params += elements;
       }
     }
   }
@@ -213,15 +217,17 @@ int run_bench(int argc, char** argv) {
   const std::vector<int32_t> prompt = bench_tokens(static_cast<size_t>(prefill_tokens), info.n_vocab);
   // Each measurement next to the limit it is compared with: on a shared machine both
   // drift, and a limit measured a minute apart can be off by a fifth.
-  std::vector<double> prefill_runs, fma_runs, int8_runs;
+  std::vector<double> prefill_runs, fma_runs, int8_runs, bf16_runs;
   for (int run = 0; run < kPrefillRuns; ++run) {
     prefill_runs.push_back(time_prefill(*model, prompt));
     fma_runs.push_back(rwkv::measure_fma_peak_once());
     int8_runs.push_back(rwkv::measure_int8_peak_once());
+    bf16_runs.push_back(rwkv::measure_bf16_peak_once());
   }
   const double prefill_seconds = median(prefill_runs);
   const double fma_peak = median(fma_runs);
   const double int8_peak = median(int8_runs);
+  const double bf16_peak = median(bf16_runs);
   Decoder decoder(*model, batch);
   for (int i = 0; i < kWarmupTokens; ++i) decoder.timed_step();
   // Every buffer has grown by now; before the bandwidth buffer, which would be the peak.
@@ -244,10 +250,15 @@ int run_bench(int argc, char** argv) {
   const double prompt_params = double(traffic.matrix_params - traffic.head_params);
   const double prefill_fraction = 2.0 * prompt_params * prefill_tps / fma_peak;
   // Prefill against the peak of the unit that did most of its matrix work: int8 dot
-  // products where most prompt parameters are block types on an int8 GEMM, else FMA.
-  const bool prefill_on_int8 = 2 * traffic.int8_prompt_params > traffic.matrix_params - traffic.head_params;
-  const std::string prefill_unit = prefill_on_int8 ? rwkv::int8_peak_unit() : rwkv::fma_peak_unit();
-  const double prefill_peak = prefill_on_int8 ? int8_peak : fma_peak;
+  // products where most prompt parameters are block types on an int8 GEMM, bf16 dot
+  // products where most are bf16 on them, else FMA.
+  const uint64_t prompt_matrix_params = traffic.matrix_params - traffic.head_params;
+  const bool prefill_on_int8 = 2 * traffic.int8_prompt_params > prompt_matrix_params;
+  const bool prefill_on_bf16 = 2 * traffic.bf16_prompt_params > prompt_matrix_params;
+  const std::string prefill_unit = prefill_on_int8   ? rwkv::int8_peak_unit()
+                                   : prefill_on_bf16 ? rwkv::bf16_peak_unit()
+                                                     : rwkv::fma_peak_unit();
+  const double prefill_peak = prefill_on_int8 ? int8_peak : prefill_on_bf16 ? bf16_peak : fma_peak;
   const double prefill_peak_fraction = 2.0 * prompt_params * prefill_tps / prefill_peak;
   const unsigned threads = rwkv::thread_count();
 
@@ -278,6 +289,8 @@ int run_bench(int argc, char** argv) {
                           {"fma_unit", rwkv::fma_peak_unit()},
                           {"int8_peak_gops", int8_peak / 1e9},
                           {"int8_unit", rwkv::int8_peak_unit()},
+                          {"bf16_peak_gflops", bf16_peak / 1e9},
+                          {"bf16_unit", rwkv::bf16_peak_unit()},
                           {"isa", rwkv::kernel_isa()},
                           {"prefill_fma_fraction", prefill_fraction},
                           {"prefill_unit", prefill_unit},
@@ -309,6 +322,9 @@ int run_bench(int argc, char** argv) {
              rwkv::fma_peak_unit(), fma_peak / 1e9, prefill_fraction * 100, decode_fma_fraction * 100);
   if (int8_peak > 0) {
     fmt::print("int8 dot-product peak ({}): {:.1f} GOP/s\n", rwkv::int8_peak_unit(), int8_peak / 1e9);
+  }
+  if (bf16_peak > 0) {
+    fmt::print("bf16 dot-product peak ({}): {:.1f} GFLOP/s\n", rwkv::bf16_peak_unit(), bf16_peak / 1e9);
   }
   fmt::print("prefill runs on {}: {:.1f}% of its peak\n", prefill_unit, prefill_peak_fraction * 100);
   return 0;
