@@ -29,6 +29,17 @@ class BenchCli : public ::testing::Test {
     auto convert = rwkv_test::run_cli_with_stderr("convert '" + fixture.string() + "' '" + model_ + "' --type f16");
     ASSERT_EQ(convert.exit_code, 0) << convert.output;
   }
+  // The fixture converted to `type`, then `bench --json` on it with a 40-token prompt.
+  nlohmann::json bench_fixture_as(const std::string& type) {
+    const std::string path = (dir_ / (type + ".rwkv")).string();
+    const auto fixture = rwkv_test::fixtures_dir() / "tiny-v7.0.pth";
+    auto convert = rwkv_test::run_cli_with_stderr("convert '" + fixture.string() + "' '" + path + "' --type " + type);
+    EXPECT_EQ(convert.exit_code, 0) << convert.output;
+    auto bench = rwkv_test::run_cli_with_stderr("bench --model '" + path +
+                                                "' --decode 2 --prefill 40 --threads 2 --bandwidth-mib 8 --json");
+    EXPECT_EQ(bench.exit_code, 0) << bench.output;
+    return bench.exit_code == 0 ? nlohmann::json::parse(bench.output) : nlohmann::json::object();
+  }
   rwkv_test::ScratchDir dir_;
   std::string model_;
 };
@@ -77,14 +88,8 @@ TEST_F(BenchCli, JsonHasEveryFieldWithSaneValues) {
 // q8_0 matrices: where the kernels multiply them in int8 (VNNI, AMX), prefill is compared
 // with the int8 peak of that unit, else with the FMA peak.
 TEST_F(BenchCli, PrefillIsComparedWithThePeakOfTheUnitThatRanIt) {
-  const std::string q8 = (dir_ / "q8.rwkv").string();
-  const auto fixture = rwkv_test::fixtures_dir() / "tiny-v7.0.pth";
-  auto convert = rwkv_test::run_cli_with_stderr("convert '" + fixture.string() + "' '" + q8 + "' --type q8_0");
-  ASSERT_EQ(convert.exit_code, 0) << convert.output;
-  auto bench = rwkv_test::run_cli_with_stderr("bench --model '" + q8 +
-                                              "' --decode 2 --prefill 40 --threads 2 --bandwidth-mib 8 --json");
-  ASSERT_EQ(bench.exit_code, 0) << bench.output;
-  const nlohmann::json j = nlohmann::json::parse(bench.output);
+  const nlohmann::json j = bench_fixture_as("q8_0");
+  ASSERT_FALSE(j.empty());
   const bool int8 = rwkv::int8_matmat("q8_0");
   const std::string isa = rwkv::kernel_isa();
   EXPECT_EQ(int8, isa == "avx512_vnni" || isa == "amx");
@@ -100,14 +105,8 @@ TEST_F(BenchCli, PrefillIsComparedWithThePeakOfTheUnitThatRanIt) {
 // runs on bf16 dot products and is compared with their peak, measured in the same run;
 // elsewhere with the FMA peak, and the bf16 peak is 0.
 TEST_F(BenchCli, Bf16PrefillIsComparedWithTheBf16DotPeakWhereItRuns) {
-  const std::string bf16 = (dir_ / "bf16.rwkv").string();
-  const auto fixture = rwkv_test::fixtures_dir() / "tiny-v7.0.pth";
-  auto convert = rwkv_test::run_cli_with_stderr("convert '" + fixture.string() + "' '" + bf16 + "' --type bf16");
-  ASSERT_EQ(convert.exit_code, 0) << convert.output;
-  auto bench = rwkv_test::run_cli_with_stderr("bench --model '" + bf16 +
-                                              "' --decode 2 --prefill 40 --threads 2 --bandwidth-mib 8 --json");
-  ASSERT_EQ(bench.exit_code, 0) << bench.output;
-  const nlohmann::json j = nlohmann::json::parse(bench.output);
+  const nlohmann::json j = bench_fixture_as("bf16");
+  ASSERT_FALSE(j.empty());
   const bool on_bf16 = rwkv::bf16_matmat("bf16");
   const std::string isa = rwkv::kernel_isa();
   if (isa != "avx512_vnni" && isa != "amx") EXPECT_FALSE(on_bf16);
