@@ -155,7 +155,7 @@ Difference max_difference(const Outcome& a, const Outcome& b) {
 // order too (up to 9.6e-6). For q8_0 and q4_s a chunk that alone takes the exact int8
 // path (up to 4 or 8 rows, activations rounded to int8 as in decoding) meets, in a larger
 // pass, float32 activations with the widened weights: measured 0.08-0.37 (q8_0) and
-// 0.09-0.36 (q4_s) on the tiny fixtures. Where the processor has AVX512_BF16, bf16
+// 0.09-0.36 (q4_s) on the tiny fixtures. Where the kernels use bf16 dot products (AMD with AVX512_BF16), bf16
 // weights in a pass of more than 2 rows meet activations rounded to bf16
 // (kernels/matmat_bf16.hpp), which a chunk of 2 rows alone does not: measured 0.023-0.095
 // (logits) and up to 0.032 (states) on the fixtures (AMD Zen 5).

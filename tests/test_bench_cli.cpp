@@ -101,7 +101,7 @@ TEST_F(BenchCli, PrefillIsComparedWithThePeakOfTheUnitThatRanIt) {
   EXPECT_FALSE(rwkv::int8_matmat("f16"));
 }
 
-// bf16 matrices: where the processor has AVX512_BF16 (avx512_vnni and amx levels) prefill
+// bf16 matrices: where the kernels use bf16 dot products (AMD with AVX512_BF16) prefill
 // runs on bf16 dot products and is compared with their peak, measured in the same run;
 // elsewhere with the FMA peak, and the bf16 peak is 0.
 TEST_F(BenchCli, Bf16PrefillIsComparedWithTheBf16DotPeakWhereItRuns) {

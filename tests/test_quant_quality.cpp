@@ -2,7 +2,7 @@
 // (against the official float32 logits) and every committed fixture (against the
 // Python reference), converted with the documented defaults of each --type, fed token
 // by token (decoding) and as one sequence (a prompt: the GEMMs, which may round the
-// activations, to int8 for q8_0/q4_s with VNNI and to bf16 for bf16 with AVX512_BF16).
+// activations, to int8 for q8_0/q4_s with VNNI and to bf16 for bf16 with AMD's AVX512_BF16).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,7 +17,7 @@ struct TypeBounds {
   double max_abs;  // max |logit difference| over all positions
   double mean_kl;  // mean over positions of KL(official || ours), in nats
   // In sequence mode, where it differs (0: the same): bf16 weights meet activations
-  // rounded to bf16 there on processors with AVX512_BF16, which the checkpoints whose
+  // rounded to bf16 there on AMD processors with AVX512_BF16, which the checkpoints whose
   // values are bf16-representable (exact in bf16 when decoding) then show.
   double sequence_max_abs = 0;
   double sequence_mean_kl = 0;

@@ -227,7 +227,7 @@ TEST(Server, ChatUsesTheWorldTemplateAndStopsAtTheNextUserTurn) {
     const json delta = json::parse(events[i])["choices"][0]["delta"];
     if (delta.contains("content")) content += delta["content"].get<std::string>();
   }
-  EXPECT_EQ(content, out["choices"][0]["message"]["content"]);
+  EXPECT_EQ(content, out["choices"][0]["message"]["content"].get<std::string>());
   EXPECT_FALSE(json::parse(events[events.size() - 2])["choices"][0]["finish_reason"].is_null());
 }
 

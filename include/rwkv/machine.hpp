@@ -47,7 +47,7 @@ double measure_fma_peak_once();
 // the kernels in use have none (scalar).
 double measure_int8_peak_once();
 // The same for the bf16 dot products (vdpbf16ps) that products of bf16 weights use on
-// processors with AVX512_BF16, FLOP/s (2 per product); 0 where the kernels have none.
+// AMD processors with AVX512_BF16, FLOP/s (2 per product); 0 where the kernels have none.
 double measure_bf16_peak_once();
 // Which unit each measures, e.g. "avx512 fma", "avx512 vnni", "amx int8 (tdpbssd)",
 // "avx512 bf16 (vdpbf16ps)" ("" for none).
@@ -61,7 +61,8 @@ const char* bf16_peak_unit();
 // on float32 FMAs.
 bool int8_matmat(const std::string& weight_type);
 // Whether they run on bf16 dot products: bf16 weights where the processor has
-// AVX512_BF16 (at the avx512_vnni and amx levels); the activations are then rounded to
+// AVX512_BF16 from AMD (at the avx512_vnni and amx levels; on Intel's Sapphire Rapids
+// vdpbf16ps measured slower than the FMA); the activations are then rounded to
 // bf16 (kernels/matmat_bf16.hpp).
 bool bf16_matmat(const std::string& weight_type);
 

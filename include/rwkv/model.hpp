@@ -82,7 +82,7 @@ class Model {
   void advance(int32_t token, State& state) const;
   // Feeds many tokens at once (sequence mode): each weight matrix is read once per
   // chunk of tokens, so a prompt is read far faster than token by token, with the
-  // same result within float32 rounding (and, for bf16 weights on processors with
+  // same result within float32 rounding (and, for bf16 weights on AMD processors with
   // AVX512_BF16, of the activations to bf16). `logits` may be empty (no logits), hold
   // n_vocab values (the last token's) or tokens.size() × n_vocab (every token's).
   void forward_sequence(std::span<const int32_t> tokens, State& state, std::span<float> logits) const;

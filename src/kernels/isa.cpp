@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "kernels/vector_math.hpp"
@@ -116,6 +117,11 @@ CpuFeatures detect_cpu_features() {
 #ifdef RWKV_X86
   const CpuidRegisters leaf0 = cpuid(0, 0);
   const CpuidRegisters leaf1 = cpuid(1, 0);
+  char vendor[12];
+  std::memcpy(vendor, &leaf0.ebx, 4);
+  std::memcpy(vendor + 4, &leaf0.edx, 4);
+  std::memcpy(vendor + 8, &leaf0.ecx, 4);
+  f.amd = std::memcmp(vendor, "AuthenticAMD", 12) == 0;
   const bool osxsave = bit(leaf1.ecx, 27);
   if (!osxsave || leaf0.eax < 7) return f;
   const uint64_t xcr0 = read_xcr0();

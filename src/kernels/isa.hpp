@@ -45,6 +45,7 @@ struct CpuFeatures {
   bool amx_int8 = false;  // tile data state enabled in XCR0 (the permission request is separate)
   bool amx_bf16 = false;
   bool amx_permitted = false;  // the OS lets this process use the tile data (Linux: arch_prctl)
+  bool amd = false;            // vendor "AuthenticAMD"
 };
 CpuFeatures detect_cpu_features();
 
@@ -112,7 +113,8 @@ struct KernelSet {
                            uint32_t end, bool squared_relu) = nullptr;
   uint32_t int8_row_granule = 0;
   // bfloat16 weights on AVX512_BF16 (matmat_bf16.hpp): the tokens rounded to bfloat16 and
-  // packed once per product; null where the processor lacks AVX512_BF16.
+  // packed once per product; null where the processor lacks AVX512_BF16 or is not AMD's
+  // (kernel_set.cpp says why).
   size_t (*bf16_tokens_values)(uint32_t n_tokens, uint32_t cols) = nullptr;
   void (*pack_bf16_tokens)(const float* X, uint32_t n_tokens, uint32_t cols, uint32_t token_begin, uint32_t token_end,
                            uint16_t* packed) = nullptr;

@@ -13,7 +13,8 @@
 //   matmat_rows_bf16(w, packed, T, Y, row_begin, row_end, false);  // per thread
 //
 // The functions exist at the AVX-512 VNNI and AMX levels; they may run only where the
-// processor has AVX512_BF16 (KernelSet sets its pointers only there).
+// processor has AVX512_BF16; KernelSet sets its pointers only on AMD processors, where
+// vdpbf16ps outruns the FMA (kernel_set.cpp).
 #pragma once
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
