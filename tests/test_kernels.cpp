@@ -557,6 +557,18 @@ TEST(KernelQuantError, PaddingIsZeroAndDroppedOnDequantize) {
   }
 }
 
+// Seconds per call of `call`, called again and again for `budget`.
+template <typename Call>
+double seconds_per_call(Call call, std::chrono::milliseconds budget) {
+  const auto start = std::chrono::steady_clock::now();
+  int iterations = 0;
+  while (std::chrono::steady_clock::now() - start < budget) {
+    call();
+    ++iterations;
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / iterations;
+}
+
 // Single-threaded matvec throughput in GB/s of weight bytes read (the x quantization of
 // the block types included). Run with --gtest_also_run_disabled_tests on a Release build.
 TEST(KernelBench, DISABLED_MatvecThroughput) {
@@ -587,15 +599,9 @@ TEST(KernelBench, DISABLED_MatvecThroughput) {
         }
       };
       for (int i = 0; i < 5; ++i) once();
-      const auto start = std::chrono::steady_clock::now();
-      int iterations = 0;
-      while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(400)) {
-        once();
-        ++iterations;
-      }
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double seconds = seconds_per_call(once, std::chrono::milliseconds(400));
       std::printf("[ measured ] matvec %s %ux%u: %.1f us, %.2f GB/s of weights\n", rwkv::dtype_name(type), rows, cols,
-                  1e6 * seconds / iterations, double(bytes.size()) * iterations / seconds / 1e9);
+                  1e6 * seconds, double(bytes.size()) / seconds / 1e9);
     }
   }
 }
@@ -640,17 +646,11 @@ TEST(KernelBench, DISABLED_Int8GemmThroughput) {
       std::vector<float> Y(size_t(kTokens) * c.rows);
       const auto once = [&] { k.matmat_rows_int8(w, packed.data(), kTokens, Y.data(), 0, c.rows, false); };
       once();
-      const auto start = std::chrono::steady_clock::now();
-      int iterations = 0;
-      while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(250)) {
-        once();
-        ++iterations;
-      }
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const double ops = 2.0 * c.rows * c.cols * kTokens * iterations / seconds;
+      const double seconds = seconds_per_call(once, std::chrono::milliseconds(250));
+      const double ops = 2.0 * c.rows * c.cols * kTokens / seconds;
       std::printf("[ measured ] int8 gemm %s %s %ux%u, %u tokens: %.1f us, %.0f GOP/s, %.2f of the %s peak (%.0f GOP/s)\n",
                   rwkv::isa_level_name(k.level), rwkv::dtype_name(c.type), c.rows, c.cols, kTokens,
-                  1e6 * seconds / iterations, ops / 1e9, ops / peak, k.int8_unit, peak / 1e9);
+                  1e6 * seconds, ops / 1e9, ops / peak, k.int8_unit, peak / 1e9);
     }
   });
 }

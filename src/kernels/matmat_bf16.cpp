@@ -16,18 +16,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/gcc12_avx512_warnings.hpp"
 #include "kernels/matvec_rows.hpp"
 #include "kernels/row_dots.hpp"
 #include "kernels/scratch.hpp"
 #include "kernels/transpose.hpp"
-
-// GCC 12's AVX-512 headers build their "undefined" vectors from themselves, which
-// -W(maybe-)uninitialized reports wherever such an intrinsic is inlined (GCC bug 105593,
-// fixed in GCC 13).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 // The AVX-512 VNNI level is compiled for processors without AVX512_BF16 too: only these
 // functions may use it, and KernelSet calls them only where the processor has it.
@@ -107,19 +100,10 @@ RWKV_BF16_TARGET void pack_token(const float* x, uint32_t cols, uint16_t* group,
   }
 }
 
-// A panel's kRows rows, row i at first + i × stride, every one inside the matrix: a panel
-// past the last row is copied into a scratch buffer with the last row repeated
-// (those outputs are never stored), so that the tile reads every panel with one stride.
+// A panel's kRows rows, row i at first + i × w.cols values, every one inside the matrix
+// (rows_within_matrix).
 const uint16_t* panel_rows(const MatrixRef& w, uint32_t first_row) {
-  const auto* data = static_cast<const uint16_t*>(w.data);
-  if (first_row + kRows <= w.rows) return data + size_t(first_row) * w.cols;
-  auto* padded =
-      static_cast<uint16_t*>(thread_scratch(ScratchSlot::PaddedRows, size_t(kRows) * w.cols * sizeof(uint16_t)));
-  for (uint32_t i = 0; i < kRows; ++i) {
-    const uint16_t* row = data + size_t(std::min(first_row + i, w.rows - 1)) * w.cols;
-    std::copy(row, row + w.cols, padded + size_t(i) * w.cols);
-  }
-  return padded;
+  return reinterpret_cast<const uint16_t*>(rows_within_matrix(w, first_row, kRows, size_t(w.cols) * sizeof(uint16_t)));
 }
 
 }  // namespace

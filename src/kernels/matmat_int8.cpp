@@ -36,16 +36,10 @@
 #include <cstddef>
 #include <cstring>
 
+#include "kernels/gcc12_avx512_warnings.hpp"
 #include "kernels/quant_blocks.hpp"
+#include "kernels/row_dots.hpp"
 #include "kernels/scratch.hpp"
-
-// GCC 12's AVX-512 headers build their "undefined" vectors from themselves, which
-// -W(maybe-)uninitialized reports wherever such an intrinsic is inlined (GCC bug 105593,
-// fixed in GCC 13).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 namespace rwkv::RWKV_KERNEL_NS {
 
@@ -189,24 +183,15 @@ void pack_token(DType type, const float* x, uint32_t cols, const TokenLayout& la
   }
 }
 
-// A panel's 32 rows, row i at first + i × stride, every one inside the matrix. A panel
-// that runs past the matrix's last row is copied into a scratch buffer with the
-// last row repeated (their outputs are never stored), so that the packers read every
-// panel with one stride, with no per-row pointers.
+// A panel's 32 rows, row i at first + i × stride, every one inside the matrix
+// (rows_within_matrix).
 struct PanelRows {
   const std::byte* first;
   size_t stride;
 };
 
 PanelRows panel_rows(const MatrixRef& w, uint32_t first_row, size_t row_bytes) {
-  const auto* data = static_cast<const std::byte*>(w.data);
-  if (first_row + kPanelRows <= w.rows) return {data + size_t(first_row) * row_bytes, row_bytes};
-  auto* padded = static_cast<std::byte*>(thread_scratch(ScratchSlot::PaddedRows, kPanelRows * row_bytes));
-  for (uint32_t i = 0; i < kPanelRows; ++i) {
-    const std::byte* row = data + size_t(std::min(first_row + i, w.rows - 1)) * row_bytes;
-    std::memcpy(padded + i * row_bytes, row, row_bytes);
-  }
-  return {padded, row_bytes};
+  return {rows_within_matrix(w, first_row, kPanelRows, row_bytes), row_bytes};
 }
 
 void pack_panel_q8_0(const MatrixRef& w, uint32_t first_row, uint32_t n_blocks, std::byte* panel) {

@@ -34,15 +34,9 @@
 #include <cstddef>
 #include <cstring>
 
+#include "kernels/gcc12_avx512_warnings.hpp"
 #include "kernels/quant_blocks.hpp"
 #include "kernels/scratch.hpp"
-
-// GCC 12's AVX-512 headers build their "undefined" vectors from themselves (GCC bug
-// 105593, fixed in GCC 13); see matmat_int8.cpp.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 namespace rwkv::RWKV_KERNEL_NS {
 

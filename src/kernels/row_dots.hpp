@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kernels/matvec_rows.hpp"
+#include "kernels/scratch.hpp"
 
 namespace rwkv::RWKV_KERNEL_NS {
 
@@ -21,6 +22,20 @@ namespace rwkv::RWKV_KERNEL_NS {
 #endif
 inline constexpr size_t kPrefetchBytesAhead = RWKV_PREFETCH_BYTES_AHEAD;
 inline constexpr size_t kCacheLineBytes = 64;
+
+// Rows [first_row, first_row + n_rows) of W (row_bytes each), every one inside the
+// matrix: W's own rows where they all are, else a copy in scratch memory with the last
+// row repeated in place of those past it (their outputs are never stored), so that a
+// GEMM tile reads every panel at one stride with no per-row pointers.
+inline const std::byte* rows_within_matrix(const MatrixRef& w, uint32_t first_row, uint32_t n_rows, size_t row_bytes) {
+  const auto* data = static_cast<const std::byte*>(w.data);
+  if (first_row + n_rows <= w.rows) return data + size_t(first_row) * row_bytes;
+  auto* padded = static_cast<std::byte*>(thread_scratch(ScratchSlot::PaddedRows, n_rows * row_bytes));
+  for (uint32_t i = 0; i < n_rows; ++i) {
+    std::memcpy(padded + i * row_bytes, data + size_t(std::min(first_row + i, w.rows - 1)) * row_bytes, row_bytes);
+  }
+  return padded;
+}
 
 inline void prefetch_bytes(const void* p, size_t n) {
 #if defined(__GNUC__)
