@@ -330,6 +330,11 @@ template <uint32_t kTokens>
   }
 }
 
+// A row vector's 16 weight scales, stored as halves by pack_panel_q8_0.
+__m512 load_half_scales(const std::byte* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
 template <uint32_t kTokens>
 void multiply_tile_q8_0(const std::byte* panel, const std::byte* tile, uint32_t n_blocks, const TileOutput& out,
                         const PanelPrefetch& prefetch) {
@@ -345,9 +350,8 @@ void multiply_tile_q8_0(const std::byte* panel, const std::byte* tile, uint32_t 
       dot[0][t] = dot[1][t] = _mm512_set1_epi32(load_int32(tokens + kQ8TokenQuantBytes + 4 * t));
     }
     accumulate_block<kTokens>(dot, weights, tokens);
-    const __m512 scales0 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + kQ8PanelQuantBytes)));
-    const __m512 scales1 =
-        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(weights + kQ8PanelQuantBytes + kVectorBytes)));
+    const __m512 scales0 = load_half_scales(weights + kQ8PanelQuantBytes);
+    const __m512 scales1 = load_half_scales(weights + kQ8PanelQuantBytes + kVectorBytes);
 #pragma GCC unroll 8
     for (uint32_t t = 0; t < kTokens; ++t) {
       const __m512 x_scale = _mm512_set1_ps(load_float(tokens + kQ8TokenQuantBytes + 4 * kTokenTile + 4 * t));
