@@ -701,6 +701,41 @@ TEST(KernelVectorMath, SigmoidAndTanhMatchLibm) {
   });
 }
 
+// Sums and norms against float64, for lengths with no vector, one, two, many and a tail,
+// with a large common offset in the norm's input (its variance is taken around the mean).
+TEST(KernelVectorMath, DotsAndNormMatchDefinition) {
+  at_every_level([&] {
+    for (uint32_t n : {3u, 16u, 40u, 64u, 768u, 1003u}) {
+      const std::vector<float> a = random_normal(n, 11 + n), b = random_normal(n, 12 + n), c = random_normal(n, 13 + n);
+      double ab = 0, abc = 0, magnitude_ab = 0, magnitude_abc = 0;
+      for (uint32_t i = 0; i < n; ++i) {
+        ab += double(a[i]) * b[i];
+        abc += double(a[i]) * b[i] * c[i];
+        magnitude_ab += std::abs(double(a[i]) * b[i]);
+        magnitude_abc += std::abs(double(a[i]) * b[i] * c[i]);
+      }
+      EXPECT_NEAR(rwkv::dot(a.data(), b.data(), n), ab, 1e-6 * magnitude_ab) << "n " << n;
+      EXPECT_NEAR(rwkv::dot3(a.data(), b.data(), c.data(), n), abc, 1e-6 * magnitude_abc) << "n " << n;
+
+      std::vector<float> x = random_normal(n, 14 + n, 3.0f);
+      for (float& v : x) v += 50.0f;
+      const std::vector<float> weight = random_normal(n, 15 + n), bias = random_normal(n, 16 + n);
+      double mean = 0, var = 0;
+      for (float v : x) mean += v;
+      mean /= n;
+      for (float v : x) var += (v - mean) * (v - mean);
+      var /= n;
+      const float eps = 1e-5f;
+      std::vector<float> out(n);
+      rwkv::layer_norm(x.data(), weight.data(), bias.data(), out.data(), n, eps);
+      for (uint32_t i = 0; i < n; ++i) {
+        const double expected = (x[i] - mean) / std::sqrt(var + eps) * weight[i] + bias[i];
+        EXPECT_NEAR(out[i], expected, 2e-5 * (1 + std::abs(weight[i]))) << "n " << n << " value " << i;
+      }
+    }
+  });
+}
+
 // The int8 form of an activation: the vector path must give the scalar definition's
 // scales, quants (round to nearest) and sums exactly, for q8_0's groups of 32 and q4_s's
 // of 256; 101 and 600 values end in a partial group.

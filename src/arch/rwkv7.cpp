@@ -200,11 +200,8 @@ void time_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info,
     for (uint32_t j = 0; j < N; ++j) at_w[j] *= -kDecayScale;
     exp_inplace(at_w, N);
     // kk: the removal key, k ⊙ k_k normalised per head.
-    float norm2 = 0.0f;
-    for (uint32_t j = 0; j < N; ++j) {
-      kk[at + j] = k[at + j] * p.k_k[o + j];
-      norm2 += kk[at + j] * kk[at + j];
-    }
+    for (uint32_t j = 0; j < N; ++j) kk[at + j] = k[at + j] * p.k_k[o + j];
+    const float norm2 = dot(kk + at, kk + at, N);
     const float inv = 1.0f / std::max(std::sqrt(norm2), kNormalizeEps);
     for (uint32_t j = 0; j < N; ++j) {
       kk[at + j] *= inv;
@@ -234,8 +231,7 @@ void time_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info,
     const uint32_t o = h * N;
     const size_t at = size_t(t) * C + o;
     group_norm(y + at, p.ln_x.weight + o, p.ln_x.bias + o, 1, N, kGroupNormEps);
-    float bonus = 0.0f;
-    for (uint32_t j = 0; j < N; ++j) bonus += r[at + j] * k[at + j] * p.r_k[o + j];
+    const float bonus = dot3(r + at, k + at, p.r_k + o, N);
     for (uint32_t j = 0; j < N; ++j) y[at + j] = (y[at + j] + bonus * v[at + j]) * g[at + j];
   };
   if (pass.runs.size() == T) {

@@ -241,6 +241,8 @@ ScopedKernels::~ScopedKernels() { use_kernels(previous_); }
 // The level-independent entry points of the kernel headers, through the chosen set.
 
 void exp_inplace(float* x, uint32_t n) { kernels().exp_inplace(x, n); }
+float dot(const float* a, const float* b, uint32_t n) { return kernels().dot(a, b, n); }
+float dot3(const float* a, const float* b, const float* c, uint32_t n) { return kernels().dot3(a, b, c, n); }
 void sigmoid_inplace(float* x, uint32_t n) { kernels().sigmoid_inplace(x, n); }
 void tanh_inplace(float* x, uint32_t n) { kernels().tanh_inplace(x, n); }
 

@@ -136,6 +136,12 @@ struct KernelSet {
   void (*exp_inplace)(float* x, uint32_t n) = nullptr;
   void (*sigmoid_inplace)(float* x, uint32_t n) = nullptr;
   void (*tanh_inplace)(float* x, uint32_t n) = nullptr;
+  // Sums over a vector's values in vector-wide partial sums (a float sum in a plain loop
+  // is one chain of dependent adds: the compiler may not reorder it).
+  float (*dot)(const float* a, const float* b, uint32_t n) = nullptr;
+  float (*dot3)(const float* a, const float* b, const float* c, uint32_t n) = nullptr;
+  void (*normalize)(const float* x, const float* weight, const float* bias, float* out, uint32_t n,
+                    float eps) = nullptr;
   void (*wkv4_step)(const float* k, const float* v, const float* log_decay, const float* bonus, float* aa, float* bb,
                     float* pp, float* wkv, uint32_t C) = nullptr;
   void (*wkv5_head_step)(const float* r, const float* k, const float* v, const float* w, const float* u, float* S,

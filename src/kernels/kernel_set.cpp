@@ -73,6 +73,9 @@ KernelSet make_kernel_set() {
   k.exp_inplace = exp_inplace;
   k.sigmoid_inplace = sigmoid_inplace;
   k.tanh_inplace = tanh_inplace;
+  k.dot = dot;
+  k.dot3 = dot3;
+  k.normalize = normalize;
   k.wkv4_step = wkv4_step;
   k.wkv5_head_step = wkv5_head_step;
   k.wkv7_head_step = wkv7_head_step;

@@ -442,33 +442,14 @@ void matmat_squared_relu(const MatrixRef& w, const float* X, float* Y, uint32_t 
 
 void copy_row(const MatrixRef& w, uint32_t index, float* out) { dequantize_rows(w, index, index + 1, out); }
 
-namespace {
-
-// out = (x - mean) / sqrt(var + eps) * weight + bias over n values (biased variance).
-void normalize(const float* x, const float* weight, const float* bias, float* out, uint32_t n, float eps) {
-  float mean = 0.0f;
-  for (uint32_t i = 0; i < n; ++i) mean += x[i];
-  mean /= static_cast<float>(n);
-  float var = 0.0f;
-  for (uint32_t i = 0; i < n; ++i) {
-    const float d = x[i] - mean;
-    var += d * d;
-  }
-  var /= static_cast<float>(n);
-  const float inv = 1.0f / std::sqrt(var + eps);
-  for (uint32_t i = 0; i < n; ++i) out[i] = (x[i] - mean) * inv * weight[i] + bias[i];
-}
-
-}  // namespace
-
 void layer_norm(const float* x, const float* weight, const float* bias, float* out, uint32_t n, float eps) {
-  normalize(x, weight, bias, out, n, eps);
+  kernels().normalize(x, weight, bias, out, n, eps);
 }
 
 void group_norm(float* x, const float* weight, const float* bias, uint32_t n_groups, uint32_t group_size, float eps) {
   for (uint32_t g = 0; g < n_groups; ++g) {
     const size_t at = size_t(g) * group_size;
-    normalize(x + at, weight + at, bias + at, x + at, group_size, eps);
+    kernels().normalize(x + at, weight + at, bias + at, x + at, group_size, eps);
   }
 }
 

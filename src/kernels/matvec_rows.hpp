@@ -109,6 +109,9 @@ void quantize_activation(const float* x, uint32_t n, uint32_t group_values, int8
 void exp_inplace(float* x, uint32_t n);
 void sigmoid_inplace(float* x, uint32_t n);
 void tanh_inplace(float* x, uint32_t n);
+float dot(const float* a, const float* b, uint32_t n);
+float dot3(const float* a, const float* b, const float* c, uint32_t n);
+void normalize(const float* x, const float* weight, const float* bias, float* out, uint32_t n, float eps);
 void wkv4_step(const float* k, const float* v, const float* log_decay, const float* bonus, float* aa, float* bb,
                float* pp, float* wkv, uint32_t C);
 void wkv5_head_step(const float* r, const float* k, const float* v, const float* w, const float* u, float* S,

@@ -64,4 +64,82 @@ void tanh_inplace(float* x, uint32_t n) {
   for (; i < n; ++i) x[i] = std::tanh(x[i]);
 }
 
+namespace {
+
+// The sum over i < n of term(i) (a vector of lanes i..i + W) and, past the last whole
+// vector, of scalar_term(i): two vectors of partial sums, so that adds of one do not wait
+// on the other's.
+template <typename Term, typename ScalarTerm>
+float vector_sum(uint32_t n, Term term, ScalarTerm scalar_term) {
+  uint32_t i = 0;
+  float sum = 0.0f;
+#ifdef RWKV_HAVE_AVX2
+  using V = FloatVec;
+  V::T acc0 = V::zero(), acc1 = V::zero();
+  for (; i + 2 * V::kWidth <= n; i += 2 * V::kWidth) {
+    acc0 = V::add(acc0, term(i));
+    acc1 = V::add(acc1, term(i + V::kWidth));
+  }
+  if (i + V::kWidth <= n) {
+    acc0 = V::add(acc0, term(i));
+    i += V::kWidth;
+  }
+  sum = V::sum(V::add(acc0, acc1));
+#else
+  (void)term;
+#endif
+  for (; i < n; ++i) sum += scalar_term(i);
+  return sum;
+}
+
+}  // namespace
+
+float dot(const float* a, const float* b, uint32_t n) {
+#ifdef RWKV_HAVE_AVX2
+  const auto term = [&](uint32_t i) { return FloatVec::mul(FloatVec::load(a + i), FloatVec::load(b + i)); };
+#else
+  const auto term = [](uint32_t) { return 0.0f; };
+#endif
+  return vector_sum(n, term, [&](uint32_t i) { return a[i] * b[i]; });
+}
+
+float dot3(const float* a, const float* b, const float* c, uint32_t n) {
+#ifdef RWKV_HAVE_AVX2
+  const auto term = [&](uint32_t i) {
+    return FloatVec::mul(FloatVec::mul(FloatVec::load(a + i), FloatVec::load(b + i)), FloatVec::load(c + i));
+  };
+#else
+  const auto term = [](uint32_t) { return 0.0f; };
+#endif
+  return vector_sum(n, term, [&](uint32_t i) { return a[i] * b[i] * c[i]; });
+}
+
+// out = (x - mean) / sqrt(var + eps) * weight + bias over n values (biased variance).
+void normalize(const float* x, const float* weight, const float* bias, float* out, uint32_t n, float eps) {
+  const auto value = [&](uint32_t i) { return x[i]; };
+#ifdef RWKV_HAVE_AVX2
+  using V = FloatVec;
+  const float mean = vector_sum(n, [&](uint32_t i) { return V::load(x + i); }, value) / static_cast<float>(n);
+  const auto squared = [&](uint32_t i) {
+    const V::T d = V::add(V::load(x + i), V::broadcast(-mean));
+    return V::mul(d, d);
+  };
+#else
+  const float mean = vector_sum(n, [](uint32_t) { return 0.0f; }, value) / static_cast<float>(n);
+  const auto squared = [](uint32_t) { return 0.0f; };
+#endif
+  const float var = vector_sum(n, squared, [&](uint32_t i) { return (x[i] - mean) * (x[i] - mean); }) /
+                    static_cast<float>(n);
+  const float inv = 1.0f / std::sqrt(var + eps);
+  uint32_t i = 0;
+#ifdef RWKV_HAVE_AVX2
+  const V::T inv_v = V::broadcast(inv);
+  for (; i + V::kWidth <= n; i += V::kWidth) {
+    const V::T scaled = V::mul(V::mul(V::add(V::load(x + i), V::broadcast(-mean)), inv_v), V::load(weight + i));
+    V::store(out + i, V::add(scaled, V::load(bias + i)));
+  }
+#endif
+  for (; i < n; ++i) out[i] = (x[i] - mean) * inv * weight[i] + bias[i];
+}
+
 }  // namespace rwkv::RWKV_KERNEL_NS

@@ -13,5 +13,9 @@ void exp_inplace(float* x, uint32_t n);
 void sigmoid_inplace(float* x, uint32_t n);
 // x[i] = tanh(x[i]) for i < n.
 void tanh_inplace(float* x, uint32_t n);
+// The sum of a[i] * b[i], and of a[i] * b[i] * c[i], for i < n, summed in vector-wide
+// partial sums.
+float dot(const float* a, const float* b, uint32_t n);
+float dot3(const float* a, const float* b, const float* c, uint32_t n);
 
 }  // namespace rwkv
