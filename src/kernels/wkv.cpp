@@ -49,44 +49,96 @@ void wkv5_head_step(const float* r, const float* k, const float* v, const float*
   }
 }
 
+#ifdef RWKV_HAVE_AVX2
+namespace {
+
+static_assert(kRowsAtOnce == 4);
+// The lane sums of four rows' vectors at once (a horizontal sum per vector costs as many
+// shuffles again): sums_of_four gives a vector holding them, store_sums stores the four
+// into y[0..3].
+#ifdef RWKV_HAVE_AVX512
+__m512 sums_of_four(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
+  // Halves added: two rows a vector; then quarter q = row q's 4 partial sums; then lane 0 of
+  // each quarter its whole sum.
+  const __m512 a = _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, 0x44), _mm512_shuffle_f32x4(v0, v1, 0xEE));
+  const __m512 b = _mm512_add_ps(_mm512_shuffle_f32x4(v2, v3, 0x44), _mm512_shuffle_f32x4(v2, v3, 0xEE));
+  const __m512 c = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xDD));
+  const __m512 d = _mm512_add_ps(c, _mm512_permute_ps(c, 0xB1));
+  return _mm512_add_ps(d, _mm512_permute_ps(d, 0x4E));
+}
+void store_sums(float* y, __m512 sums) {
+  _mm_storeu_ps(y, _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0,
+                                                                                  0, 0, 0, 0, 0),
+                                                                 sums)));
+}
+#else
+__m256 sums_of_four(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
+  return _mm256_add_ps(h, _mm256_permute2f128_ps(h, h, 0x01));  // lanes q and q + 4: row q's sum
+}
+void store_sums(float* y, __m256 sums) { _mm_storeu_ps(y, _mm256_castps256_ps128(sums)); }
+#endif
+
+// The vector path, for a head size known at compile time (kHead, the loops then unrolled
+// whole) or, with kHead = 0, any multiple of the vector width up to kMaxVectorHead.
+template <uint32_t kHead>
+void wkv7_head_step_vector(const float* r, const float* w, const float* k, const float* v, const float* kk,
+                           const float* a, float* S, float* y, uint32_t head_size) {
+  using V = FloatVec;
+  const uint32_t N = kHead != 0 ? kHead : head_size;
+  // kk ⊙ a once for all rows; then every row's removal sum, then every row's update, four
+  // rows at a time: the rows are independent, and two separate passes keep the sums of
+  // one group of rows from waiting on the update of the one before.
+  alignas(64) float kka_row[kMaxVectorHead];
+  alignas(64) float removal[kMaxVectorHead];
+  for (uint32_t j = 0; j < N; j += V::kWidth) V::store(kka_row + j, V::mul(V::load(kk + j), V::load(a + j)));
+  for (uint32_t i = 0; i < N; i += kRowsAtOnce) {
+    const float* rows = S + size_t(i) * N;
+    V::T sums[kRowsAtOnce];
+    for (uint32_t q = 0; q < kRowsAtOnce; ++q) sums[q] = V::zero();
+    for (uint32_t j = 0; j < N; j += V::kWidth) {
+      const V::T kkj = V::load(kk + j);
+      for (uint32_t q = 0; q < kRowsAtOnce; ++q) sums[q] = V::fma(V::load(rows + q * N + j), kkj, sums[q]);
+    }
+    store_sums(removal + i, sums_of_four(sums[0], sums[1], sums[2], sums[3]));
+  }
+  for (uint32_t i = 0; i < N; i += kRowsAtOnce) {
+    float* rows = S + size_t(i) * N;
+    V::T sa_row[kRowsAtOnce], v_row[kRowsAtOnce], out[kRowsAtOnce];
+    for (uint32_t q = 0; q < kRowsAtOnce; ++q) {
+      sa_row[q] = V::broadcast(removal[i + q]);
+      v_row[q] = V::broadcast(v[i + q]);
+      out[q] = V::zero();
+    }
+    for (uint32_t j = 0; j < N; j += V::kWidth) {
+      const V::T kka = V::load(kka_row + j);
+      const V::T kj = V::load(k + j);
+      const V::T wj = V::load(w + j);
+      const V::T rj = V::load(r + j);
+      for (uint32_t q = 0; q < kRowsAtOnce; ++q) {
+        // row ← row·w − sa·(kk⊙a) + v_i·k
+        const V::T added = V::fms(v_row[q], kj, V::mul(sa_row[q], kka));
+        const V::T s = V::fma(V::load(rows + q * N + j), wj, added);
+        V::store(rows + q * N + j, s);
+        out[q] = V::fma(s, rj, out[q]);
+      }
+    }
+    store_sums(y + i, sums_of_four(out[0], out[1], out[2], out[3]));
+  }
+}
+
+}  // namespace
+#endif
+
 void wkv7_head_step(const float* r, const float* w, const float* k, const float* v, const float* kk,
                     const float* a, float* S, float* y, uint32_t N) {
 #ifdef RWKV_HAVE_AVX2
-  using V = FloatVec;
-  if (N % V::kWidth == 0 && N % kRowsAtOnce == 0 && N <= kMaxVectorHead) {
-    // kk ⊙ a once for all rows, then four rows at a time.
-    alignas(64) float kka_row[kMaxVectorHead];
-    for (uint32_t j = 0; j < N; j += V::kWidth) V::store(kka_row + j, V::mul(V::load(kk + j), V::load(a + j)));
-    for (uint32_t i = 0; i < N; i += kRowsAtOnce) {
-      float* rows[kRowsAtOnce];
-      V::T removed[kRowsAtOnce];
-      for (uint32_t q = 0; q < kRowsAtOnce; ++q) {
-        rows[q] = S + size_t(i + q) * N;
-        removed[q] = V::zero();
-      }
-      for (uint32_t j = 0; j < N; j += V::kWidth) {
-        const V::T kkj = V::load(kk + j);
-        for (uint32_t q = 0; q < kRowsAtOnce; ++q) removed[q] = V::fma(V::load(rows[q] + j), kkj, removed[q]);
-      }
-      float sa[kRowsAtOnce];
-      for (uint32_t q = 0; q < kRowsAtOnce; ++q) sa[q] = V::sum(removed[q]);
-      V::T out[kRowsAtOnce];
-      for (uint32_t q = 0; q < kRowsAtOnce; ++q) out[q] = V::zero();
-      for (uint32_t j = 0; j < N; j += V::kWidth) {
-        const V::T kka = V::load(kka_row + j);
-        const V::T kj = V::load(k + j);
-        const V::T wj = V::load(w + j);
-        const V::T rj = V::load(r + j);
-        for (uint32_t q = 0; q < kRowsAtOnce; ++q) {
-          // row ← row·w − sa·(kk⊙a) + v_i·k
-          const V::T added = V::fms(V::broadcast(v[i + q]), kj, V::mul(V::broadcast(sa[q]), kka));
-          const V::T s = V::fma(V::load(rows[q] + j), wj, added);
-          V::store(rows[q] + j, s);
-          out[q] = V::fma(s, rj, out[q]);
-        }
-      }
-      for (uint32_t q = 0; q < kRowsAtOnce; ++q) y[i + q] = V::sum(out[q]);
-    }
+  if (N == 64) {  // the released models' head size
+    wkv7_head_step_vector<64>(r, w, k, v, kk, a, S, y, N);
+    return;
+  }
+  if (N % FloatVec::kWidth == 0 && N % kRowsAtOnce == 0 && N <= kMaxVectorHead) {
+    wkv7_head_step_vector<0>(r, w, k, v, kk, a, S, y, N);
     return;
   }
 #endif
