@@ -32,8 +32,50 @@ void wkv4_step(const float* k, const float* v, const float* log_decay, const flo
   }
 }
 
+#ifdef RWKV_HAVE_AVX2
+namespace {
+
+// wkv5_head_step for the released models' head size: y stays in registers, in two sets
+// of partial sums (even and odd rows), so that each row's adds wait on the row before
+// last rather than on a store and reload of y.
+void wkv5_head_step_64(const float* r, const float* k, const float* v, const float* w, const float* u, float* S,
+                       float* y) {
+  using V = FloatVec;
+  constexpr uint32_t N = 64, kVectors = N / V::kWidth;
+  V::T values[kVectors], even[kVectors], odd[kVectors];
+  for (uint32_t c = 0; c < kVectors; ++c) {
+    values[c] = V::load(v + c * V::kWidth);
+    even[c] = V::zero();
+    odd[c] = V::zero();
+  }
+  const auto row_step = [&](uint32_t i, V::T (&sums)[kVectors]) {
+    const V::T ki = V::broadcast(k[i]), ri = V::broadcast(r[i]), ui = V::broadcast(u[i]), wi = V::broadcast(w[i]);
+    float* row = S + size_t(i) * N;
+    for (uint32_t c = 0; c < kVectors; ++c) {
+      const V::T old = V::load(row + c * V::kWidth);
+      const V::T kv = V::mul(ki, values[c]);
+      sums[c] = V::fma(ri, V::fma(ui, kv, old), sums[c]);
+      V::store(row + c * V::kWidth, V::fma(wi, old, kv));
+    }
+  };
+  for (uint32_t i = 0; i < N; i += 2) {
+    row_step(i, even);
+    row_step(i + 1, odd);
+  }
+  for (uint32_t c = 0; c < kVectors; ++c) V::store(y + c * V::kWidth, V::add(even[c], odd[c]));
+}
+
+}  // namespace
+#endif
+
 void wkv5_head_step(const float* r, const float* k, const float* v, const float* w, const float* u, float* S,
                     float* y, uint32_t N) {
+#ifdef RWKV_HAVE_AVX2
+  if (N == 64) {
+    wkv5_head_step_64(r, k, v, w, u, S, y);
+    return;
+  }
+#endif
   std::fill(y, y + N, 0.0f);
   for (uint32_t i = 0; i < N; ++i) {
     const float ki = k[i];
