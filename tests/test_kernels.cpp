@@ -407,6 +407,24 @@ TEST(KernelBf16Dot, MatchesRoundedTokensTimesStoredWeights) {
   if (!any_level) GTEST_SKIP() << "no kernel level with bf16 dot products on this processor (AVX512_BF16)";
 }
 
+// A bf16 matrix marked float_activations (the low-rank ones) multiplies the tokens as they
+// are, at every level and token count, bf16 dot products or not.
+TEST(KernelBf16Dot, FloatActivationsKeepFloat32Tokens) {
+  at_every_level([&] {
+    for (uint32_t n_tokens : {1u, 3u, 16u, 40u}) {
+      const uint32_t rows = 96, cols = 768;
+      StoredMatrix w = store(random_normal(size_t(rows) * cols, 41), rows, cols, DType::BF16);
+      w.ref.float_activations = true;
+      const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 43 + n_tokens);
+      std::vector<float> Y(size_t(n_tokens) * rows);
+      rwkv::matmat(w.ref, X.data(), Y.data(), n_tokens);
+      ASSERT_TRUE(gemm_outputs_match(Y, w, n_tokens, false, [&](uint32_t t, uint32_t c) {
+        return double(X[size_t(t) * cols + c]);
+      }));
+    }
+  });
+}
+
 // The amx level's q8_0 GEMM (AMX tiles) gives the VNNI kernel's results bit for bit: the
 // same rounded tokens, the same integer dot per block and the same float operations in
 // the same order.

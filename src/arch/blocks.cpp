@@ -50,33 +50,47 @@ LayerTensors::LayerTensors(const VersionSpec& spec, const WeightBinder& w, const
       w.fail(fmt::format("tensor '{}' has shape [{}], expected {}", name, fmt::join(found.shape, ", "),
                          describe_shape(t.shape, sizes_)));
     }
-    if (!t.matrix && found.dtype != DType::F32) {
-      w.fail(fmt::format("tensor '{}' is {}, expected f32", name, dtype_name(found.dtype)));
+    const bool half = found.dtype == DType::F16 || found.dtype == DType::BF16;
+    if (!t.matrix && found.dtype != DType::F32 && !(t.source_half && half)) {
+      w.fail(fmt::format("tensor '{}' is {}, expected f32{}", name, dtype_name(found.dtype),
+                         t.source_half ? ", f16 or bf16" : ""));
     }
-    tensors_.emplace_back(t.name, &found);
+    tensors_.emplace_back(&t, &found);
   }
 }
 
 const NativeTensor& LayerTensors::get(const char* name) const {
-  for (const auto& [n, t] : tensors_) {
-    if (std::strcmp(n, name) == 0) return *t;
+  for (const auto& [spec, t] : tensors_) {
+    if (std::strcmp(spec->name, name) == 0) return *t;
+  }
+  throw std::logic_error(std::string("rwkv: tensor ") + name + " is not in the version's table");
+}
+
+const TensorSpec& LayerTensors::spec_of(const char* name) const {
+  for (const auto& [spec, t] : tensors_) {
+    if (std::strcmp(spec->name, name) == 0) return *spec;
   }
   throw std::logic_error(std::string("rwkv: tensor ") + name + " is not in the version's table");
 }
 
 bool LayerTensors::has(const char* name) const {
   for (const auto& entry : tensors_) {
-    if (std::strcmp(entry.first, name) == 0) return true;
+    if (std::strcmp(entry.first->name, name) == 0) return true;
   }
   return false;
 }
 
-const float* LayerTensors::f32(const char* name) const { return reinterpret_cast<const float*>(get(name).data); }
+const float* LayerTensors::f32(const char* name) const {
+  const NativeTensor& t = get(name);
+  if (t.dtype != DType::F32) throw std::logic_error(std::string("rwkv: tensor ") + name + " is not float32");
+  return reinterpret_cast<const float*>(t.data);
+}
 
 MatrixRef LayerTensors::matrix(const char* name) const {
   const NativeTensor& t = get(name);
   if (t.shape.size() != 2) throw std::logic_error(std::string("rwkv: tensor ") + name + " is not a matrix");
-  return MatrixRef{t.dtype, static_cast<uint32_t>(t.shape[0]), static_cast<uint32_t>(t.shape[1]), t.data};
+  return MatrixRef{t.dtype, static_cast<uint32_t>(t.shape[0]), static_cast<uint32_t>(t.shape[1]), t.data,
+                   spec_of(name).source_half};
 }
 
 WeightBinder::Typed LayerTensors::typed(const char* name) const {

@@ -53,7 +53,8 @@ class Scratch {
 };
 
 // The tensors of one layer (no layer: the model's own), found in the native file and
-// checked against the version's table (shapes, float32 for all but matrices), then
+// checked against the version's table (shapes, float32 for all but matrices and the
+// low-rank ones, which may also be float16 or bfloat16), then
 // looked up by their table names. LoRA sizes are learnt from the tensors.
 class LayerTensors {
  public:
@@ -67,7 +68,8 @@ class LayerTensors {
 
  private:
   const NativeTensor& get(const char* name) const;
-  std::vector<std::pair<const char*, const NativeTensor*>> tensors_;
+  const TensorSpec& spec_of(const char* name) const;
+  std::vector<std::pair<const TensorSpec*, const NativeTensor*>> tensors_;
   Sizes sizes_;
 };
 

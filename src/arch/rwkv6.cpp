@@ -19,9 +19,9 @@ const VersionSpec& v6_spec() {
       return TensorSpec{name, Where::EveryLayer, {Dim::C, Dim::C}, name, Layout::AsIs, ValueMap::None, true};
     };
     // LoRA matrices are used as x @ W in checkpoints and stored transposed; they are
-    // small and sensitive (RWKV-NOTES), so they stay float32.
+    // small and sensitive (RWKV-NOTES), so they are never quantized (source_half).
     auto lora = [](const char* name, Dim out, Dim in) {
-      return TensorSpec{name, Where::EveryLayer, {out, in}, name, Layout::Transposed};
+      return TensorSpec{name, Where::EveryLayer, {out, in}, name, Layout::Transposed, ValueMap::None, false, true};
     };
     const std::vector<TensorSpec> att = {
         vec("att.time_maa_x"),
@@ -33,7 +33,7 @@ const VersionSpec& v6_spec() {
         lora("att.time_maa_w1", Dim::LoraMix5, Dim::C),
         // [5, D, C] in checkpoints: five [C, D] matrices here, each used as y = M x.
         {"att.time_maa_w2", Where::EveryLayer, {Dim::Five, Dim::C, Dim::LoraMix}, "att.time_maa_w2",
-         Layout::SplitTransposed},
+         Layout::SplitTransposed, ValueMap::None, false, true},
         vec("att.time_decay"),
         lora("att.time_decay_w1", Dim::LoraDecay, Dim::C),
         lora("att.time_decay_w2", Dim::C, Dim::LoraDecay),
@@ -84,7 +84,7 @@ V6Weights bind_v6(const WeightBinder& w, const ModelInfo& info) {
     l.maa_w1 = t.matrix("att.time_maa_w1");
     const auto w2 = t.typed("att.time_maa_w2");
     l.maa_w2 = w2.data;
-    l.maa_w2_part = MatrixRef{w2.dtype, info.n_embd, uint32_t(t.sizes()[Dim::LoraMix]), nullptr};
+    l.maa_w2_part = MatrixRef{w2.dtype, info.n_embd, uint32_t(t.sizes()[Dim::LoraMix]), nullptr, true};
     l.time_decay = t.f32("att.time_decay");
     l.decay_w1 = t.matrix("att.time_decay_w1");
     l.decay_w2 = t.matrix("att.time_decay_w2");

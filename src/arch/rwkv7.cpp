@@ -31,10 +31,10 @@ const VersionSpec& v7_spec() {
       return TensorSpec{name, Where::EveryLayer, {rows, cols}, name, Layout::AsIs, ValueMap::None, true};
     };
     // LoRA matrices are used as x @ W in checkpoints and stored transposed; they are
-    // small and sensitive (RWKV-NOTES), so they stay float32. Layer 0 defines v_first:
-    // its v0/v1/v2, where a checkpoint has them, are unused.
+    // small and sensitive (RWKV-NOTES), so they are never quantized (source_half). Layer 0
+    // defines v_first: its v0/v1/v2, where a checkpoint has them, are unused.
     auto lora = [](const char* name, Dim out, Dim in, Where where = Where::EveryLayer) {
-      return TensorSpec{name, where, {out, in}, name, Layout::Transposed};
+      return TensorSpec{name, where, {out, in}, name, Layout::Transposed, ValueMap::None, false, true};
     };
     const std::vector<TensorSpec> att = {
         vec("att.x_r"),

@@ -62,6 +62,10 @@ struct TensorSpec {
   Layout layout = Layout::AsIs;
   ValueMap map = ValueMap::None;
   bool matrix = false;      // a weight matrix: stored in the requested type; else float32
+  // A low-rank matrix: stored as the checkpoint's own float16 or bfloat16 values where it
+  // has them (exact, and half the bytes decode reads for it), else float32; never
+  // quantized, and multiplied with float32 activations.
+  bool source_half = false;
 };
 
 bool in_layer(const TensorSpec& t, uint32_t layer);

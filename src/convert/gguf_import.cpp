@@ -64,6 +64,7 @@ class Importer {
     Source src{file_, &t};
     SourceTensor s{official, src.shape(), ggml_type_info(t.type)->name, [src] { return src.values(); }};
     s.lossless = lossless_for(t.type);
+    s.lossless_by_convention = t.type != kGgmlF32 && t.type != kGgmlF16 && t.type != kGgmlBF16 && t.type != kGgmlQ8_0;
     return s;
   }
 

@@ -16,7 +16,10 @@ RequantizeResult requantize_native(const std::string& input, const std::string& 
   result.info = file.info;
   std::vector<TensorPlan> plan;
   for (const NativeTensor& t : file.tensors) {
-    const DType target = stored_type(t.name, t.shape.size(), options.types);
+    // Low-rank matrices stored as their checkpoint's own half-precision values stay so.
+    const DType planned = stored_type(t.name, t.shape.size(), options.types);
+    const bool half = t.dtype == DType::F16 || t.dtype == DType::BF16;
+    const DType target = planned == DType::F32 && t.shape.size() >= 2 && half ? t.dtype : planned;
     // Widening to f32 is exact; only a second rounding compounds errors.
     const bool second_rounding = target != t.dtype && t.dtype != DType::F32 && target != DType::F32;
     if (second_rounding && !options.allow_requantize) {

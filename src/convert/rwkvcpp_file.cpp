@@ -171,6 +171,7 @@ SourceModel open_rwkvcpp_source(const std::string& path) {
   for (const Parameter& p : params) {
     SourceTensor t{p.name, p.shape, p.type.name, [p] { return dequantized(p); }};
     t.lossless = p.type.ggml == kGgmlF32 ? DType::F32 : p.type.ggml == kGgmlQ8_0 ? DType::Q8_0 : DType::F16;
+    t.lossless_by_convention = p.type.ggml != kGgmlF32 && p.type.ggml != kGgmlQ8_0 && p.type.ggml != kGgmlF16;
     const size_t dot = p.name.rfind(".att.");
     const std::string local = dot == std::string::npos ? std::string() : p.name.substr(dot + 5);
     const std::string prefix = dot == std::string::npos ? std::string() : p.name.substr(0, dot + 5);

@@ -27,8 +27,10 @@ struct SourceTensor {
   // -exp(time_decay) as the official code computes it at load): taken as they are.
   bool mapped = false;
   // The narrowest native type that holds the values exactly as the source does (4/5-bit
-  // and K-quant blocks: f16, by convention); a conversion's default type.
+  // and K-quant blocks: f16, by convention, lossless_by_convention set); a conversion's
+  // default type.
   DType lossless = DType::F32;
+  bool lossless_by_convention = false;
   // Set where the source holds a matrix as exactly the q8_0 blocks the native file
   // stores (ggml's Q8_0, rows as stored here): those bytes, kept bit for bit.
   std::function<std::vector<std::byte>()> q8_0_rows;

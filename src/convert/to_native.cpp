@@ -170,8 +170,11 @@ std::vector<uint64_t> unsigned_shape(const std::vector<int64_t>& shape) {
   return out;
 }
 
-DType type_for(const TensorSpec& t, const WeightTypes& types) {
-  if (!t.matrix) return DType::F32;
+DType type_for(const TensorSpec& t, const WeightTypes& types, const SourceTensor& src) {
+  if (!t.matrix) {
+    const bool half = (src.lossless == DType::F16 || src.lossless == DType::BF16) && !src.lossless_by_convention;
+    return t.source_half && half ? src.lossless : DType::F32;
+  }
   if (std::strcmp(t.name, "emb.weight") == 0) return types.embedding;
   if (std::strcmp(t.name, "head.weight") == 0) return types.head;
   return types.matrices;
@@ -260,7 +263,7 @@ std::vector<PlannedTensor> plan_tensors(const SourceModel& source, const ModelIn
     }
     used.insert(name);
     const std::string native = arch::native_name(t, layer);
-    out.push_back({{native, type_for(t, types), sizes.shape(t.shape)}, &t, &src, sizes.shape(dims), per_head, sizes});
+    out.push_back({{native, type_for(t, types, src), sizes.shape(t.shape)}, &t, &src, sizes.shape(dims), per_head, sizes});
   };
   Sizes model_sizes = Sizes::of(info);
   for (const TensorSpec& t : spec.tensors) {

@@ -263,7 +263,7 @@ PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t
     plan.int8_tokens = packed;
     return plan;
   }
-  if (w.dtype == DType::BF16 && k.matmat_rows_bf16 != nullptr) {
+  if (w.dtype == DType::BF16 && k.matmat_rows_bf16 != nullptr && !w.float_activations) {
     // bfloat16 weights on AVX512_BF16: the tokens rounded to bf16 once, the weights read
     // as stored, twice the FMA's multiply-adds per instruction and no widening.
     plan.kernel = RowKernel::Bf16Dot;

@@ -15,6 +15,9 @@ struct MatrixRef {
   uint32_t rows = 0;
   uint32_t cols = 0;
   const void* data = nullptr;
+  // Products keep their float32 activations (no bf16 rounding of the tokens): set for the
+  // small, sensitive low-rank matrices that a checkpoint's bf16 values are stored as.
+  bool float_activations = false;
 };
 
 // y[r] = sum_c W[r, c] * x[c], for r in [0, rows). Rows are split over kernel_pool().
