@@ -869,11 +869,12 @@ TEST(KernelWkv5, HeadStepMatchesDefinition) {
   });
 }
 
-// One RWKV-7 head step against the definition in float64, for a head size the vector
-// path takes (64) and one it leaves to the scalar loop (12), over a few steps.
+// One RWKV-7 head step against the definition in float64, for the head size the vector
+// path is compiled for (64), another it takes (128) and one it leaves to the scalar loop
+// (12), over a few steps.
 TEST(KernelWkv7, HeadStepMatchesDefinition) {
   at_every_level([&] {
-    for (uint32_t N : {64u, 12u}) {
+    for (uint32_t N : {64u, 128u, 12u}) {
       std::vector<float> S = random_normal(size_t(N) * N, 11 + N, 0.5f);
       std::vector<double> S_ref(S.begin(), S.end());
       for (int step = 0; step < 3; ++step) {

@@ -109,9 +109,8 @@ __m512 sums_of_four(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
   return _mm512_add_ps(d, _mm512_permute_ps(d, 0x4E));
 }
 void store_sums(float* y, __m512 sums) {
-  _mm_storeu_ps(y, _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0,
-                                                                                  0, 0, 0, 0, 0),
-                                                                 sums)));
+  const __m512i quarters_first_lanes = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  _mm_storeu_ps(y, _mm512_castps512_ps128(_mm512_permutexvar_ps(quarters_first_lanes, sums)));
 }
 #else
 __m256 sums_of_four(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
