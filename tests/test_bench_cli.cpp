@@ -74,7 +74,9 @@ TEST_F(BenchCli, JsonHasEveryFieldWithSaneValues) {
   EXPECT_EQ(j["int8_unit"], rwkv::int8_peak_unit());
   EXPECT_EQ(j["prefill_peak_fraction"], j["prefill_fma_fraction"]);
   EXPECT_GE(j["int8_peak_gops"].get<double>(), 0.0);
-  if (j["isa"] != "scalar") EXPECT_GT(j["int8_peak_gops"].get<double>(), j["fma_peak_gflops"].get<double>());
+  if (j["isa"] != "scalar") {
+    EXPECT_GT(j["int8_peak_gops"].get<double>(), j["fma_peak_gflops"].get<double>());
+  }
   EXPECT_EQ(j["prefill_tokens"], 8);
   EXPECT_EQ(j["matrix_types"], "f16+f32");  // the big matrices f16, the LoRA ones f32
   EXPECT_NEAR(j["decode_tokens_per_second"].get<double>() * j["decode_ms_per_token"].get<double>(), 1000.0, 1e-6);
@@ -93,7 +95,9 @@ TEST_F(BenchCli, PrefillIsComparedWithThePeakOfTheUnitThatRanIt) {
   const bool int8 = rwkv::int8_matmat("q8_0");
   const std::string isa = rwkv::kernel_isa();
   EXPECT_EQ(int8, isa == "avx512_vnni" || isa == "amx");
-  if (isa == "amx") EXPECT_EQ(j["int8_unit"], "amx int8 (tdpbssd)");
+  if (isa == "amx") {
+    EXPECT_EQ(j["int8_unit"], "amx int8 (tdpbssd)");
+  }
   EXPECT_EQ(j["prefill_unit"], int8 ? rwkv::int8_peak_unit() : rwkv::fma_peak_unit());
   const double peak = int8 ? j["int8_peak_gops"].get<double>() : j["fma_peak_gflops"].get<double>();
   EXPECT_NEAR(j["prefill_peak_fraction"].get<double>() * peak,
@@ -109,7 +113,9 @@ TEST_F(BenchCli, Bf16PrefillIsComparedWithTheBf16DotPeakWhereItRuns) {
   ASSERT_FALSE(j.empty());
   const bool on_bf16 = rwkv::bf16_matmat("bf16");
   const std::string isa = rwkv::kernel_isa();
-  if (isa != "avx512_vnni" && isa != "amx") EXPECT_FALSE(on_bf16);
+  if (isa != "avx512_vnni" && isa != "amx") {
+    EXPECT_FALSE(on_bf16);
+  }
   EXPECT_EQ(j["bf16_unit"], rwkv::bf16_peak_unit());
   EXPECT_EQ(j["prefill_unit"], on_bf16 ? rwkv::bf16_peak_unit() : rwkv::fma_peak_unit());
   if (on_bf16) {

@@ -228,7 +228,9 @@ TEST(CApiTokenizer, BytesEncodeDecodeAndStream) {
     size_t n = 99;
     const char* piece = rwkv_decoder_push(d, id, &n);
     ASSERT_NE(piece, nullptr);
-    if (id == 0xc3) EXPECT_EQ(n, 0u);
+    if (id == 0xc3) {
+      EXPECT_EQ(n, 0u);
+    }
     streamed.append(piece, n);
   }
   size_t n = 99;

@@ -82,10 +82,14 @@ TEST(FixtureModelsLowRank, StoredAsTheCheckpointsOwnHalfValuesElseFloat32) {
           ++low_rank;
           EXPECT_EQ(t.dtype, expected) << name << " --type '" << type << "' " << t.name;
         }
-        if (t.name.ends_with(".att.x_r")) EXPECT_EQ(t.dtype, "f32") << name << " " << t.name;
+        if (t.name.ends_with(".att.x_r")) {
+          EXPECT_EQ(t.dtype, "f32") << name << " " << t.name;
+        }
       }
       EXPECT_GT(low_rank, 0) << name;
-      if (std::string(type).empty()) EXPECT_LE(max_error(*model, f), 2e-4) << name;
+      if (std::string(type).empty()) {
+        EXPECT_LE(max_error(*model, f), 2e-4) << name;
+      }
     }
   }
 }

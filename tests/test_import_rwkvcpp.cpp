@@ -44,7 +44,9 @@ TEST(ImportRwkvCpp, FloatFilesMatchTheOfficialLogits) {
       const std::string native = import_file(dir, file, ref + suffix);
       const auto model = rwkv::Model::load(native);
       for (const rwkv::TensorInfo& t : model->tensors()) {
-        if (t.name.ends_with("key.weight")) EXPECT_EQ(t.dtype, rwkv::dtype_name(type)) << file << " " << t.name;
+        if (t.name.ends_with("key.weight")) {
+          EXPECT_EQ(t.dtype, rwkv::dtype_name(type)) << file << " " << t.name;
+        }
       }
       const rwkv_test::LogitComparison c = rwkv_test::compare_with_reference(*model, ref);
       std::printf("[ measured ] rwkv.cpp %s %s: max abs logit diff %.3g, mean KL %.3g\n", ref.c_str(), suffix,
@@ -69,7 +71,9 @@ TEST(ImportRwkvCpp, QuantizedFilesMatchTheirDequantizedWeights) {
       const auto exact = rwkv::Model::load(import_file(dir, file, ref + suffix + ".f32", rwkv::DType::F32));
       const auto stored = rwkv::Model::load(import_file(dir, file, ref + suffix));
       for (const rwkv::TensorInfo& t : stored->tensors()) {
-        if (t.name.ends_with("key.weight")) EXPECT_EQ(t.dtype, "f16") << file << " " << t.name;
+        if (t.name.ends_with("key.weight")) {
+          EXPECT_EQ(t.dtype, "f16") << file << " " << t.name;
+        }
       }
       // The f32 import's logits as the reference for the default (f16) import.
       rwkv_test::LogitComparison rounding;
