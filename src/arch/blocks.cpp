@@ -59,26 +59,20 @@ LayerTensors::LayerTensors(const VersionSpec& spec, const WeightBinder& w, const
   }
 }
 
-const NativeTensor& LayerTensors::get(const char* name) const {
-  for (const auto& [spec, t] : tensors_) {
-    if (std::strcmp(spec->name, name) == 0) return *t;
+const LayerTensors::Entry* LayerTensors::find(const char* name) const {
+  for (const Entry& e : tensors_) {
+    if (std::strcmp(e.first->name, name) == 0) return &e;
   }
-  throw std::logic_error(std::string("rwkv: tensor ") + name + " is not in the version's table");
+  return nullptr;
 }
 
-const TensorSpec& LayerTensors::spec_of(const char* name) const {
-  for (const auto& [spec, t] : tensors_) {
-    if (std::strcmp(spec->name, name) == 0) return *spec;
-  }
-  throw std::logic_error(std::string("rwkv: tensor ") + name + " is not in the version's table");
+const LayerTensors::Entry& LayerTensors::entry(const char* name) const {
+  const Entry* e = find(name);
+  if (e == nullptr) throw std::logic_error(std::string("rwkv: tensor ") + name + " is not in the version's table");
+  return *e;
 }
 
-bool LayerTensors::has(const char* name) const {
-  for (const auto& entry : tensors_) {
-    if (std::strcmp(entry.first->name, name) == 0) return true;
-  }
-  return false;
-}
+bool LayerTensors::has(const char* name) const { return find(name) != nullptr; }
 
 const float* LayerTensors::f32(const char* name) const {
   const NativeTensor& t = get(name);
@@ -87,10 +81,11 @@ const float* LayerTensors::f32(const char* name) const {
 }
 
 MatrixRef LayerTensors::matrix(const char* name) const {
-  const NativeTensor& t = get(name);
+  const auto& [spec, found] = entry(name);
+  const NativeTensor& t = *found;
   if (t.shape.size() != 2) throw std::logic_error(std::string("rwkv: tensor ") + name + " is not a matrix");
   return MatrixRef{t.dtype, static_cast<uint32_t>(t.shape[0]), static_cast<uint32_t>(t.shape[1]), t.data,
-                   spec_of(name).source_half};
+                   spec->source_half};
 }
 
 WeightBinder::Typed LayerTensors::typed(const char* name) const {

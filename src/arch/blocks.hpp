@@ -67,9 +67,11 @@ class LayerTensors {
   const Sizes& sizes() const { return sizes_; }
 
  private:
-  const NativeTensor& get(const char* name) const;
-  const TensorSpec& spec_of(const char* name) const;
-  std::vector<std::pair<const TensorSpec*, const NativeTensor*>> tensors_;
+  using Entry = std::pair<const TensorSpec*, const NativeTensor*>;
+  const Entry* find(const char* name) const;  // null if the table has no such tensor here
+  const Entry& entry(const char* name) const;  // throws if it has none
+  const NativeTensor& get(const char* name) const { return *entry(name).second; }
+  std::vector<Entry> tensors_;
   Sizes sizes_;
 };
 

@@ -3,9 +3,8 @@
 
 namespace rwkv::RWKV_KERNEL_NS {
 
-namespace {
-
-float dot_f32(const float* w, const float* x, uint32_t n) {
+// The float32 dot product of matvec's rows, also the `dot` kernel of vector_math.hpp.
+float dot(const float* w, const float* x, uint32_t n) {
   uint32_t i = 0;
   float sum = 0.0f;
 #if defined(RWKV_HAVE_AVX512)
@@ -26,17 +25,15 @@ float dot_f32(const float* w, const float* x, uint32_t n) {
   return sum;
 }
 
-}  // namespace
-
 void matvec_rows_f32(const MatrixRef& w, const float* x, float* y, uint32_t row_begin, uint32_t row_end) {
   dot_each_row<float>(w, w.cols, x, y, row_begin, row_end,
-                      [&](const float* row, const float* v) { return dot_f32(row, v, w.cols); });
+                      [&](const float* row, const float* v) { return dot(row, v, w.cols); });
 }
 
 void matmat_rows_f32_tokens(const MatrixRef& w, const float* const* x, uint32_t n_tokens, float* Y,
                          uint32_t row_begin, uint32_t row_end) {
   dot_each_row_tokens<float>(w, w.cols, x, n_tokens, Y, row_begin, row_end,
-                            [&](const float* row, const float* v) { return dot_f32(row, v, w.cols); });
+                            [&](const float* row, const float* v) { return dot(row, v, w.cols); });
 }
 
 }  // namespace rwkv::RWKV_KERNEL_NS

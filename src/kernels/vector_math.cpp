@@ -94,15 +94,6 @@ float vector_sum(uint32_t n, Term term, ScalarTerm scalar_term) {
 
 }  // namespace
 
-float dot(const float* a, const float* b, uint32_t n) {
-#ifdef RWKV_HAVE_AVX2
-  const auto term = [&](uint32_t i) { return FloatVec::mul(FloatVec::load(a + i), FloatVec::load(b + i)); };
-#else
-  const auto term = [](uint32_t) { return 0.0f; };
-#endif
-  return vector_sum(n, term, [&](uint32_t i) { return a[i] * b[i]; });
-}
-
 float dot3(const float* a, const float* b, const float* c, uint32_t n) {
 #ifdef RWKV_HAVE_AVX2
   const auto term = [&](uint32_t i) {
