@@ -19,6 +19,7 @@
 #include "rwkv/error.hpp"
 #include "weights/binder.hpp"
 #include "weights/format.hpp"
+#include "weights/panels.hpp"
 
 namespace rwkv {
 
@@ -141,6 +142,7 @@ std::shared_ptr<const Model> Model::load_native(const std::string& path, const s
   auto impl = std::make_unique<Impl>();
   impl->path = shown_path;
   impl->file = read_native_file(path);
+  pack_for_kernels(impl->file, "emb.weight");
   const ModelInfo& info = impl->file.info;
   WeightBinder w(impl->file);
   const arch::LayerTensors model_tensors(arch::version_spec(info.arch), w, info, std::nullopt);

@@ -85,7 +85,7 @@ MatrixRef LayerTensors::matrix(const char* name) const {
   const NativeTensor& t = *found;
   if (t.shape.size() != 2) throw std::logic_error(std::string("rwkv: tensor ") + name + " is not a matrix");
   return MatrixRef{t.dtype, static_cast<uint32_t>(t.shape[0]), static_cast<uint32_t>(t.shape[1]), t.data,
-                   spec->source_half};
+                   spec->source_half, t.layout};
 }
 
 WeightBinder::Typed LayerTensors::typed(const char* name) const {

@@ -72,6 +72,24 @@ void decode_q4_s(const BlockQ4_S& block, float* out) {
   }
 }
 
+// The same from q8_0 stored as int8 panels (quant_blocks.hpp): a value at a time, for
+// the rare reader of such a matrix's values (the kernels multiply the panels in place).
+void dequantize_q8_0_panels(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, uint32_t col_begin,
+                            uint32_t col_end, float* out) {
+  const auto* panels = static_cast<const uint8_t*>(w.data);
+  for (uint32_t r = row_begin; r < row_end; ++r) {
+    const uint8_t* panel = panels + size_t(r / kQ8PanelRows) * q8_0_panel_bytes(w.cols);
+    const uint32_t i = r % kQ8PanelRows;
+    for (uint32_t c = col_begin; c < col_end; ++c) {
+      const uint8_t* record = panel + size_t(c / kQuantBlockValues) * kQ8PanelRecordBytes;
+      const uint32_t k = c % kQuantBlockValues;
+      uint16_t scale;
+      std::memcpy(&scale, record + kQ8PanelRows * kQuantBlockValues + 2 * i, sizeof(scale));
+      *out++ = fp16_to_fp32(scale) * float(int32_t(record[(k / 4) * 4 * kQ8PanelRows + 4 * i + k % 4]) - 128);
+    }
+  }
+}
+
 void widen_f16(const uint16_t* src, size_t n, float* out) {
   size_t i = 0;
 #ifdef RWKV_HAVE_AVX512
@@ -95,6 +113,10 @@ void widen_bf16(const uint16_t* src, size_t n, float* out) {
 
 void dequantize_block(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, uint32_t col_begin, uint32_t col_end,
                       float* out) {
+  if (w.layout == WeightLayout::Int8Panels) {
+    dequantize_q8_0_panels(w, row_begin, row_end, col_begin, col_end, out);
+    return;
+  }
   if (w.dtype == DType::Q8_0) {
     dequantize_blocked<BlockQ8_0, kQuantBlockValues>(w, row_begin, row_end, col_begin, col_end, out, decode_q8_0);
     return;

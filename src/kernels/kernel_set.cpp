@@ -46,6 +46,10 @@ KernelSet make_kernel_set() {
   k.pack_int8_tokens = pack_int8_tokens;
   k.matmat_rows_int8 = matmat_rows_int8;
   k.int8_row_granule = int8_row_granule();
+#ifndef RWKV_HAVE_AMX
+  k.pack_q8_0_panels = pack_q8_0_panels;
+  k.matvec_rows_q8_0_panels = matvec_rows_q8_0_panels;
+#endif
 #endif
 #ifdef RWKV_HAVE_BF16_DOT
   // Only where vdpbf16ps outruns the FMA it replaces: on AMD Zen 5 its peak is 1.86× the

@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <stdexcept>
 
 #include "kernels/gcc12_avx512_warnings.hpp"
 #include "kernels/quant_blocks.hpp"
@@ -65,15 +66,17 @@ constexpr uint32_t kQ4TokenQuantBytes = kSuperBlockValues / 4 * kTileStepBytes;
 constexpr uint32_t kQ4TokenRecordBytes = kQ4TokenQuantBytes + 4 * kTokenTile + 4 * 4 * kTokenTile;
 
 // A weight panel holds, per group, one record:
-//   q8_0: quants [8 steps][2 row vectors][16 rows][4] as w + 128, scales half [2][16] (in
-//     the first 32 bytes of each row vector's 64);
+//   q8_0: quants [8 steps][2 row vectors][16 rows][4] as w + 128, scales half [32]: the
+//     WeightLayout::Int8Panels record of quant_blocks.hpp, so a matrix stored that way
+//     is multiplied in place (no packing) and decoded by matvec_rows_q8_0_panels;
 //   q4_s: levels [8 sub-blocks][8 steps][2][16][4], sub-block scales int32 [8][2][16],
 //     minimum pairs int32 [4][2][16], scale_step float [2][16], min_step float [2][16].
 constexpr uint32_t kVectorBytes = 64;
 constexpr size_t kCacheLine = 64;
 constexpr uint32_t kPanelStepBytes = kRowVectors * kVectorBytes;
 constexpr uint32_t kQ8PanelQuantBytes = kStepsPerBlock * kPanelStepBytes;
-constexpr uint32_t kQ8PanelRecordBytes = kQ8PanelQuantBytes + kPanelStepBytes;
+static_assert(kPanelRows == kQ8PanelRows && kQ8PanelRecordBytes == kQ8PanelQuantBytes + 2 * kPanelRows);
+constexpr uint32_t kHalfScalesBytes = 2 * kLanes;  // a row vector's scales
 constexpr uint32_t kQ4PanelLevelBytes = kSubBlocks * kStepsPerBlock * kPanelStepBytes;
 constexpr uint32_t kQ4PanelScalesOffset = kQ4PanelLevelBytes;
 constexpr uint32_t kQ4PanelMinsOffset = kQ4PanelScalesOffset + kSubBlocks * kPanelStepBytes;
@@ -212,7 +215,7 @@ void pack_panel_q8_0(const MatrixRef& w, uint32_t first_row, uint32_t n_blocks, 
       // The scales stay half floats, copied by the integer units (which are idle here;
       // a gather or a vector built from 16 loads costs more than the transpose), and
       // are widened by the tiles.
-      std::byte* scales = record + kQ8PanelQuantBytes;
+      std::byte* scales = panel + size_t(b) * kQ8PanelRecordBytes + kQ8PanelQuantBytes + v * kHalfScalesBytes;
       const std::byte* scale = blocks + offsetof(BlockQ8_0, scale);
 #pragma GCC unroll 16
       for (uint32_t i = 0; i < kLanes; ++i) std::memcpy(scales + 2 * i, scale + i * rows.stride, 2);
@@ -351,7 +354,7 @@ void multiply_tile_q8_0(const std::byte* panel, const std::byte* tile, uint32_t 
     }
     accumulate_block<kTokens>(dot, weights, tokens);
     const __m512 scales0 = load_half_scales(weights + kQ8PanelQuantBytes);
-    const __m512 scales1 = load_half_scales(weights + kQ8PanelQuantBytes + kVectorBytes);
+    const __m512 scales1 = load_half_scales(weights + kQ8PanelQuantBytes + kHalfScalesBytes);
 #pragma GCC unroll 8
     for (uint32_t t = 0; t < kTokens; ++t) {
       const __m512 x_scale = _mm512_set1_ps(load_float(tokens + kQ8TokenQuantBytes + 4 * kTokenTile + 4 * t));
@@ -497,7 +500,7 @@ void pack_int8_tokens(DType type, const float* X, uint32_t n_tokens, uint32_t co
 void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_tokens, float* Y, uint32_t row_begin,
                       uint32_t row_end, bool squared_relu) {
 #if defined(__AMX_TILE__) && defined(__AMX_INT8__)
-  if (w.dtype == DType::Q8_0) {
+  if (w.dtype == DType::Q8_0 && w.layout == WeightLayout::Rows) {
     matmat_rows_amx_q8_0(w, packed, n_tokens, Y, row_begin, row_end, squared_relu);
     return;
   }
@@ -505,14 +508,24 @@ void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_to
   const bool q4 = w.dtype == DType::Q4_S;
   const TokenLayout layout = token_layout(w.dtype, w.cols);
   const size_t panel_bytes = size_t(layout.n_groups) * (q4 ? kQ4PanelRecordBytes : kQ8PanelRecordBytes);
-  auto* panel = static_cast<std::byte*>(thread_scratch(ScratchSlot::Panel, panel_bytes));
+  // Weights stored as panels are multiplied where they are; others are packed a panel at
+  // a time into scratch memory.
+  const bool stored_as_panels = w.layout == WeightLayout::Int8Panels;
+  if (stored_as_panels && (w.dtype != DType::Q8_0 || row_begin % kPanelRows != 0)) {
+    throw std::logic_error("rwkv: int8 panels are q8_0, multiplied from a panel's first row");
+  }
+  const auto* panels = static_cast<const std::byte*>(w.data);
+  auto* panel = stored_as_panels ? nullptr : static_cast<std::byte*>(thread_scratch(ScratchSlot::Panel, panel_bytes));
   const TileKernel full_tile = q4 ? tile_kernel<Q4Tile>(kTokenTile) : tile_kernel<Q8Tile>(kTokenTile);
   const uint32_t last_tile_tokens = n_tokens % kTokenTile == 0 ? kTokenTile : n_tokens % kTokenTile;
   const TileKernel last_tile = q4 ? tile_kernel<Q4Tile>(last_tile_tokens) : tile_kernel<Q8Tile>(last_tile_tokens);
   const uint32_t n_tiles = (n_tokens + kTokenTile - 1) / kTokenTile;
   const size_t row_bytes = size_t(layout.n_groups) * (q4 ? sizeof(BlockQ4_S) : sizeof(BlockQ8_0));
   for (uint32_t first_row = row_begin; first_row < row_end; first_row += kPanelRows) {
-    if (q4) {
+    const std::byte* weights = panel;
+    if (stored_as_panels) {
+      weights = panels + size_t(first_row / kPanelRows) * panel_bytes;
+    } else if (q4) {
       pack_panel_q4_s(w, first_row, layout.n_groups, panel);
     } else {
       pack_panel_q8_0(w, first_row, layout.n_groups, panel);
@@ -523,26 +536,81 @@ void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_to
     out.masks[0] = first_lanes(rows_here);
     out.masks[1] = first_lanes(rows_here > kLanes ? rows_here - kLanes : 0);
     out.squared_relu = squared_relu;
-    // The next panel's rows (contiguous in W) stream into L2 while this one is
-    // multiplied, a share per tile, spread over its groups (PanelPrefetch).
+    // The next panel's rows (contiguous in W), or the next stored panel, stream into L2
+    // while this one is multiplied, a share per tile, spread over its groups (PanelPrefetch).
     const uint32_t next_row = first_row + kPanelRows;
-    const size_t next_bytes = next_row < row_end ? size_t(std::min(kPanelRows, row_end - next_row)) * row_bytes : 0;
+    const size_t next_rows_bytes = stored_as_panels ? panel_bytes : size_t(kPanelRows) * row_bytes;
+    const size_t next_bytes =
+        next_row < row_end ? next_rows_bytes * std::min(kPanelRows, row_end - next_row) / kPanelRows : 0;
     const size_t next_lines = (next_bytes + kCacheLine - 1) / kCacheLine;
     const size_t lines_per_tile = next_lines / n_tiles + 1;
     for (uint32_t tile = 0; tile < n_tiles; ++tile) {
       PanelPrefetch prefetch;
       const size_t first_line = tile * lines_per_tile;
-      prefetch.next = static_cast<const std::byte*>(w.data) + size_t(next_row) * row_bytes + first_line * kCacheLine;
+      prefetch.next = (stored_as_panels ? weights + panel_bytes : panels + size_t(next_row) * row_bytes) +
+                      first_line * kCacheLine;
       prefetch.lines = first_line < next_lines ? std::min(lines_per_tile, next_lines - first_line) : 0;
       prefetch.lines_per_group = uint32_t((prefetch.lines + layout.n_groups - 1) / layout.n_groups);
       out.y = Y + size_t(tile) * kTokenTile * w.rows + first_row;
       const TileKernel kernel = tile + 1 == n_tiles ? last_tile : full_tile;
-      kernel(panel, packed + size_t(tile) * layout.tile_bytes, layout.n_groups, out, prefetch);
+      kernel(weights, packed + size_t(tile) * layout.tile_bytes, layout.n_groups, out, prefetch);
     }
   }
 }
 
 uint32_t int8_row_granule() { return kPanelRows; }
+
+void pack_q8_0_panels(const MatrixRef& w, uint32_t panel_begin, uint32_t panel_end, std::byte* out) {
+  const uint32_t n_blocks = (w.cols + kQuantBlockValues - 1) / kQuantBlockValues;
+  for (uint32_t p = panel_begin; p < panel_end; ++p) {
+    pack_panel_q8_0(w, p * kPanelRows, n_blocks, out + size_t(p) * q8_0_panel_bytes(w.cols));
+  }
+}
+
+void matvec_rows_q8_0_panels(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin,
+                             uint32_t row_end) {
+  if (w.layout != WeightLayout::Int8Panels || row_begin % kPanelRows != 0) {
+    throw std::logic_error("rwkv: int8 panels are q8_0, multiplied from a panel's first row");
+  }
+  const size_t panel_bytes = q8_0_panel_bytes(w.cols);
+  const auto* quants = reinterpret_cast<const std::byte*>(x.quants.data());
+  for (uint32_t first_row = row_begin; first_row < row_end; first_row += kPanelRows) {
+    const std::byte* record = static_cast<const std::byte*>(w.data) + size_t(first_row / kPanelRows) * panel_bytes;
+    __m512 acc[kRowVectors] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (uint32_t b = 0; b < x.n_groups; ++b, record += kQ8PanelRecordBytes) {
+      // The tile's arithmetic for one token (multiply_tile_q8_0), so that a token gets
+      // the same bits alone and in any batch: the integer sums are exact in any order,
+      // and here they run as two chains per row vector (even and odd steps), which
+      // a single token needs to keep the multiply-adds busy.
+      const std::byte* x_block = quants + size_t(b) * kQuantBlockValues;
+      __m512i even[kRowVectors], odd[kRowVectors];
+      even[0] = even[1] = _mm512_set1_epi32(-128 * int32_t(x.block_sums[b]));
+      odd[0] = odd[1] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+      for (uint32_t k = 0; k < kStepsPerBlock; k += 2) {
+        const __m512i x_even = _mm512_set1_epi32(load_int32(x_block + 4 * k));
+        const __m512i x_odd = _mm512_set1_epi32(load_int32(x_block + 4 * k + 4));
+#pragma GCC unroll 2
+        for (uint32_t v = 0; v < kRowVectors; ++v) {
+          even[v] = _mm512_dpbusd_epi32(even[v], _mm512_loadu_si512(record + k * kPanelStepBytes + v * kVectorBytes),
+                                        x_even);
+          odd[v] = _mm512_dpbusd_epi32(
+              odd[v], _mm512_loadu_si512(record + (k + 1) * kPanelStepBytes + v * kVectorBytes), x_odd);
+        }
+      }
+      const __m512 x_scale = _mm512_set1_ps(x.scales[b]);
+#pragma GCC unroll 2
+      for (uint32_t v = 0; v < kRowVectors; ++v) {
+        const __m512 scales = load_half_scales(record + kQ8PanelQuantBytes + v * kHalfScalesBytes);
+        const __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(even[v], odd[v]));
+        acc[v] = _mm512_fmadd_ps(_mm512_mul_ps(dot, scales), x_scale, acc[v]);
+      }
+    }
+    const uint32_t rows_here = std::min(kPanelRows, row_end - first_row);
+    _mm512_mask_storeu_ps(y + first_row, first_lanes(rows_here), acc[0]);
+    _mm512_mask_storeu_ps(y + first_row + kLanes, first_lanes(rows_here > kLanes ? rows_here - kLanes : 0), acc[1]);
+  }
+}
 
 }  // namespace rwkv::RWKV_KERNEL_NS
 

@@ -24,6 +24,7 @@
 
 #include "kernels/dtype.hpp"
 #include "kernels/matvec.hpp"
+#include "kernels/quant_blocks.hpp"
 
 namespace rwkv::RWKV_KERNEL_NS {
 
@@ -52,6 +53,17 @@ void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_to
 
 // Rows that one packed weight panel covers.
 uint32_t int8_row_granule();
+
+// q8_0 weights stored as WeightLayout::Int8Panels (quant_blocks.hpp), which
+// matmat_rows_int8 multiplies in place: pack_q8_0_panels writes panels
+// [panel_begin, panel_end) of the row-layout matrix w at their places in `out`
+// (q8_0_panels_bytes(w.rows, w.cols) bytes for the whole matrix; threads may pack
+// disjoint ranges). matvec_rows_q8_0_panels is the one-token product on them, rows
+// [row_begin, row_end) with row_begin a multiple of kQ8PanelRows: for every row, the
+// bits matmat_rows_int8 gives the same token in any batch.
+void pack_q8_0_panels(const MatrixRef& w, uint32_t panel_begin, uint32_t panel_end, std::byte* out);
+void matvec_rows_q8_0_panels(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin,
+                             uint32_t row_end);
 
 // One activation group of a token rounded to int8 as quantize_activation rounds it, for
 // every token packer (the VNNI tiles and the AMX tiles): scale = max|x| / 127 over the

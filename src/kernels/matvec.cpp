@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "kernels/isa.hpp"
@@ -68,8 +69,27 @@ namespace {
 
 constexpr size_t kMaxBatch = 8;
 
+// Weights stored as int8 panels were packed for the level whose kernels read them.
+bool stored_as_panels(const KernelSet& k, const MatrixRef& w) {
+  if (w.layout == WeightLayout::Rows) return false;
+  if (k.matvec_rows_q8_0_panels == nullptr) {
+    throw std::logic_error(std::string("rwkv: weights packed as int8 panels at load, but the kernels are now ") +
+                           isa_level_name(k.level) + "'s; load the model after choosing the level");
+  }
+  return true;
+}
+
+// Rows per piece of a split: whole panels for weights stored as panels.
+uint32_t row_granule(const KernelSet& k, const MatrixRef& w, uint32_t granule) {
+  return stored_as_panels(k, w) ? kQ8PanelRows : granule;
+}
+
 // Rows [begin, end) of one product; x_int8 is x rounded for the block types.
 void product_rows(const KernelSet& k, const Product& p, const Int8Activation* x_int8, uint32_t begin, uint32_t end) {
+  if (stored_as_panels(k, p.w)) {
+    k.matvec_rows_q8_0_panels(p.w, *x_int8, p.y, begin, end);
+    return;
+  }
   switch (p.w.dtype) {
     case DType::F32: k.matvec_rows_f32(p.w, p.x, p.y, begin, end); return;
     case DType::F16: k.matvec_rows_f16(p.w, p.x, p.y, begin, end); return;
@@ -137,7 +157,8 @@ void matvec_batch(const Product* products, size_t n) {
   pieces.clear();
   for (size_t i = 0; i < n; ++i) {
     const MatrixRef& w = products[i].w;
-    add_pieces(uint32_t(i), w.rows, double(w.rows) * w.cols, kRowGranule, weights_per_piece, pieces);
+    add_pieces(uint32_t(i), w.rows, double(w.rows) * w.cols, row_granule(k, w, kRowGranule), weights_per_piece,
+               pieces);
   }
   pool.run(unsigned(pieces.size()), [&](unsigned task) {
     const Piece& piece = pieces[task];
@@ -232,7 +253,8 @@ PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t
   const MatrixRef& w = product.w;
   PackingBuffers& buffers = t_packing[slot];
   const bool parallel_packing = n_tokens > kCallerPackedTokens;
-  if (n_tokens <= exact_batch_limit(w.dtype) || batch_invariant()) {
+  const bool panels = stored_as_panels(k, w);
+  if (!panels && (n_tokens <= exact_batch_limit(w.dtype) || batch_invariant())) {
     // A few tokens, or batch invariance asked for: each token gets its one-token
     // product's bits (see exact_batch_limit), each row read once for all of them.
     plan.kernel = RowKernel::Exact;
@@ -252,7 +274,9 @@ PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t
   }
   if (dtype_is_blocked(w.dtype) && k.matmat_rows_int8 != nullptr) {
     // Block types with int8 dot products (VNNI): the tokens rounded to int8 as for one
-    // token each, then an integer GEMM; several times the float32 GEMM's rate here.
+    // token each, then an integer GEMM; several times the float32 GEMM's rate here. On
+    // weights stored as panels it gives each token its one-token product's bits at any
+    // number of tokens, so it serves a few tokens and batch invariance too.
     plan.kernel = RowKernel::Int8Gemm;
     plan.granule = k.int8_row_granule;
     buffers.int8_tokens.resize(k.int8_tokens_bytes(w.dtype, n_tokens, w.cols));

@@ -9,7 +9,14 @@
 
 namespace rwkv {
 
-// A row-major [rows, cols] matrix, used as y = W x (cols inputs, rows outputs).
+// How a matrix's bytes are arranged.
+enum class WeightLayout : uint8_t {
+  Rows,        // row after row, as the file stores them
+  Int8Panels,  // q8_0 only: panels of 32 rows for the int8 dot-product kernels (quant_blocks.hpp)
+};
+
+// A [rows, cols] matrix, used as y = W x (cols inputs, rows outputs); row-major unless
+// `layout` says otherwise.
 struct MatrixRef {
   DType dtype = DType::F32;
   uint32_t rows = 0;
@@ -18,6 +25,7 @@ struct MatrixRef {
   // Products keep their float32 activations (no bf16 rounding of the tokens): set for the
   // small, sensitive low-rank matrices that a checkpoint's bf16 values are stored as.
   bool float_activations = false;
+  WeightLayout layout = WeightLayout::Rows;
 };
 
 // y[r] = sum_c W[r, c] * x[c], for r in [0, rows). Rows are split over kernel_pool().

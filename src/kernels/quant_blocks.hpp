@@ -20,6 +20,21 @@ struct BlockQ8_0 {
 };
 static_assert(sizeof(BlockQ8_0) == 34);
 
+// q8_0 in WeightLayout::Int8Panels, the layout the int8 dot-product kernels multiply
+// without rearranging (matmat_int8.cpp has the reasons): the rows in panels of 32 (the
+// last padded by repeating the last row), each panel the records of its blocks of 32
+// columns in order (the last zero-padded as in a row), each record kQ8PanelRecordBytes: value c of the block for panel row
+// i is (byte[(c / 4) * 128 + 4 * i + c % 4] - 128) * scale, the byte stored as w + 128,
+// and the scale is the binary16 at 1024 + 2 * i. As many bytes as the rows' own blocks.
+inline constexpr uint32_t kQ8PanelRows = 32;
+inline constexpr uint32_t kQ8PanelRecordBytes = kQ8PanelRows * (kQuantBlockValues + 2);
+inline constexpr size_t q8_0_panel_bytes(uint32_t cols) {
+  return size_t((cols + kQuantBlockValues - 1) / kQuantBlockValues) * kQ8PanelRecordBytes;
+}
+inline constexpr size_t q8_0_panels_bytes(uint32_t rows, uint32_t cols) {
+  return size_t((rows + kQ8PanelRows - 1) / kQ8PanelRows) * q8_0_panel_bytes(cols);
+}
+
 // q4_s: a super-block of 256 values in 8 sub-blocks of 32. Sub-block j has
 // scale = scale_step * scales[j] and min = min_step * mins[j], and its value i is
 // scale * q + min with q in [0, 15]. The sub-blocks' scales are integers so that the

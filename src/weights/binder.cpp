@@ -47,7 +47,8 @@ MatrixRef WeightBinder::matrix(const std::string& name, uint32_t rows, uint32_t 
     throw Error(fmt::format("{}: tensor '{}' has shape [{}], expected [{}, {}]", file_.file.path(), name,
                             fmt::join(t.shape, ", "), rows == 0 ? std::string("*") : std::to_string(rows), cols));
   }
-  return MatrixRef{t.dtype, static_cast<uint32_t>(t.shape[0]), static_cast<uint32_t>(t.shape[1]), t.data};
+  return MatrixRef{t.dtype, static_cast<uint32_t>(t.shape[0]), static_cast<uint32_t>(t.shape[1]), t.data, false,
+                   t.layout};
 }
 
 WeightBinder::Typed WeightBinder::tensor(const std::string& name, const std::vector<uint64_t>& shape) const {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/dtype.hpp"
+#include "kernels/matvec.hpp"
 #include "rwkv/model_info.hpp"
 #include "weights/mapped_file.hpp"
 
@@ -35,6 +36,8 @@ struct NativeTensor {
   uint64_t offset = 0;
   uint64_t bytes = 0;
   const std::byte* data = nullptr;
+  // How `data`'s bytes are arranged: the file's rows, or a packed copy (pack_for_kernels).
+  WeightLayout layout = WeightLayout::Rows;
 
   uint64_t numel() const;
 };
@@ -46,6 +49,8 @@ struct NativeFile {
   std::vector<NativeTensor> tensors;
   // An embedded World vocabulary (the text of a vocabulary file), empty if none.
   std::string_view vocabulary;
+  // The packed copies of tensors that pack_for_kernels made, which their `data` point into.
+  AnonymousMemory packed;
 
   const NativeTensor* find(const std::string& name) const;
 };
