@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/matvec.hpp"
@@ -369,55 +370,60 @@ TEST(KernelInt8Gemm, MatchesRoundedTokensTimesStoredWeights) {
   if (!any_level) GTEST_SKIP() << "no kernel level with an int8 GEMM on this processor";
 }
 
-// q8_0 stored as int8 panels (KernelSet::pack_q8_0_panels: what a model does at load
-// at the VNNI level), at every level that has them: the panels hold the rows' values
+// q8_0 and q4_s stored as int8 panels (KernelSet::pack_int8_panels: what a model does at
+// load at the VNNI level), at every level that has them: the panels hold the rows' values
 // (dequantized bit for bit, padding rows and columns dropped); the GEMM multiplies them
 // in place with the bits it gives the rows (which it packs into the same panels itself);
 // and the one-token kernel gives each token the bits the GEMM gives it in any batch. The
 // matrix is packed and multiplied in two row ranges from a panel boundary, as threads
-// split it; 1, 33 and 100 rows end in part-filled panels, 100 columns in a padded block.
+// split it; 1, 33 and 100 rows end in part-filled panels, 100 and 300 columns in a padded
+// block or super-block.
 TEST(KernelInt8Panels, HoldTheRowsAndGiveEachTokenItsOneTokenBits) {
   bool any_level = false;
   at_every_level([&] {
     const rwkv::KernelSet& k = rwkv::kernels();
-    if (k.pack_q8_0_panels == nullptr) return;
+    if (k.pack_int8_panels == nullptr) return;
     any_level = true;
-    for (uint32_t cols : {32u, 100u, 768u}) {
+    for (DType type : {DType::Q8_0, DType::Q4_S}) {
+    for (uint32_t cols : {32u, 100u, 300u, 768u}) {
       for (uint32_t rows : {1u, 33u, 100u}) {
-        const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 5 + cols), rows, cols, DType::Q8_0);
-        std::vector<std::byte> storage(rwkv::q8_0_panels_bytes(rows, cols));
-        const uint32_t n_panels = (rows + rwkv::kQ8PanelRows - 1) / rwkv::kQ8PanelRows;
-        k.pack_q8_0_panels(w.ref, 0, n_panels / 2, storage.data());
-        k.pack_q8_0_panels(w.ref, n_panels / 2, n_panels, storage.data());
+        const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 5 + cols), rows, cols, type);
+        const std::string what = std::string(rwkv::dtype_name(type)) + " " + std::to_string(rows) + "x" +
+                                 std::to_string(cols);
+        std::vector<std::byte> storage(rwkv::int8_panels_bytes(type, rows, cols));
+        const uint32_t n_panels = (rows + rwkv::kInt8PanelRows - 1) / rwkv::kInt8PanelRows;
+        k.pack_int8_panels(w.ref, 0, n_panels / 2, storage.data());
+        k.pack_int8_panels(w.ref, n_panels / 2, n_panels, storage.data());
         rwkv::MatrixRef panels = w.ref;
         panels.data = storage.data();
         panels.layout = rwkv::WeightLayout::Int8Panels;
         std::vector<float> values(size_t(rows) * cols);
         rwkv::dequantize_rows(panels, 0, rows, values.data());
         ASSERT_EQ(std::memcmp(values.data(), w.dequantized.data(), values.size() * sizeof(float)), 0)
-            << rows << "x" << cols;
-        const uint32_t row_split = std::min(rows, (n_panels / 2) * rwkv::kQ8PanelRows);
+            << what;
+        const uint32_t row_split = std::min(rows, (n_panels / 2) * rwkv::kInt8PanelRows);
         for (uint32_t n_tokens : {1u, 2u, 5u, 16u, 17u}) {
           const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 11 * cols + n_tokens);
-          std::vector<std::byte> packed(k.int8_tokens_bytes(DType::Q8_0, n_tokens, cols));
-          k.pack_int8_tokens(DType::Q8_0, X.data(), n_tokens, cols, 0, n_tokens, packed.data());
+          std::vector<std::byte> packed(k.int8_tokens_bytes(type, n_tokens, cols));
+          k.pack_int8_tokens(type, X.data(), n_tokens, cols, 0, n_tokens, packed.data());
           std::vector<float> from_rows(size_t(n_tokens) * rows), from_panels(size_t(n_tokens) * rows);
           k.matmat_rows_int8(w.ref, packed.data(), n_tokens, from_rows.data(), 0, rows, false);
           k.matmat_rows_int8(panels, packed.data(), n_tokens, from_panels.data(), 0, row_split, false);
           k.matmat_rows_int8(panels, packed.data(), n_tokens, from_panels.data(), row_split, rows, false);
           ASSERT_EQ(std::memcmp(from_rows.data(), from_panels.data(), from_rows.size() * sizeof(float)), 0)
-              << rows << "x" << cols << ", " << n_tokens << " tokens";
+              << what << ", " << n_tokens << " tokens";
           for (uint32_t t = 0; t < n_tokens; ++t) {
             rwkv::Int8Activation x;
-            rwkv::quantize_activation(X.data() + size_t(t) * cols, cols, rwkv::kQuantBlockValues, x);
+            rwkv::quantize_activation(X.data() + size_t(t) * cols, cols, rwkv::activation_group_values(type), x);
             std::vector<float> y(rows);
-            k.matvec_rows_q8_0_panels(panels, x, y.data(), 0, row_split);
-            k.matvec_rows_q8_0_panels(panels, x, y.data(), row_split, rows);
+            k.matvec_rows_int8_panels(panels, x, y.data(), 0, row_split);
+            k.matvec_rows_int8_panels(panels, x, y.data(), row_split, rows);
             ASSERT_EQ(std::memcmp(y.data(), from_panels.data() + size_t(t) * rows, rows * sizeof(float)), 0)
-                << rows << "x" << cols << ", token " << t << " of " << n_tokens;
+                << what << ", token " << t << " of " << n_tokens;
           }
         }
       }
+    }
     }
   });
   if (!any_level) GTEST_SKIP() << "no kernel level with int8 panels on this processor";

@@ -72,20 +72,50 @@ void decode_q4_s(const BlockQ4_S& block, float* out) {
   }
 }
 
-// The same from q8_0 stored as int8 panels (quant_blocks.hpp): a value at a time, for
-// the rare reader of such a matrix's values (the kernels multiply the panels in place).
-void dequantize_q8_0_panels(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, uint32_t col_begin,
-                            uint32_t col_end, float* out) {
-  const auto* panels = static_cast<const uint8_t*>(w.data);
+// Row i's block from a q8_0 or q4_s panel record (quant_blocks.hpp), rebuilt byte by
+// byte, so that int8 panels decode with the rows' own decoders, bit for bit: for the
+// rare reader of such a matrix's values (the kernels multiply the panels as they are).
+BlockQ8_0 q8_0_block_of_panel(const uint8_t* record, uint32_t i) {
+  BlockQ8_0 block;
+  std::memcpy(&block.scale, record + kInt8PanelRows * kQuantBlockValues + 2 * i, sizeof(block.scale));
+  for (uint32_t c = 0; c < kQuantBlockValues; ++c) {
+    block.quants[c] = int8_t(record[(c / 4) * 4 * kInt8PanelRows + 4 * i + c % 4] ^ 0x80);  // stored as w + 128
+  }
+  return block;
+}
+
+BlockQ4_S q4_s_block_of_panel(const uint8_t* record, uint32_t i) {
+  BlockQ4_S block;
+  std::memcpy(&block.scale_step, record + kQ4PanelScaleStepOffset + 4 * i, 4);
+  std::memcpy(&block.min_step, record + kQ4PanelMinStepOffset + 4 * i, 4);
+  for (uint32_t p = 0; p < kSubBlocks / 2; ++p) {
+    const uint32_t j = 4 * (p / 2) + p % 2;  // the pair's low-nibble sub-block; j + 2 the high one's
+    block.mins[j] = int8_t(record[kQ4PanelMinsOffset + p * 2 * kInt8PanelRows + 2 * i]);
+    block.mins[j + 2] = int8_t(record[kQ4PanelMinsOffset + p * 2 * kInt8PanelRows + 2 * i + 1]);
+    // A row pairs the same sub-blocks in the low and high nibbles of one byte.
+    for (uint32_t c = 0; c < kQuantBlockValues; ++c) {
+      block.nibbles[q4_s_first_byte(j) + c] = record[(p * 8 + c / 4) * 4 * kInt8PanelRows + 4 * i + c % 4];
+    }
+  }
+  for (uint32_t j = 0; j < kSubBlocks; ++j) block.scales[j] = record[kQ4PanelScalesOffset + j * kInt8PanelRows + i];
+  return block;
+}
+
+template <typename Block, uint32_t values_per_block, typename DecodeBlock, typename BlockOf>
+void dequantize_panels(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, uint32_t col_begin,
+                       uint32_t col_end, float* out, DecodeBlock decode, BlockOf block_of) {
+  const size_t panel_bytes = int8_panel_bytes(w.dtype, w.cols);
+  float values[values_per_block];
   for (uint32_t r = row_begin; r < row_end; ++r) {
-    const uint8_t* panel = panels + size_t(r / kQ8PanelRows) * q8_0_panel_bytes(w.cols);
-    const uint32_t i = r % kQ8PanelRows;
-    for (uint32_t c = col_begin; c < col_end; ++c) {
-      const uint8_t* record = panel + size_t(c / kQuantBlockValues) * kQ8PanelRecordBytes;
-      const uint32_t k = c % kQuantBlockValues;
-      uint16_t scale;
-      std::memcpy(&scale, record + kQ8PanelRows * kQuantBlockValues + 2 * i, sizeof(scale));
-      *out++ = fp16_to_fp32(scale) * float(int32_t(record[(k / 4) * 4 * kQ8PanelRows + 4 * i + k % 4]) - 128);
+    const auto* panel = static_cast<const uint8_t*>(w.data) + size_t(r / kInt8PanelRows) * panel_bytes;
+    for (uint32_t c = col_begin; c < col_end;) {
+      const uint32_t b = c / values_per_block;
+      decode(block_of(panel + size_t(b) * kInt8PanelRows * sizeof(Block), r % kInt8PanelRows), values);
+      const uint32_t first = c % values_per_block;
+      const uint32_t n = std::min(values_per_block - first, col_end - c);
+      std::memcpy(out, values + first, n * sizeof(float));
+      out += n;
+      c += n;
     }
   }
 }
@@ -113,8 +143,14 @@ void widen_bf16(const uint16_t* src, size_t n, float* out) {
 
 void dequantize_block(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, uint32_t col_begin, uint32_t col_end,
                       float* out) {
+  if (w.layout == WeightLayout::Int8Panels && w.dtype == DType::Q8_0) {
+    dequantize_panels<BlockQ8_0, kQuantBlockValues>(w, row_begin, row_end, col_begin, col_end, out, decode_q8_0,
+                                                    q8_0_block_of_panel);
+    return;
+  }
   if (w.layout == WeightLayout::Int8Panels) {
-    dequantize_q8_0_panels(w, row_begin, row_end, col_begin, col_end, out);
+    dequantize_panels<BlockQ4_S, kSuperBlockValues>(w, row_begin, row_end, col_begin, col_end, out, decode_q4_s,
+                                                    q4_s_block_of_panel);
     return;
   }
   if (w.dtype == DType::Q8_0) {

@@ -112,12 +112,12 @@ struct KernelSet {
   void (*matmat_rows_int8)(const MatrixRef& w, const std::byte* packed, uint32_t n_tokens, float* Y, uint32_t begin,
                            uint32_t end, bool squared_relu) = nullptr;
   uint32_t int8_row_granule = 0;
-  // q8_0 weights stored as int8 panels (WeightLayout::Int8Panels, quant_blocks.hpp): the
-  // packing a model does once at load, and the one-token product on them. Only at the
-  // AVX-512 VNNI level (the amx level reads q8_0 rows in place); where null, weights
-  // keep their rows.
-  void (*pack_q8_0_panels)(const MatrixRef& w, uint32_t panel_begin, uint32_t panel_end, std::byte* out) = nullptr;
-  void (*matvec_rows_q8_0_panels)(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t begin,
+  // q8_0 and q4_s weights stored as int8 panels (WeightLayout::Int8Panels,
+  // quant_blocks.hpp): the packing a model does once at load, and the one-token product
+  // on them. Only at the AVX-512 VNNI level (the amx level reads q8_0 rows in place);
+  // where null, weights keep their rows.
+  void (*pack_int8_panels)(const MatrixRef& w, uint32_t panel_begin, uint32_t panel_end, std::byte* out) = nullptr;
+  void (*matvec_rows_int8_panels)(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t begin,
                                   uint32_t end) = nullptr;
   // bfloat16 weights on AVX512_BF16 (matmat_bf16.hpp): the tokens rounded to bfloat16 and
   // packed once per product; null where the processor lacks AVX512_BF16 or is not AMD's

@@ -47,8 +47,8 @@ KernelSet make_kernel_set() {
   k.matmat_rows_int8 = matmat_rows_int8;
   k.int8_row_granule = int8_row_granule();
 #ifndef RWKV_HAVE_AMX
-  k.pack_q8_0_panels = pack_q8_0_panels;
-  k.matvec_rows_q8_0_panels = matvec_rows_q8_0_panels;
+  k.pack_int8_panels = pack_int8_panels;
+  k.matvec_rows_int8_panels = matvec_rows_int8_panels;
 #endif
 #endif
 #ifdef RWKV_HAVE_BF16_DOT

@@ -68,20 +68,24 @@ constexpr uint32_t kQ4TokenRecordBytes = kQ4TokenQuantBytes + 4 * kTokenTile + 4
 // A weight panel holds, per group, one record:
 //   q8_0: quants [8 steps][2 row vectors][16 rows][4] as w + 128, scales half [32]: the
 //     WeightLayout::Int8Panels record of quant_blocks.hpp, so a matrix stored that way
-//     is multiplied in place (no packing) and decoded by matvec_rows_q8_0_panels;
-//   q4_s: levels [8 sub-blocks][8 steps][2][16][4], sub-block scales int32 [8][2][16],
-//     minimum pairs int32 [4][2][16], scale_step float [2][16], min_step float [2][16].
+//     is multiplied in place (no packing) and decoded by matvec_rows_int8_panels;
+//   q4_s (expanded): levels [8 sub-blocks][8 steps][2][16][4], sub-block scales int32
+//     [8][2][16], minimum pairs int32 [4][2][16], scale_step float [2][16], min_step float
+//     [2][16]. The stored Int8Panels form keeps the nibbles and byte scales (as many bytes
+//     as the rows: decoding reads it at the memory's pace), and a product expands each
+//     panel into this form in scratch memory (expand_q4_panel: masks, shifts and
+//     widenings of whole vectors, no transposes), the tile then reading bytes as they are.
 constexpr uint32_t kVectorBytes = 64;
 constexpr size_t kCacheLine = 64;
 constexpr uint32_t kPanelStepBytes = kRowVectors * kVectorBytes;
 constexpr uint32_t kQ8PanelQuantBytes = kStepsPerBlock * kPanelStepBytes;
-static_assert(kPanelRows == kQ8PanelRows && kQ8PanelRecordBytes == kQ8PanelQuantBytes + 2 * kPanelRows);
+static_assert(kPanelRows == kInt8PanelRows && kQ8PanelRecordBytes == kQ8PanelQuantBytes + 2 * kPanelRows);
 constexpr uint32_t kHalfScalesBytes = 2 * kLanes;  // a row vector's scales
-constexpr uint32_t kQ4PanelLevelBytes = kSubBlocks * kStepsPerBlock * kPanelStepBytes;
-constexpr uint32_t kQ4PanelScalesOffset = kQ4PanelLevelBytes;
-constexpr uint32_t kQ4PanelMinsOffset = kQ4PanelScalesOffset + kSubBlocks * kPanelStepBytes;
-constexpr uint32_t kQ4PanelStepsOffset = kQ4PanelMinsOffset + kSubBlocks / 2 * kPanelStepBytes;
-constexpr uint32_t kQ4PanelRecordBytes = kQ4PanelStepsOffset + 2 * kPanelStepBytes;
+constexpr uint32_t kQ4ExpandedLevelBytes = kSubBlocks * kStepsPerBlock * kPanelStepBytes;
+constexpr uint32_t kQ4ExpandedScalesOffset = kQ4ExpandedLevelBytes;
+constexpr uint32_t kQ4ExpandedMinsOffset = kQ4ExpandedScalesOffset + kSubBlocks * kPanelStepBytes;
+constexpr uint32_t kQ4ExpandedStepsOffset = kQ4ExpandedMinsOffset + kSubBlocks / 2 * kPanelStepBytes;
+constexpr uint32_t kQ4ExpandedRecordBytes = kQ4ExpandedStepsOffset + 2 * kPanelStepBytes;
 
 struct TokenLayout {
   uint32_t group_values;
@@ -230,7 +234,7 @@ void pack_panel_q4_s(const MatrixRef& w, uint32_t first_row, uint32_t n_super_bl
   static_assert(offsetof(BlockQ4_S, scale_step) == 0 && offsetof(BlockQ4_S, min_step) == 4 &&
                 offsetof(BlockQ4_S, scales) == 8 && offsetof(BlockQ4_S, mins) == 16);
   for (uint32_t s = 0; s < n_super_blocks; ++s) {
-    std::byte* record = panel + size_t(s) * kQ4PanelRecordBytes;
+    std::byte* record = panel + size_t(s) * kQ4ExpandedRecordBytes;
     const size_t block_offset = size_t(s) * sizeof(BlockQ4_S);
     for (uint32_t v = 0; v < kRowVectors; ++v) {
       const std::byte* heads = rows.first + v * kLanes * rows.stride + block_offset;
@@ -253,7 +257,7 @@ void pack_panel_q4_s(const MatrixRef& w, uint32_t first_row, uint32_t n_super_bl
       transpose_rows(heads, rows.stride, head);
       for (uint32_t j = 0; j < kSubBlocks; ++j) {
         const __m512i scale = _mm512_and_si512(_mm512_srli_epi32(head[2 + j / 4], 8 * (j % 4)), low_byte);
-        _mm512_storeu_si512(record + kQ4PanelScalesOffset + j * kPanelStepBytes + v * kVectorBytes, scale);
+        _mm512_storeu_si512(record + kQ4ExpandedScalesOffset + j * kPanelStepBytes + v * kVectorBytes, scale);
       }
       // Sign-extending the bytes of each int16 gives pairs (mins 0, 2) and (1, 3) from
       // one dword, (4, 6) and (5, 7) from the other; the token pack pairs its block sums
@@ -262,11 +266,79 @@ void pack_panel_q4_s(const MatrixRef& w, uint32_t first_row, uint32_t n_super_bl
         const __m512i mins = head[4 + h];
         const __m512i even = _mm512_srai_epi16(_mm512_slli_epi16(mins, 8), 8);
         const __m512i odd = _mm512_srai_epi16(mins, 8);
-        _mm512_storeu_si512(record + kQ4PanelMinsOffset + (2 * h) * kPanelStepBytes + v * kVectorBytes, even);
-        _mm512_storeu_si512(record + kQ4PanelMinsOffset + (2 * h + 1) * kPanelStepBytes + v * kVectorBytes, odd);
+        _mm512_storeu_si512(record + kQ4ExpandedMinsOffset + (2 * h) * kPanelStepBytes + v * kVectorBytes, even);
+        _mm512_storeu_si512(record + kQ4ExpandedMinsOffset + (2 * h + 1) * kPanelStepBytes + v * kVectorBytes, odd);
       }
-      _mm512_storeu_si512(record + kQ4PanelStepsOffset + v * kVectorBytes, head[0]);
-      _mm512_storeu_si512(record + kQ4PanelStepsOffset + kPanelStepBytes + v * kVectorBytes, head[1]);
+      _mm512_storeu_si512(record + kQ4ExpandedStepsOffset + v * kVectorBytes, head[0]);
+      _mm512_storeu_si512(record + kQ4ExpandedStepsOffset + kPanelStepBytes + v * kVectorBytes, head[1]);
+    }
+  }
+}
+
+// A q4_s panel's expanded records (pack_panel_q4_s) in the stored Int8Panels form
+// (quant_blocks.hpp), and back: expand_q4_panel(compact_q4_panel(e)) == e.
+void compact_q4_panel(const std::byte* expanded, uint32_t n_super_blocks, std::byte* compact) {
+  for (uint32_t s = 0; s < n_super_blocks; ++s) {
+    const std::byte* e = expanded + size_t(s) * kQ4ExpandedRecordBytes;
+    std::byte* c = compact + size_t(s) * kQ4PanelRecordBytes;
+    for (uint32_t v = 0; v < kRowVectors; ++v) {
+      for (uint32_t p = 0; p < kSubBlocks / 2; ++p) {
+        const uint32_t j = 4 * (p / 2) + p % 2;
+        for (uint32_t k = 0; k < kStepsPerBlock; ++k) {
+          const __m512i low = _mm512_loadu_si512(e + (j * kStepsPerBlock + k) * kPanelStepBytes + v * kVectorBytes);
+          const __m512i high =
+              _mm512_loadu_si512(e + ((j + 2) * kStepsPerBlock + k) * kPanelStepBytes + v * kVectorBytes);
+          // Levels are below 16, so shifting 16-bit lanes moves no bit into the next byte.
+          _mm512_storeu_si512(c + (p * kStepsPerBlock + k) * kPanelStepBytes + v * kVectorBytes,
+                              _mm512_or_si512(low, _mm512_slli_epi16(high, 4)));
+        }
+        const __m512i pairs = _mm512_loadu_si512(e + kQ4ExpandedMinsOffset + p * kPanelStepBytes + v * kVectorBytes);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + kQ4PanelMinsOffset + p * 2 * kPanelRows + v * 2 * kLanes),
+                            _mm512_cvtepi16_epi8(pairs));
+      }
+      for (uint32_t j = 0; j < kSubBlocks; ++j) {
+        const __m512i scales = _mm512_loadu_si512(e + kQ4ExpandedScalesOffset + j * kPanelStepBytes + v * kVectorBytes);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(c + kQ4PanelScalesOffset + j * kPanelRows + v * kLanes),
+                         _mm512_cvtepi32_epi8(scales));
+      }
+      std::memcpy(c + kQ4PanelScaleStepOffset + v * kVectorBytes, e + kQ4ExpandedStepsOffset + v * kVectorBytes,
+                  kVectorBytes);
+      std::memcpy(c + kQ4PanelMinStepOffset + v * kVectorBytes,
+                  e + kQ4ExpandedStepsOffset + kPanelStepBytes + v * kVectorBytes, kVectorBytes);
+    }
+  }
+}
+
+void expand_q4_panel(const std::byte* compact, uint32_t n_super_blocks, std::byte* expanded) {
+  const __m512i low_nibbles = _mm512_set1_epi8(0x0f);
+  for (uint32_t s = 0; s < n_super_blocks; ++s) {
+    const std::byte* c = compact + size_t(s) * kQ4PanelRecordBytes;
+    std::byte* e = expanded + size_t(s) * kQ4ExpandedRecordBytes;
+    for (uint32_t v = 0; v < kRowVectors; ++v) {
+      for (uint32_t p = 0; p < kSubBlocks / 2; ++p) {
+        const uint32_t j = 4 * (p / 2) + p % 2;
+        for (uint32_t k = 0; k < kStepsPerBlock; ++k) {
+          const __m512i n = _mm512_loadu_si512(c + (p * kStepsPerBlock + k) * kPanelStepBytes + v * kVectorBytes);
+          _mm512_storeu_si512(e + (j * kStepsPerBlock + k) * kPanelStepBytes + v * kVectorBytes,
+                              _mm512_and_si512(n, low_nibbles));
+          _mm512_storeu_si512(e + ((j + 2) * kStepsPerBlock + k) * kPanelStepBytes + v * kVectorBytes,
+                              _mm512_and_si512(_mm512_srli_epi16(n, 4), low_nibbles));
+        }
+        const __m256i mins = _mm256_loadu_si256(
+            reinterpret_cast<const __m256i*>(c + kQ4PanelMinsOffset + p * 2 * kPanelRows + v * 2 * kLanes));
+        _mm512_storeu_si512(e + kQ4ExpandedMinsOffset + p * kPanelStepBytes + v * kVectorBytes,
+                            _mm512_cvtepi8_epi16(mins));
+      }
+      for (uint32_t j = 0; j < kSubBlocks; ++j) {
+        const __m128i scales =
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + kQ4PanelScalesOffset + j * kPanelRows + v * kLanes));
+        _mm512_storeu_si512(e + kQ4ExpandedScalesOffset + j * kPanelStepBytes + v * kVectorBytes,
+                            _mm512_cvtepu8_epi32(scales));
+      }
+      std::memcpy(e + kQ4ExpandedStepsOffset + v * kVectorBytes, c + kQ4PanelScaleStepOffset + v * kVectorBytes,
+                  kVectorBytes);
+      std::memcpy(e + kQ4ExpandedStepsOffset + kPanelStepBytes + v * kVectorBytes,
+                  c + kQ4PanelMinStepOffset + v * kVectorBytes, kVectorBytes);
     }
   }
 }
@@ -373,7 +445,7 @@ void multiply_tile_q4_s(const std::byte* panel, const std::byte* tile, uint32_t 
   // these are touched once per 256 columns.
   alignas(64) float sums[kRowVectors][kTokens][kLanes] = {};
   for (uint32_t s = 0; s < n_super_blocks; ++s) {
-    const std::byte* weights = panel + size_t(s) * kQ4PanelRecordBytes;
+    const std::byte* weights = panel + size_t(s) * kQ4ExpandedRecordBytes;
     const std::byte* tokens = tile + size_t(s) * kQ4TokenRecordBytes;
     // sum_j scales[j] × (levels · quants of sub-block j), exact in int32.
     __m512i scaled[kRowVectors][kTokens];
@@ -386,8 +458,8 @@ void multiply_tile_q4_s(const std::byte* panel, const std::byte* tile, uint32_t 
 #pragma GCC unroll 8
       for (uint32_t t = 0; t < kTokens; ++t) dot[0][t] = dot[1][t] = _mm512_setzero_si512();
       accumulate_block<kTokens>(dot, levels, quants);
-      const __m512i scale0 = _mm512_loadu_si512(weights + kQ4PanelScalesOffset + j * kPanelStepBytes);
-      const __m512i scale1 = _mm512_loadu_si512(weights + kQ4PanelScalesOffset + j * kPanelStepBytes + kVectorBytes);
+      const __m512i scale0 = _mm512_loadu_si512(weights + kQ4ExpandedScalesOffset + j * kPanelStepBytes);
+      const __m512i scale1 = _mm512_loadu_si512(weights + kQ4ExpandedScalesOffset + j * kPanelStepBytes + kVectorBytes);
 #pragma GCC unroll 8
       for (uint32_t t = 0; t < kTokens; ++t) {
         scaled[0][t] = _mm512_add_epi32(scaled[0][t], _mm512_mullo_epi32(dot[0][t], scale0));
@@ -401,8 +473,8 @@ void multiply_tile_q4_s(const std::byte* panel, const std::byte* tile, uint32_t 
     const std::byte* pairs = tokens + kQ4TokenQuantBytes + 4 * kTokenTile;
 #pragma GCC unroll 4
     for (uint32_t p = 0; p < kSubBlocks / 2; ++p) {
-      const __m512i mins0 = _mm512_loadu_si512(weights + kQ4PanelMinsOffset + p * kPanelStepBytes);
-      const __m512i mins1 = _mm512_loadu_si512(weights + kQ4PanelMinsOffset + p * kPanelStepBytes + kVectorBytes);
+      const __m512i mins0 = _mm512_loadu_si512(weights + kQ4ExpandedMinsOffset + p * kPanelStepBytes);
+      const __m512i mins1 = _mm512_loadu_si512(weights + kQ4ExpandedMinsOffset + p * kPanelStepBytes + kVectorBytes);
 #pragma GCC unroll 8
       for (uint32_t t = 0; t < kTokens; ++t) {
         const __m512i block_sums = _mm512_set1_epi32(load_int32(pairs + (p * kTokenTile + t) * 4));
@@ -412,8 +484,8 @@ void multiply_tile_q4_s(const std::byte* panel, const std::byte* tile, uint32_t 
     }
 #pragma GCC unroll 2
     for (uint32_t v = 0; v < kRowVectors; ++v) {
-      const __m512 scale_step = _mm512_loadu_ps(weights + kQ4PanelStepsOffset + v * kVectorBytes);
-      const __m512 min_step = _mm512_loadu_ps(weights + kQ4PanelStepsOffset + kPanelStepBytes + v * kVectorBytes);
+      const __m512 scale_step = _mm512_loadu_ps(weights + kQ4ExpandedStepsOffset + v * kVectorBytes);
+      const __m512 min_step = _mm512_loadu_ps(weights + kQ4ExpandedStepsOffset + kPanelStepBytes + v * kVectorBytes);
 #pragma GCC unroll 8
       for (uint32_t t = 0; t < kTokens; ++t) {
         const __m512 x_scale = _mm512_set1_ps(load_float(tokens + kQ4TokenQuantBytes + 4 * t));
@@ -507,15 +579,17 @@ void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_to
 #endif
   const bool q4 = w.dtype == DType::Q4_S;
   const TokenLayout layout = token_layout(w.dtype, w.cols);
-  const size_t panel_bytes = size_t(layout.n_groups) * (q4 ? kQ4PanelRecordBytes : kQ8PanelRecordBytes);
+  const size_t panel_bytes = size_t(layout.n_groups) * (q4 ? kQ4ExpandedRecordBytes : kQ8PanelRecordBytes);
   // Weights stored as panels are multiplied where they are; others are packed a panel at
   // a time into scratch memory.
   const bool stored_as_panels = w.layout == WeightLayout::Int8Panels;
-  if (stored_as_panels && (w.dtype != DType::Q8_0 || row_begin % kPanelRows != 0)) {
-    throw std::logic_error("rwkv: int8 panels are q8_0, multiplied from a panel's first row");
+  if (stored_as_panels && row_begin % kPanelRows != 0) {
+    throw std::logic_error("rwkv: int8 panels are multiplied from a panel's first row");
   }
+  const size_t stored_panel_bytes = int8_panel_bytes(w.dtype, w.cols);
   const auto* panels = static_cast<const std::byte*>(w.data);
-  auto* panel = stored_as_panels ? nullptr : static_cast<std::byte*>(thread_scratch(ScratchSlot::Panel, panel_bytes));
+  auto* panel = stored_as_panels && !q4 ? nullptr
+                                        : static_cast<std::byte*>(thread_scratch(ScratchSlot::Panel, panel_bytes));
   const TileKernel full_tile = q4 ? tile_kernel<Q4Tile>(kTokenTile) : tile_kernel<Q8Tile>(kTokenTile);
   const uint32_t last_tile_tokens = n_tokens % kTokenTile == 0 ? kTokenTile : n_tokens % kTokenTile;
   const TileKernel last_tile = q4 ? tile_kernel<Q4Tile>(last_tile_tokens) : tile_kernel<Q8Tile>(last_tile_tokens);
@@ -523,8 +597,11 @@ void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_to
   const size_t row_bytes = size_t(layout.n_groups) * (q4 ? sizeof(BlockQ4_S) : sizeof(BlockQ8_0));
   for (uint32_t first_row = row_begin; first_row < row_end; first_row += kPanelRows) {
     const std::byte* weights = panel;
-    if (stored_as_panels) {
-      weights = panels + size_t(first_row / kPanelRows) * panel_bytes;
+    const std::byte* stored = panels + size_t(first_row / kPanelRows) * stored_panel_bytes;
+    if (stored_as_panels && q4) {
+      expand_q4_panel(stored, layout.n_groups, panel);
+    } else if (stored_as_panels) {
+      weights = stored;
     } else if (q4) {
       pack_panel_q4_s(w, first_row, layout.n_groups, panel);
     } else {
@@ -539,7 +616,7 @@ void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_to
     // The next panel's rows (contiguous in W), or the next stored panel, stream into L2
     // while this one is multiplied, a share per tile, spread over its groups (PanelPrefetch).
     const uint32_t next_row = first_row + kPanelRows;
-    const size_t next_rows_bytes = stored_as_panels ? panel_bytes : size_t(kPanelRows) * row_bytes;
+    const size_t next_rows_bytes = stored_as_panels ? stored_panel_bytes : size_t(kPanelRows) * row_bytes;
     const size_t next_bytes =
         next_row < row_end ? next_rows_bytes * std::min(kPanelRows, row_end - next_row) / kPanelRows : 0;
     const size_t next_lines = (next_bytes + kCacheLine - 1) / kCacheLine;
@@ -547,7 +624,7 @@ void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_to
     for (uint32_t tile = 0; tile < n_tiles; ++tile) {
       PanelPrefetch prefetch;
       const size_t first_line = tile * lines_per_tile;
-      prefetch.next = (stored_as_panels ? weights + panel_bytes : panels + size_t(next_row) * row_bytes) +
+      prefetch.next = (stored_as_panels ? stored + stored_panel_bytes : panels + size_t(next_row) * row_bytes) +
                       first_line * kCacheLine;
       prefetch.lines = first_line < next_lines ? std::min(lines_per_tile, next_lines - first_line) : 0;
       prefetch.lines_per_group = uint32_t((prefetch.lines + layout.n_groups - 1) / layout.n_groups);
@@ -560,19 +637,28 @@ void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_to
 
 uint32_t int8_row_granule() { return kPanelRows; }
 
-void pack_q8_0_panels(const MatrixRef& w, uint32_t panel_begin, uint32_t panel_end, std::byte* out) {
-  const uint32_t n_blocks = (w.cols + kQuantBlockValues - 1) / kQuantBlockValues;
+void pack_int8_panels(const MatrixRef& w, uint32_t panel_begin, uint32_t panel_end, std::byte* out) {
+  const TokenLayout layout = token_layout(w.dtype, w.cols);
+  std::byte* expanded = nullptr;
+  if (w.dtype == DType::Q4_S) {
+    expanded = static_cast<std::byte*>(
+        thread_scratch(ScratchSlot::Panel, size_t(layout.n_groups) * kQ4ExpandedRecordBytes));
+  }
   for (uint32_t p = panel_begin; p < panel_end; ++p) {
-    pack_panel_q8_0(w, p * kPanelRows, n_blocks, out + size_t(p) * q8_0_panel_bytes(w.cols));
+    std::byte* stored = out + size_t(p) * int8_panel_bytes(w.dtype, w.cols);
+    if (w.dtype == DType::Q4_S) {
+      pack_panel_q4_s(w, p * kPanelRows, layout.n_groups, expanded);
+      compact_q4_panel(expanded, layout.n_groups, stored);
+    } else {
+      pack_panel_q8_0(w, p * kPanelRows, layout.n_groups, stored);
+    }
   }
 }
 
-void matvec_rows_q8_0_panels(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin,
-                             uint32_t row_end) {
-  if (w.layout != WeightLayout::Int8Panels || row_begin % kPanelRows != 0) {
-    throw std::logic_error("rwkv: int8 panels are q8_0, multiplied from a panel's first row");
-  }
-  const size_t panel_bytes = q8_0_panel_bytes(w.cols);
+namespace {
+
+void matvec_panels_q8_0(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin, uint32_t row_end) {
+  const size_t panel_bytes = int8_panel_bytes(w.dtype, w.cols);
   const auto* quants = reinterpret_cast<const std::byte*>(x.quants.data());
   for (uint32_t first_row = row_begin; first_row < row_end; first_row += kPanelRows) {
     const std::byte* record = static_cast<const std::byte*>(w.data) + size_t(first_row / kPanelRows) * panel_bytes;
@@ -609,6 +695,81 @@ void matvec_rows_q8_0_panels(const MatrixRef& w, const Int8Activation& x, float*
     const uint32_t rows_here = std::min(kPanelRows, row_end - first_row);
     _mm512_mask_storeu_ps(y + first_row, first_lanes(rows_here), acc[0]);
     _mm512_mask_storeu_ps(y + first_row + kLanes, first_lanes(rows_here > kLanes ? rows_here - kLanes : 0), acc[1]);
+  }
+}
+
+
+// The same for q4_s, from the stored panels' nibbles and byte scales as they are, with the
+// tile's arithmetic for one token (multiply_tile_q4_s): integer sums (exact in any
+// order: here the two sub-blocks of each nibble pair together) and the same float steps.
+void matvec_panels_q4_s(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin, uint32_t row_end) {
+  const size_t panel_bytes = int8_panel_bytes(w.dtype, w.cols);
+  const __m512i low_nibbles = _mm512_set1_epi8(0x0f);
+  for (uint32_t first_row = row_begin; first_row < row_end; first_row += kPanelRows) {
+    const std::byte* record = static_cast<const std::byte*>(w.data) + size_t(first_row / kPanelRows) * panel_bytes;
+    __m512 sums[kRowVectors] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (uint32_t s = 0; s < x.n_groups; ++s, record += kQ4PanelRecordBytes) {
+      const auto* quants = reinterpret_cast<const std::byte*>(x.quants.data()) + size_t(s) * kSuperBlockValues;
+      const int16_t* block_sums = x.block_sums.data() + size_t(s) * kSubBlocks;
+      __m512i scaled[kRowVectors] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+      __m512i minimums[kRowVectors] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+      for (uint32_t p = 0; p < kSubBlocks / 2; ++p) {
+        const uint32_t j = 4 * (p / 2) + p % 2;  // the low nibbles' sub-block; j + 2 the high ones'
+        __m512i low[kRowVectors] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+        __m512i high[kRowVectors] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+#pragma GCC unroll 8
+        for (uint32_t k = 0; k < kStepsPerBlock; ++k) {
+          const __m512i x_low = _mm512_set1_epi32(load_int32(quants + j * kQuantBlockValues + 4 * k));
+          const __m512i x_high = _mm512_set1_epi32(load_int32(quants + (j + 2) * kQuantBlockValues + 4 * k));
+#pragma GCC unroll 2
+          for (uint32_t v = 0; v < kRowVectors; ++v) {
+            const __m512i n = _mm512_loadu_si512(record + (p * kStepsPerBlock + k) * kPanelStepBytes + v * kVectorBytes);
+            low[v] = _mm512_dpbusd_epi32(low[v], _mm512_and_si512(n, low_nibbles), x_low);
+            high[v] = _mm512_dpbusd_epi32(high[v], _mm512_and_si512(_mm512_srli_epi16(n, 4), low_nibbles), x_high);
+          }
+        }
+        const uint32_t pair = (uint32_t(block_sums[j]) & 0xffffu) | (uint32_t(block_sums[j + 2]) << 16);
+        const __m512i x_pair = _mm512_set1_epi32(int32_t(pair));
+#pragma GCC unroll 2
+        for (uint32_t v = 0; v < kRowVectors; ++v) {
+          const auto scales_of = [&](uint32_t sub_block) {
+            return _mm512_cvtepu8_epi32(_mm_loadu_si128(
+                reinterpret_cast<const __m128i*>(record + kQ4PanelScalesOffset + sub_block * kPanelRows + v * kLanes)));
+          };
+          scaled[v] = _mm512_add_epi32(scaled[v], _mm512_add_epi32(_mm512_mullo_epi32(low[v], scales_of(j)),
+                                                                   _mm512_mullo_epi32(high[v], scales_of(j + 2))));
+          const __m512i mins = _mm512_cvtepi8_epi16(_mm256_loadu_si256(
+              reinterpret_cast<const __m256i*>(record + kQ4PanelMinsOffset + p * 2 * kPanelRows + v * 2 * kLanes)));
+          minimums[v] = _mm512_dpwssd_epi32(minimums[v], mins, x_pair);
+        }
+      }
+      const __m512 x_scale = _mm512_set1_ps(x.scales[s]);
+#pragma GCC unroll 2
+      for (uint32_t v = 0; v < kRowVectors; ++v) {
+        const __m512 scale_step = _mm512_loadu_ps(record + kQ4PanelScaleStepOffset + v * kVectorBytes);
+        const __m512 min_step = _mm512_loadu_ps(record + kQ4PanelMinStepOffset + v * kVectorBytes);
+        const __m512 block = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled[v]), scale_step,
+                                             _mm512_mul_ps(_mm512_cvtepi32_ps(minimums[v]), min_step));
+        sums[v] = _mm512_fmadd_ps(block, x_scale, sums[v]);
+      }
+    }
+    const uint32_t rows_here = std::min(kPanelRows, row_end - first_row);
+    _mm512_mask_storeu_ps(y + first_row, first_lanes(rows_here), sums[0]);
+    _mm512_mask_storeu_ps(y + first_row + kLanes, first_lanes(rows_here > kLanes ? rows_here - kLanes : 0), sums[1]);
+  }
+}
+
+}  // namespace
+
+void matvec_rows_int8_panels(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin,
+                             uint32_t row_end) {
+  if (w.layout != WeightLayout::Int8Panels || row_begin % kPanelRows != 0) {
+    throw std::logic_error("rwkv: int8 panels are multiplied from a panel's first row");
+  }
+  if (w.dtype == DType::Q4_S) {
+    matvec_panels_q4_s(w, x, y, row_begin, row_end);
+  } else {
+    matvec_panels_q8_0(w, x, y, row_begin, row_end);
   }
 }
 

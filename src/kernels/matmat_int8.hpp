@@ -54,15 +54,15 @@ void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_to
 // Rows that one packed weight panel covers.
 uint32_t int8_row_granule();
 
-// q8_0 weights stored as WeightLayout::Int8Panels (quant_blocks.hpp), which
-// matmat_rows_int8 multiplies in place: pack_q8_0_panels writes panels
+// q8_0 and q4_s weights stored as WeightLayout::Int8Panels (quant_blocks.hpp), which
+// matmat_rows_int8 multiplies without packing them: pack_int8_panels writes panels
 // [panel_begin, panel_end) of the row-layout matrix w at their places in `out`
-// (q8_0_panels_bytes(w.rows, w.cols) bytes for the whole matrix; threads may pack
-// disjoint ranges). matvec_rows_q8_0_panels is the one-token product on them, rows
-// [row_begin, row_end) with row_begin a multiple of kQ8PanelRows: for every row, the
+// (int8_panels_bytes(w.dtype, w.rows, w.cols) bytes for the whole matrix; threads may pack
+// disjoint ranges). matvec_rows_int8_panels is the one-token product on them, rows
+// [row_begin, row_end) with row_begin a multiple of kInt8PanelRows: for every row, the
 // bits matmat_rows_int8 gives the same token in any batch.
-void pack_q8_0_panels(const MatrixRef& w, uint32_t panel_begin, uint32_t panel_end, std::byte* out);
-void matvec_rows_q8_0_panels(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin,
+void pack_int8_panels(const MatrixRef& w, uint32_t panel_begin, uint32_t panel_end, std::byte* out);
+void matvec_rows_int8_panels(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t row_begin,
                              uint32_t row_end);
 
 // One activation group of a token rounded to int8 as quantize_activation rounds it, for

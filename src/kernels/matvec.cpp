@@ -72,7 +72,7 @@ constexpr size_t kMaxBatch = 8;
 // Weights stored as int8 panels were packed for the level whose kernels read them.
 bool stored_as_panels(const KernelSet& k, const MatrixRef& w) {
   if (w.layout == WeightLayout::Rows) return false;
-  if (k.matvec_rows_q8_0_panels == nullptr) {
+  if (k.matvec_rows_int8_panels == nullptr) {
     throw std::logic_error(std::string("rwkv: weights packed as int8 panels at load, but the kernels are now ") +
                            isa_level_name(k.level) + "'s; load the model after choosing the level");
   }
@@ -81,13 +81,13 @@ bool stored_as_panels(const KernelSet& k, const MatrixRef& w) {
 
 // Rows per piece of a split: whole panels for weights stored as panels.
 uint32_t row_granule(const KernelSet& k, const MatrixRef& w, uint32_t granule) {
-  return stored_as_panels(k, w) ? kQ8PanelRows : granule;
+  return stored_as_panels(k, w) ? kInt8PanelRows : granule;
 }
 
 // Rows [begin, end) of one product; x_int8 is x rounded for the block types.
 void product_rows(const KernelSet& k, const Product& p, const Int8Activation* x_int8, uint32_t begin, uint32_t end) {
   if (stored_as_panels(k, p.w)) {
-    k.matvec_rows_q8_0_panels(p.w, *x_int8, p.y, begin, end);
+    k.matvec_rows_int8_panels(p.w, *x_int8, p.y, begin, end);
     return;
   }
   switch (p.w.dtype) {

@@ -12,7 +12,7 @@ namespace rwkv {
 // How a matrix's bytes are arranged.
 enum class WeightLayout : uint8_t {
   Rows,        // row after row, as the file stores them
-  Int8Panels,  // q8_0 only: panels of 32 rows for the int8 dot-product kernels (quant_blocks.hpp)
+  Int8Panels,  // q8_0 and q4_s: panels of 32 rows for the int8 dot-product kernels (quant_blocks.hpp)
 };
 
 // A [rows, cols] matrix, used as y = W x (cols inputs, rows outputs); row-major unless

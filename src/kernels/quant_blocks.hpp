@@ -20,21 +20,6 @@ struct BlockQ8_0 {
 };
 static_assert(sizeof(BlockQ8_0) == 34);
 
-// q8_0 in WeightLayout::Int8Panels, the layout the int8 dot-product kernels multiply
-// without rearranging (matmat_int8.cpp has the reasons): the rows in panels of 32 (the
-// last padded by repeating the last row), each panel the records of its blocks of 32
-// columns in order (the last zero-padded as in a row), each record kQ8PanelRecordBytes: value c of the block for panel row
-// i is (byte[(c / 4) * 128 + 4 * i + c % 4] - 128) * scale, the byte stored as w + 128,
-// and the scale is the binary16 at 1024 + 2 * i. As many bytes as the rows' own blocks.
-inline constexpr uint32_t kQ8PanelRows = 32;
-inline constexpr uint32_t kQ8PanelRecordBytes = kQ8PanelRows * (kQuantBlockValues + 2);
-inline constexpr size_t q8_0_panel_bytes(uint32_t cols) {
-  return size_t((cols + kQuantBlockValues - 1) / kQuantBlockValues) * kQ8PanelRecordBytes;
-}
-inline constexpr size_t q8_0_panels_bytes(uint32_t rows, uint32_t cols) {
-  return size_t((rows + kQ8PanelRows - 1) / kQ8PanelRows) * q8_0_panel_bytes(cols);
-}
-
 // q4_s: a super-block of 256 values in 8 sub-blocks of 32. Sub-block j has
 // scale = scale_step * scales[j] and min = min_step * mins[j], and its value i is
 // scale * q + min with q in [0, 15]. The sub-blocks' scales are integers so that the
@@ -58,6 +43,36 @@ static_assert(sizeof(BlockQ4_S) == 152);
 // bits from q4_s_shift(j) (0: low nibble, 4: high nibble).
 constexpr uint32_t q4_s_first_byte(uint32_t j) { return 64 * (j / 4) + 32 * (j % 2); }
 constexpr int q4_s_shift(uint32_t j) { return j % 4 < 2 ? 0 : 4; }
+
+// WeightLayout::Int8Panels: q8_0 and q4_s rearranged for the int8 dot-product kernels,
+// which multiply them without rearranging (matmat_int8.cpp has the reasons), in as many
+// bytes as the rows' own blocks. The rows go in panels of kInt8PanelRows (the last padded
+// by repeating the last row), each panel the records of its blocks (q8_0, 32 columns) or
+// super-blocks (q4_s, 256) in order, the last zero-padded as in a row. For panel row i:
+// - q8_0 record (1088 bytes): value c of the block is (byte[(c / 4) * 128 + 4 * i + c % 4]
+//   - 128) * scale, the byte stored as w + 128, the scale the binary16 at 1024 + 2 * i.
+// - q4_s record (4864 bytes): nibbles [4 pairs][8 steps][32 rows][4] (4096 bytes), the byte
+//   at (p * 8 + c / 4) * 128 + 4 * i + c % 4 holding value c of sub-block j (in its low
+//   nibble) and of j + 2 (high), j = 4 (p / 2) + p % 2, as a row's nibbles pair them; then
+//   scales [8 sub-blocks][32 rows] (u8), mins [4 pairs][32 rows][j, j + 2] (i8),
+//   scale_step [32] and min_step [32] (float).
+inline constexpr uint32_t kInt8PanelRows = 32;
+inline constexpr uint32_t kQ8PanelRecordBytes = kInt8PanelRows * sizeof(BlockQ8_0);
+inline constexpr uint32_t kQ4PanelNibbleBytes = kInt8PanelRows * kSuperBlockValues / 2;
+inline constexpr uint32_t kQ4PanelScalesOffset = kQ4PanelNibbleBytes;
+inline constexpr uint32_t kQ4PanelMinsOffset = kQ4PanelScalesOffset + kInt8PanelRows * kSubBlocks;
+inline constexpr uint32_t kQ4PanelScaleStepOffset = kQ4PanelMinsOffset + kInt8PanelRows * kSubBlocks;
+inline constexpr uint32_t kQ4PanelMinStepOffset = kQ4PanelScaleStepOffset + kInt8PanelRows * 4;
+inline constexpr uint32_t kQ4PanelRecordBytes = kInt8PanelRows * sizeof(BlockQ4_S);
+static_assert(kQ4PanelMinStepOffset + kInt8PanelRows * 4 == kQ4PanelRecordBytes);
+// Bytes of one panel of `type` (Q8_0 or Q4_S) with `cols` columns, and of a whole matrix.
+inline constexpr size_t int8_panel_bytes(DType type, uint32_t cols) {
+  const uint32_t group = type == DType::Q4_S ? kSuperBlockValues : kQuantBlockValues;
+  return size_t((cols + group - 1) / group) * (type == DType::Q4_S ? kQ4PanelRecordBytes : kQ8PanelRecordBytes);
+}
+inline constexpr size_t int8_panels_bytes(DType type, uint32_t rows, uint32_t cols) {
+  return size_t((rows + kInt8PanelRows - 1) / kInt8PanelRows) * int8_panel_bytes(type, cols);
+}
 
 // How q4_s picks its scales, minimums and levels. Nearest (plain min/max range and
 // round to nearest) exists so that tests can show what the search gains.

@@ -16,21 +16,21 @@ MatrixRef rows_of(const NativeTensor& t) {
 }
 
 bool packed_form(const NativeTensor& t, std::string_view embedding) {
-  return t.dtype == DType::Q8_0 && t.shape.size() == 2 && t.name != embedding && t.layout == WeightLayout::Rows;
+  return (t.dtype == DType::Q8_0 || t.dtype == DType::Q4_S) && t.shape.size() == 2 && t.name != embedding && t.layout == WeightLayout::Rows;
 }
 
 }  // namespace
 
 bool packing_for_kernels() {
   const char* repack = std::getenv("RWKV_REPACK");
-  return kernels().pack_q8_0_panels != nullptr && !(repack != nullptr && std::strcmp(repack, "0") == 0);
+  return kernels().pack_int8_panels != nullptr && !(repack != nullptr && std::strcmp(repack, "0") == 0);
 }
 
 void pack_for_kernels(NativeFile& file, std::string_view embedding) {
   if (!packing_for_kernels()) return;
   size_t total = 0;
   for (const NativeTensor& t : file.tensors) {
-    if (packed_form(t, embedding)) total += q8_0_panels_bytes(rows_of(t).rows, rows_of(t).cols);
+    if (packed_form(t, embedding)) total += int8_panels_bytes(t.dtype, rows_of(t).rows, rows_of(t).cols);
   }
   if (total == 0) return;
   file.packed = AnonymousMemory(total, file.file.path() + "'s weights packed as int8 panels");
@@ -40,12 +40,12 @@ void pack_for_kernels(NativeFile& file, std::string_view embedding) {
     if (!packed_form(t, embedding)) continue;
     const MatrixRef rows = rows_of(t);
     std::byte* out = file.packed.data() + at;
-    const uint32_t n_panels = (rows.rows + kQ8PanelRows - 1) / kQ8PanelRows;
-    parallel_for(n_panels, 1, [&](uint32_t begin, uint32_t end) { k.pack_q8_0_panels(rows, begin, end, out); });
+    const uint32_t n_panels = (rows.rows + kInt8PanelRows - 1) / kInt8PanelRows;
+    parallel_for(n_panels, 1, [&](uint32_t begin, uint32_t end) { k.pack_int8_panels(rows, begin, end, out); });
     file.file.drop_pages(t.data, t.bytes);
     t.data = out;
     t.layout = WeightLayout::Int8Panels;
-    at += q8_0_panels_bytes(rows.rows, rows.cols);
+    at += int8_panels_bytes(t.dtype, rows.rows, rows.cols);
   }
 }
 
