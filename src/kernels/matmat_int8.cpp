@@ -664,6 +664,8 @@ void matvec_panels_q8_0(const MatrixRef& w, const Int8Activation& x, float* y, u
     const std::byte* record = static_cast<const std::byte*>(w.data) + size_t(first_row / kPanelRows) * panel_bytes;
     __m512 acc[kRowVectors] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     for (uint32_t b = 0; b < x.n_groups; ++b, record += kQ8PanelRecordBytes) {
+      // The panels are one stream, prefetched as the rows are (row_dots.hpp says why).
+      prefetch_bytes(record + kPrefetchBytesAhead, kQ8PanelRecordBytes);
       // The tile's arithmetic for one token (multiply_tile_q8_0), so that a token gets
       // the same bits alone and in any batch: the integer sums are exact in any order,
       // and here they run as two chains per row vector (even and odd steps), which
@@ -714,6 +716,9 @@ void matvec_panels_q4_s(const MatrixRef& w, const Int8Activation& x, float* y, u
       __m512i scaled[kRowVectors] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
       __m512i minimums[kRowVectors] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
       for (uint32_t p = 0; p < kSubBlocks / 2; ++p) {
+        // A quarter of a record's length, kPrefetchBytesAhead ahead (one stream, as for q8_0).
+        constexpr uint32_t kQuarter = kQ4PanelRecordBytes / 4;
+        prefetch_bytes(record + kPrefetchBytesAhead + p * kQuarter, kQuarter);
         const uint32_t j = 4 * (p / 2) + p % 2;  // the low nibbles' sub-block; j + 2 the high ones'
         __m512i low[kRowVectors] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
         __m512i high[kRowVectors] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
