@@ -55,6 +55,8 @@ void matmat_squared_relu(const MatrixRef& w, const float* X, float* Y, uint32_t 
 // turn (block types with each token's activation rounded to int8, as matvec does). So a
 // sequence decoded in a small batch gets exactly the logits it gets alone. More tokens
 // multiply widened float32 weights (faster there; equal within float32 rounding).
+// Weights stored as int8 panels (WeightLayout::Int8Panels) give every token its one-token
+// bits at any number of tokens.
 uint32_t exact_batch_limit(DType type);
 
 // Products with fewer weights (rows × cols × tokens) run on the calling thread, where
