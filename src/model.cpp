@@ -167,7 +167,9 @@ uint64_t Model::file_bytes() const { return impl_->file.file.size(); }
 
 std::vector<TensorInfo> Model::tensors() const {
   std::vector<TensorInfo> out;
-  for (const NativeTensor& t : impl_->file.tensors) out.push_back({t.name, dtype_name(t.dtype), t.shape, t.bytes});
+  for (const NativeTensor& t : impl_->file.tensors) {
+    out.push_back({t.name, dtype_name(t.dtype), t.shape, t.bytes, t.layout != WeightLayout::Rows});
+  }
   return out;
 }
 

@@ -132,6 +132,31 @@ TEST_F(BenchCli, Bf16PrefillIsComparedWithTheBf16DotPeakWhereItRuns) {
   EXPECT_FALSE(rwkv::bf16_matmat("q8_0"));
 }
 
+// q8_0 matrices are rearranged at load where the kernels read int8 panels (the
+// avx512_vnni level): bench counts them in "packed_tensors" and info prints the count;
+// RWKV_REPACK=0 keeps every tensor as stored, and f16 matrices are never packed.
+TEST_F(BenchCli, ReportsTheTensorsPackedAtLoad) {
+  const nlohmann::json j = bench_fixture_as("q8_0");
+  ASSERT_FALSE(j.empty());
+  const bool packs = rwkv::kernel_isa() == std::string("avx512_vnni");
+  if (packs) {
+    EXPECT_GT(j["packed_tensors"].get<int64_t>(), 0);
+  } else {
+    EXPECT_EQ(j["packed_tensors"], 0);
+  }
+  const std::string path = (dir_ / "q8_0.rwkv").string();
+  auto info = rwkv_test::run_cli_with_stderr("info --model '" + path + "'");
+  ASSERT_EQ(info.exit_code, 0) << info.output;
+  EXPECT_EQ(info.output.find("packed:") != std::string::npos, packs) << info.output;
+  auto as_stored = rwkv_test::run_cli_with_stderr("info --model '" + path + "'", "RWKV_REPACK=0");
+  ASSERT_EQ(as_stored.exit_code, 0) << as_stored.output;
+  EXPECT_EQ(as_stored.output.find("packed:"), std::string::npos) << as_stored.output;
+  auto f16 = rwkv_test::run_cli_with_stderr("bench --model '" + model_ +
+                                            "' --decode 2 --prefill 8 --threads 2 --bandwidth-mib 8 --json");
+  ASSERT_EQ(f16.exit_code, 0) << f16.output;
+  EXPECT_EQ(nlohmann::json::parse(f16.output)["packed_tensors"], 0);
+}
+
 // RWKV_ISA chooses the kernels' instruction-set level: every level this processor runs
 // works and is what info and bench report; "native" is the default; an unknown level and
 // one above the processor's are refused by name.

@@ -26,7 +26,11 @@ struct TensorInfo {
   std::string name;
   std::string dtype;  // "f32", "f16"
   std::vector<uint64_t> shape;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0;  // in the file
+  // How the loaded model holds it: false for the file's own layout, true where it was
+  // rearranged at load for the kernels in use (q8_0 and q4_s as int8 panels with AVX-512
+  // VNNI; the environment variable RWKV_REPACK=0 turns that off).
+  bool packed = false;
 };
 
 // The format of a model file or directory, told by its content: "native", "pth",

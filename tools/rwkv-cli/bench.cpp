@@ -162,6 +162,12 @@ std::string matrix_types(const rwkv::Model& model) {
   return out;
 }
 
+// Tensors the model rearranged at load for the kernels in use (rwkv::TensorInfo::packed).
+int64_t packed_tensors(const rwkv::Model& model) {
+  const auto tensors = model.tensors();
+  return std::count_if(tensors.begin(), tensors.end(), [](const rwkv::TensorInfo& t) { return t.packed; });
+}
+
 // The largest --bandwidth-mib: 64 GiB is a hundred times the largest last-level caches
 // (about 1 GiB), so a larger buffer measures nothing more, and its size in bytes stays
 // far from overflowing.
@@ -269,6 +275,7 @@ int run_bench(int argc, char** argv) {
                           {"n_embd", info.n_embd},
                           {"n_vocab", info.n_vocab},
                           {"matrix_types", matrix_types(*model)},
+                          {"packed_tensors", packed_tensors(*model)},
                           {"threads", threads},
                           {"file_bytes", model->file_bytes()},
                           {"load_ms", load_seconds * 1e3},

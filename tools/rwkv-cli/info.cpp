@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <map>
 
 #include "args.hpp"
@@ -49,6 +50,11 @@ int run_info(int argc, char** argv) {
   fmt::print("tokenizer:    {}\n", rwkv::tokenizer_kind_name(info.tokenizer));
   fmt::print("parameters:   {}\n", params);
   fmt::print("kernels:      {}\n", rwkv::kernel_isa());
+  const auto tensors = model->tensors();
+  const auto packed = std::count_if(tensors.begin(), tensors.end(), [](const rwkv::TensorInfo& t) { return t.packed; });
+  if (packed > 0) {
+    fmt::print("packed:       {} tensors rearranged at load for these kernels (RWKV_REPACK=0: as stored)\n", packed);
+  }
   for (const auto& [dtype, stats] : by_type) {
     fmt::print("{:<13} {} tensors, {} bytes\n", dtype + ":", stats.first, stats.second);
   }
