@@ -14,12 +14,12 @@
 #include "kernels/isa.hpp"
 #include "kernels/matvec.hpp"
 #include "kernels/thread_pool.hpp"
-#include "weights/panels.hpp"
 #include "rwkv/error.hpp"
 #include "rwkv/model.hpp"
 #include "rwkv/state_file.hpp"
 #include "rwkv/threads.hpp"
 #include "test_support.hpp"
+#include "weights/panels.hpp"
 
 namespace {
 
@@ -390,8 +390,8 @@ TEST(Batch, BlockTypesPackedAtLoadGiveWhatTheRowsGive) {
     ::unsetenv("RWKV_REPACK");
     const auto streams = streams_for(*packed);
     const Difference d = max_difference(run_token_by_token(*packed, streams), run_token_by_token(*rows, streams));
-    std::printf("[ measured ] %s %s packed vs rows: max |logit difference| %.3g\n", f["name"].get<std::string>().c_str(),
-                rwkv::dtype_name(type), d.logits);
+    std::printf("[ measured ] %s %s packed vs rows: max |logit difference| %.3g\n",
+                f["name"].get<std::string>().c_str(), rwkv::dtype_name(type), d.logits);
     EXPECT_LE(d.logits, kBound.at(type)) << f["name"] << " " << rwkv::dtype_name(type);
     EXPECT_GT(d.logits, 0.0) << f["name"] << " " << rwkv::dtype_name(type) << ": the rows' kernels did not run";
   }

@@ -728,7 +728,8 @@ void matvec_panels_q4_s(const MatrixRef& w, const Int8Activation& x, float* y, u
           const __m512i x_high = _mm512_set1_epi32(load_int32(quants + (j + 2) * kQuantBlockValues + 4 * k));
 #pragma GCC unroll 2
           for (uint32_t v = 0; v < kRowVectors; ++v) {
-            const __m512i n = _mm512_loadu_si512(record + (p * kStepsPerBlock + k) * kPanelStepBytes + v * kVectorBytes);
+            const __m512i n =
+                _mm512_loadu_si512(record + (p * kStepsPerBlock + k) * kPanelStepBytes + v * kVectorBytes);
             low[v] = _mm512_dpbusd_epi32(low[v], _mm512_and_si512(n, low_nibbles), x_low);
             high[v] = _mm512_dpbusd_epi32(high[v], _mm512_and_si512(_mm512_srli_epi16(n, 4), low_nibbles), x_high);
           }

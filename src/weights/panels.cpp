@@ -16,7 +16,8 @@ MatrixRef rows_of(const NativeTensor& t) {
 }
 
 bool packed_form(const NativeTensor& t, std::string_view embedding) {
-  return (t.dtype == DType::Q8_0 || t.dtype == DType::Q4_S) && t.shape.size() == 2 && t.name != embedding && t.layout == WeightLayout::Rows;
+  return (t.dtype == DType::Q8_0 || t.dtype == DType::Q4_S) && t.shape.size() == 2 && t.name != embedding &&
+         t.layout == WeightLayout::Rows;
 }
 
 }  // namespace
