@@ -89,7 +89,7 @@ BlockQ4_S q4_s_block_of_panel(const uint8_t* record, uint32_t i) {
   std::memcpy(&block.scale_step, record + kQ4PanelScaleStepOffset + 4 * i, 4);
   std::memcpy(&block.min_step, record + kQ4PanelMinStepOffset + 4 * i, 4);
   for (uint32_t p = 0; p < kSubBlocks / 2; ++p) {
-    const uint32_t j = 4 * (p / 2) + p % 2;  // the pair's low-nibble sub-block; j + 2 the high one's
+    const uint32_t j = q4_s_pair_low(p);
     block.mins[j] = int8_t(record[kQ4PanelMinsOffset + p * 2 * kInt8PanelRows + 2 * i]);
     block.mins[j + 2] = int8_t(record[kQ4PanelMinsOffset + p * 2 * kInt8PanelRows + 2 * i + 1]);
     // A row pairs the same sub-blocks in the low and high nibbles of one byte.

@@ -141,7 +141,7 @@ void pack_token(DType type, const float* x, uint32_t cols, const TokenLayout& la
       // Pairs (0, 2), (1, 3), (4, 6), (5, 7): the order the panel's minimum pairs have.
       std::byte* pairs = record + kQ4TokenQuantBytes + 4 * kTokenTile;
       for (uint32_t p = 0; p < kSubBlocks / 2; ++p) {
-        const uint32_t j = 4 * (p / 2) + p % 2;
+        const uint32_t j = q4_s_pair_low(p);
         const uint32_t pair = (uint32_t(block_sums[j]) & 0xffffu) | (uint32_t(block_sums[j + 2]) << 16);
         store_int32(pairs + (p * kTokenTile + slot) * 4, int32_t(pair));
       }
@@ -283,7 +283,7 @@ void compact_q4_panel(const std::byte* expanded, uint32_t n_super_blocks, std::b
     std::byte* c = compact + size_t(s) * kQ4PanelRecordBytes;
     for (uint32_t v = 0; v < kRowVectors; ++v) {
       for (uint32_t p = 0; p < kSubBlocks / 2; ++p) {
-        const uint32_t j = 4 * (p / 2) + p % 2;
+        const uint32_t j = q4_s_pair_low(p);
         for (uint32_t k = 0; k < kStepsPerBlock; ++k) {
           const __m512i low = _mm512_loadu_si512(e + (j * kStepsPerBlock + k) * kPanelStepBytes + v * kVectorBytes);
           const __m512i high =
@@ -316,7 +316,7 @@ void expand_q4_panel(const std::byte* compact, uint32_t n_super_blocks, std::byt
     std::byte* e = expanded + size_t(s) * kQ4ExpandedRecordBytes;
     for (uint32_t v = 0; v < kRowVectors; ++v) {
       for (uint32_t p = 0; p < kSubBlocks / 2; ++p) {
-        const uint32_t j = 4 * (p / 2) + p % 2;
+        const uint32_t j = q4_s_pair_low(p);
         for (uint32_t k = 0; k < kStepsPerBlock; ++k) {
           const __m512i n = _mm512_loadu_si512(c + (p * kStepsPerBlock + k) * kPanelStepBytes + v * kVectorBytes);
           _mm512_storeu_si512(e + (j * kStepsPerBlock + k) * kPanelStepBytes + v * kVectorBytes,
@@ -719,7 +719,7 @@ void matvec_panels_q4_s(const MatrixRef& w, const Int8Activation& x, float* y, u
         // A quarter of a record's length, kPrefetchBytesAhead ahead (one stream, as for q8_0).
         constexpr uint32_t kQuarter = kQ4PanelRecordBytes / 4;
         prefetch_bytes(record + kPrefetchBytesAhead + p * kQuarter, kQuarter);
-        const uint32_t j = 4 * (p / 2) + p % 2;  // the low nibbles' sub-block; j + 2 the high ones'
+        const uint32_t j = q4_s_pair_low(p);
         __m512i low[kRowVectors] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
         __m512i high[kRowVectors] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
 #pragma GCC unroll 8

@@ -43,6 +43,9 @@ static_assert(sizeof(BlockQ4_S) == 152);
 // bits from q4_s_shift(j) (0: low nibble, 4: high nibble).
 constexpr uint32_t q4_s_first_byte(uint32_t j) { return 64 * (j / 4) + 32 * (j % 2); }
 constexpr int q4_s_shift(uint32_t j) { return j % 4 < 2 ? 0 : 4; }
+// Nibble pair p (0..3) holds sub-block q4_s_pair_low(p) in its low nibbles and that + 2
+// in its high ones: the pairs (0, 2), (1, 3), (4, 6), (5, 7) of a row's bytes.
+constexpr uint32_t q4_s_pair_low(uint32_t p) { return 4 * (p / 2) + p % 2; }
 
 // WeightLayout::Int8Panels: q8_0 and q4_s rearranged for the int8 dot-product kernels,
 // which multiply them without rearranging (matmat_int8.cpp has the reasons), in as many
