@@ -814,6 +814,32 @@ TEST(KernelVectorMath, DotsAndNormMatchDefinition) {
   });
 }
 
+// The token shift's two mixes and the elementwise sums against float64, with lengths
+// that have no vector, one, many and a tail; every element is written (no stale output).
+TEST(KernelVectorMath, TokenShiftMixesAndSumsMatchDefinition) {
+  at_every_level([&] {
+    for (uint32_t n : {3u, 16u, 40u, 768u, 1003u}) {
+      const std::vector<float> cur = random_normal(n, 21 + n), prev = random_normal(n, 22 + n);
+      const std::vector<float> mix = random_normal(n, 23 + n, 0.5f), y = random_normal(n, 24 + n);
+      std::vector<float> mixed(n, std::nanf("")), blended(n, std::nanf(""));
+      rwkv::token_shift_mix(cur.data(), prev.data(), mix.data(), mixed.data(), n);
+      rwkv::token_shift_blend(cur.data(), prev.data(), mix.data(), blended.data(), n);
+      std::vector<float> summed = cur, multiplied = cur;
+      rwkv::add_inplace(summed.data(), y.data(), n);
+      rwkv::add_product(multiplied.data(), prev.data(), y.data(), n);
+      for (uint32_t i = 0; i < n; ++i) {
+        const double c = cur[i], p = prev[i], m = mix[i];
+        const double scale = std::abs(c) + std::abs(p) + 1;
+        EXPECT_NEAR(mixed[i], c + (p - c) * m, 4e-7 * scale) << "n " << n << " value " << i;
+        EXPECT_NEAR(blended[i], c * m + p * (1 - m), 4e-7 * scale) << "n " << n << " value " << i;
+        EXPECT_NEAR(summed[i], c + y[i], 2e-7 * (std::abs(c) + std::abs(y[i]))) << "n " << n << " value " << i;
+        EXPECT_NEAR(multiplied[i], c + p * y[i], 4e-7 * (std::abs(c) + std::abs(p * y[i]) + 1e-30))
+            << "n " << n << " value " << i;
+      }
+    }
+  });
+}
+
 // The int8 form of an activation: the vector path must give the scalar definition's
 // scales, quants (round to nearest) and sums exactly, for q8_0's groups of 32 and q4_s's
 // of 256; 101 and 600 values end in a partial group.

@@ -8,6 +8,7 @@
 #include <fmt/ranges.h>
 
 #include "kernels/thread_pool.hpp"
+#include "kernels/vector_math.hpp"
 
 namespace rwkv::arch {
 
@@ -156,7 +157,7 @@ void each_run_and_head(const Pass& pass, uint32_t n_head, const std::function<vo
 
 void add_rows(float* x, const float* add, uint32_t T, uint32_t n) {
   parallel_for(T, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
-    for (size_t i = size_t(t_begin) * n; i < size_t(t_end) * n; ++i) x[i] += add[i];
+    add_inplace(x + size_t(t_begin) * n, add + size_t(t_begin) * n, size_t(t_end - t_begin) * n);
   });
 }
 
@@ -167,12 +168,8 @@ void channel_mix(const ChannelMix& p, const float* xx, const Pass& pass, LayerSt
   float* kx = scratch.take("ffn.kx");
   float* rx = scratch.take("ffn.rx");
   each_token(xx, pass, states, shift_offset, C, [&](uint32_t t, const float* cur, const float* prev) {
-    for (uint32_t c = 0; c < C; ++c) {
-      const size_t i = size_t(t) * C + c;
-      const float delta = prev[c] - cur[c];
-      kx[i] = cur[c] + delta * p.maa_k[c];
-      rx[i] = cur[c] + delta * p.maa_r[c];
-    }
+    token_shift_mix(cur, prev, p.maa_k, kx + size_t(t) * C, C);
+    token_shift_mix(cur, prev, p.maa_r, rx + size_t(t) * C, C);
   });
   keep_last_rows(xx, pass, states, shift_offset, C);
   float* r = scratch.take("ffn.r");
@@ -181,7 +178,11 @@ void channel_mix(const ChannelMix& p, const float* xx, const Pass& pass, LayerSt
   matmat(p.receptance, rx, r, T);
   matmat_squared_relu(p.key, kx, k, T);
   matmat(p.value, k, v, T);
-  for (size_t i = 0; i < size_t(T) * C; ++i) x[i] += sigmoid(r[i]) * v[i];
+  parallel_for(T, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
+    const size_t begin = size_t(t_begin) * C, n = size_t(t_end - t_begin) * C;
+    sigmoid_inplace(r + begin, uint32_t(n));
+    add_product(x + begin, r + begin, v + begin, n);
+  });
 }
 
 }  // namespace rwkv::arch

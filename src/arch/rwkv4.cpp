@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "kernels/thread_pool.hpp"
+#include "kernels/vector_math.hpp"
 #include "kernels/wkv.hpp"
 
 namespace rwkv::arch {
@@ -81,11 +82,10 @@ void time_mix(const V4Weights& w, const V4Layer& p, const float* xx, const Pass&
   float* vx = scratch.take("vx");
   float* rx = scratch.take("rx");
   each_token(xx, pass, states, w.att_shift, C, [&](uint32_t t, const float* cur, const float* prev) {
-    for (uint32_t c = 0; c < C; ++c) {
-      kx[t * C + c] = cur[c] * p.time_mix_k[c] + prev[c] * (1.0f - p.time_mix_k[c]);
-      vx[t * C + c] = cur[c] * p.time_mix_v[c] + prev[c] * (1.0f - p.time_mix_v[c]);
-      rx[t * C + c] = cur[c] * p.time_mix_r[c] + prev[c] * (1.0f - p.time_mix_r[c]);
-    }
+    const size_t at = size_t(t) * C;
+    token_shift_blend(cur, prev, p.time_mix_k, kx + at, C);
+    token_shift_blend(cur, prev, p.time_mix_v, vx + at, C);
+    token_shift_blend(cur, prev, p.time_mix_r, rx + at, C);
   });
   keep_last_rows(xx, pass, states, w.att_shift, C);
   float* r = scratch.take("r");

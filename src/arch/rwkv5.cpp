@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "kernels/thread_pool.hpp"
+#include "kernels/vector_math.hpp"
 #include "kernels/wkv.hpp"
 
 namespace rwkv::arch {
@@ -114,13 +115,11 @@ void time_mix(const V5Weights& w, const V5Layer& p, const ModelInfo& info, const
   float* rx = scratch.take("rx");
   float* gx = scratch.take("gx");
   each_token(xx, pass, states, w.att_shift, C, [&](uint32_t t, const float* cur, const float* prev) {
-    for (uint32_t c = 0; c < C; ++c) {
-      const size_t i = size_t(t) * C + c;
-      kx[i] = cur[c] * p.time_mix_k[c] + prev[c] * (1.0f - p.time_mix_k[c]);
-      vx[i] = cur[c] * p.time_mix_v[c] + prev[c] * (1.0f - p.time_mix_v[c]);
-      rx[i] = cur[c] * p.time_mix_r[c] + prev[c] * (1.0f - p.time_mix_r[c]);
-      if (has_gate) gx[i] = cur[c] * p.time_mix_g[c] + prev[c] * (1.0f - p.time_mix_g[c]);
-    }
+    const size_t at = size_t(t) * C;
+    token_shift_blend(cur, prev, p.time_mix_k, kx + at, C);
+    token_shift_blend(cur, prev, p.time_mix_v, vx + at, C);
+    token_shift_blend(cur, prev, p.time_mix_r, rx + at, C);
+    if (has_gate) token_shift_blend(cur, prev, p.time_mix_g, gx + at, C);
   });
   keep_last_rows(xx, pass, states, w.att_shift, C);
   float* r = scratch.take("r");

@@ -141,16 +141,13 @@ void time_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info,
   float* xa = scratch.take("xa");
   float* xg = scratch.take("xg");
   each_token(xx, pass, states, weights.att_shift, C, [&](uint32_t t, const float* cur, const float* prev) {
-    for (uint32_t c = 0; c < C; ++c) {
-      const size_t i = size_t(t) * C + c;
-      const float delta = prev[c] - cur[c];
-      xr[i] = cur[c] + delta * p.x_r[c];
-      xw[i] = cur[c] + delta * p.x_w[c];
-      xk[i] = cur[c] + delta * p.x_k[c];
-      xv[i] = cur[c] + delta * p.x_v[c];
-      xa[i] = cur[c] + delta * p.x_a[c];
-      xg[i] = cur[c] + delta * p.x_g[c];
-    }
+    const size_t at = size_t(t) * C;
+    token_shift_mix(cur, prev, p.x_r, xr + at, C);
+    token_shift_mix(cur, prev, p.x_w, xw + at, C);
+    token_shift_mix(cur, prev, p.x_k, xk + at, C);
+    token_shift_mix(cur, prev, p.x_v, xv + at, C);
+    token_shift_mix(cur, prev, p.x_a, xa + at, C);
+    token_shift_mix(cur, prev, p.x_g, xg + at, C);
   });
   keep_last_rows(xx, pass, states, weights.att_shift, C);
 
@@ -264,10 +261,7 @@ void channel_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& in
   const uint32_t T = pass.rows;
   float* kx = scratch.take("ffn.kx");
   each_token(xx, pass, states, weights.ffn_shift, C, [&](uint32_t t, const float* cur, const float* prev) {
-    for (uint32_t c = 0; c < C; ++c) {
-      const size_t i = size_t(t) * C + c;
-      kx[i] = cur[c] + (prev[c] - cur[c]) * p.ffn_x_k[c];
-    }
+    token_shift_mix(cur, prev, p.ffn_x_k, kx + size_t(t) * C, C);
   });
   keep_last_rows(xx, pass, states, weights.ffn_shift, C);
   float* k = scratch.take("ffn.k");

@@ -245,6 +245,14 @@ float dot(const float* a, const float* b, uint32_t n) { return kernels().dot(a, 
 float dot3(const float* a, const float* b, const float* c, uint32_t n) { return kernels().dot3(a, b, c, n); }
 void sigmoid_inplace(float* x, uint32_t n) { kernels().sigmoid_inplace(x, n); }
 void tanh_inplace(float* x, uint32_t n) { kernels().tanh_inplace(x, n); }
+void token_shift_mix(const float* cur, const float* prev, const float* mix, float* out, uint32_t n) {
+  kernels().token_shift_mix(cur, prev, mix, out, n);
+}
+void token_shift_blend(const float* cur, const float* prev, const float* mix, float* out, uint32_t n) {
+  kernels().token_shift_blend(cur, prev, mix, out, n);
+}
+void add_inplace(float* x, const float* y, size_t n) { kernels().add_inplace(x, y, n); }
+void add_product(float* x, const float* a, const float* b, size_t n) { kernels().add_product(x, a, b, n); }
 
 void wkv4_step(const float* k, const float* v, const float* log_decay, const float* bonus, float* aa, float* bb,
                float* pp, float* wkv, uint32_t C) {

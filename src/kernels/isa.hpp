@@ -147,6 +147,10 @@ struct KernelSet {
   // is one chain of dependent adds: the compiler may not reorder it).
   float (*dot)(const float* a, const float* b, uint32_t n) = nullptr;
   float (*dot3)(const float* a, const float* b, const float* c, uint32_t n) = nullptr;
+  void (*token_shift_mix)(const float* cur, const float* prev, const float* mix, float* out, uint32_t n) = nullptr;
+  void (*token_shift_blend)(const float* cur, const float* prev, const float* mix, float* out, uint32_t n) = nullptr;
+  void (*add_inplace)(float* x, const float* y, size_t n) = nullptr;
+  void (*add_product)(float* x, const float* a, const float* b, size_t n) = nullptr;
   void (*normalize)(const float* x, const float* weight, const float* bias, float* out, uint32_t n,
                     float eps) = nullptr;
   void (*wkv4_step)(const float* k, const float* v, const float* log_decay, const float* bonus, float* aa, float* bb,

@@ -79,6 +79,10 @@ KernelSet make_kernel_set() {
   k.tanh_inplace = tanh_inplace;
   k.dot = dot;
   k.dot3 = dot3;
+  k.token_shift_mix = token_shift_mix;
+  k.token_shift_blend = token_shift_blend;
+  k.add_inplace = add_inplace;
+  k.add_product = add_product;
   k.normalize = normalize;
   k.wkv4_step = wkv4_step;
   k.wkv5_head_step = wkv5_head_step;

@@ -111,6 +111,10 @@ void sigmoid_inplace(float* x, uint32_t n);
 void tanh_inplace(float* x, uint32_t n);
 float dot(const float* a, const float* b, uint32_t n);
 float dot3(const float* a, const float* b, const float* c, uint32_t n);
+void token_shift_mix(const float* cur, const float* prev, const float* mix, float* out, uint32_t n);
+void token_shift_blend(const float* cur, const float* prev, const float* mix, float* out, uint32_t n);
+void add_inplace(float* x, const float* y, size_t n);
+void add_product(float* x, const float* a, const float* b, size_t n);
 void normalize(const float* x, const float* weight, const float* bias, float* out, uint32_t n, float eps);
 void wkv4_step(const float* k, const float* v, const float* log_decay, const float* bonus, float* aa, float* bb,
                float* pp, float* wkv, uint32_t C);

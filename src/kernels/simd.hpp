@@ -70,6 +70,7 @@ struct FloatVec {
   static void store(float* p, T v) { _mm512_storeu_ps(p, v); }
   static T broadcast(float x) { return _mm512_set1_ps(x); }
   static T add(T a, T b) { return _mm512_add_ps(a, b); }
+  static T sub(T a, T b) { return _mm512_sub_ps(a, b); }
   static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
   static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static T fms(T a, T b, T c) { return _mm512_fmsub_ps(a, b, c); }  // a·b − c
@@ -84,6 +85,7 @@ struct FloatVec {
   static void store(float* p, T v) { _mm256_storeu_ps(p, v); }
   static T broadcast(float x) { return _mm256_set1_ps(x); }
   static T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static T sub(T a, T b) { return _mm256_sub_ps(a, b); }
   static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
   static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static T fms(T a, T b, T c) { return _mm256_fmsub_ps(a, b, c); }  // a·b − c

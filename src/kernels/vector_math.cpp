@@ -105,6 +105,53 @@ float dot3(const float* a, const float* b, const float* c, uint32_t n) {
   return vector_sum(n, term, [&](uint32_t i) { return a[i] * b[i] * c[i]; });
 }
 
+void token_shift_mix(const float* cur, const float* prev, const float* mix, float* out, uint32_t n) {
+  uint32_t i = 0;
+#ifdef RWKV_HAVE_AVX2
+  using V = FloatVec;
+  for (; i + V::kWidth <= n; i += V::kWidth) {
+    const V::T c = V::load(cur + i);
+    V::store(out + i, V::fma(V::sub(V::load(prev + i), c), V::load(mix + i), c));
+  }
+  for (; i < n; ++i) out[i] = std::fma(prev[i] - cur[i], mix[i], cur[i]);  // as the lanes round
+#endif
+  for (; i < n; ++i) out[i] = cur[i] + (prev[i] - cur[i]) * mix[i];
+}
+
+void token_shift_blend(const float* cur, const float* prev, const float* mix, float* out, uint32_t n) {
+  uint32_t i = 0;
+#ifdef RWKV_HAVE_AVX2
+  using V = FloatVec;
+  const V::T one = V::broadcast(1.0f);
+  for (; i + V::kWidth <= n; i += V::kWidth) {
+    const V::T m = V::load(mix + i);
+    const V::T rest = V::mul(V::load(prev + i), V::sub(one, m));
+    V::store(out + i, V::fma(V::load(cur + i), m, rest));
+  }
+  for (; i < n; ++i) out[i] = std::fma(cur[i], mix[i], prev[i] * (1.0f - mix[i]));
+#endif
+  for (; i < n; ++i) out[i] = cur[i] * mix[i] + prev[i] * (1.0f - mix[i]);
+}
+
+void add_inplace(float* x, const float* y, size_t n) {
+  size_t i = 0;
+#ifdef RWKV_HAVE_AVX2
+  using V = FloatVec;
+  for (; i + V::kWidth <= n; i += V::kWidth) V::store(x + i, V::add(V::load(x + i), V::load(y + i)));
+#endif
+  for (; i < n; ++i) x[i] += y[i];
+}
+
+void add_product(float* x, const float* a, const float* b, size_t n) {
+  size_t i = 0;
+#ifdef RWKV_HAVE_AVX2
+  using V = FloatVec;
+  for (; i + V::kWidth <= n; i += V::kWidth) V::store(x + i, V::fma(V::load(a + i), V::load(b + i), V::load(x + i)));
+  for (; i < n; ++i) x[i] = std::fma(a[i], b[i], x[i]);
+#endif
+  for (; i < n; ++i) x[i] += a[i] * b[i];
+}
+
 // out = (x - mean) / sqrt(var + eps) * weight + bias over n values (biased variance).
 void normalize(const float* x, const float* weight, const float* bias, float* out, uint32_t n, float eps) {
   const auto value = [&](uint32_t i) { return x[i]; };
