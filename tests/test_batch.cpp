@@ -169,10 +169,10 @@ constexpr double kBf16RoundedActivationsBound = 0.2;
 
 double batch_bound(rwkv::DType type) {
   if (type == rwkv::DType::BF16 && rwkv::kernels().matmat_rows_bf16 != nullptr) return kBf16RoundedActivationsBound;
-  // q8_0 and q4_s weights packed as int8 panels at load (the VNNI level): every token gets
-  // its one-token product's bits in any batch, so only float32's summation orders remain
-  // (measured 0 to 2.9e-6 on AMD Zen 5).
-  if ((type == rwkv::DType::Q8_0 || type == rwkv::DType::Q4_S) && rwkv::packing_for_kernels()) {
+  // Weights packed as panels at load (q8_0 and q4_s at the VNNI level, f16 at the AVX-512
+  // ones): every token gets its one-token product's bits in any batch, so only float32's
+  // summation orders remain (measured 0 to 2.9e-6 on AMD Zen 5).
+  if (type != rwkv::DType::F32 && rwkv::packing_for_kernels(type)) {
     return kBound.at(rwkv::DType::F32);
   }
   return kBound.at(type);
@@ -371,19 +371,22 @@ TEST(Batch, BadItemsChangeNoState) {
   EXPECT_EQ(a, a_before);
 }
 
-// q8_0 and q4_s weights packed as int8 panels at load (the VNNI level), against the same file
-// with RWKV_REPACK=0 (the file's rows, the row kernels), token by token: each product
-// differs only in the order of its float additions (KernelInt8Panels has the products
-// bit for bit), but where that moves an activation across an int8 rounding boundary the
-// next layer's product moves by a quantization step, which the tiny random fixtures
-// amplify (measured 1.9e-6 to 0.16, AMD Zen 5): held to the bound that block-type
-// batches have for the same reason. A model packed for one level refuses, naming the level,
-// kernels that cannot read it.
-TEST(Batch, BlockTypesPackedAtLoadGiveWhatTheRowsGive) {
-  if (!rwkv::packing_for_kernels()) GTEST_SKIP() << "the kernels in use keep the block types in rows";
+// Weights packed as panels at load (q8_0 and q4_s as int8 panels at the VNNI level, f16
+// as f16 panels at the AVX-512 levels), against the same file with RWKV_REPACK=0 (the
+// file's rows, the row kernels), token by token: each product differs only in the order
+// of its float additions (KernelInt8Panels and KernelF16Panels have the products bit for
+// bit). For the block types, where that moves an activation across an int8 rounding
+// boundary the next layer's product moves by a quantization step, which the tiny random
+// fixtures amplify (measured 1.9e-6 to 0.16, AMD Zen 5): held to the bound that
+// block-type batches have for the same reason; f16 to its batch bound. A model packed for
+// one level refuses, naming the level, kernels that cannot read it.
+TEST(Batch, TypesPackedAtLoadGiveWhatTheRowsGive) {
   rwkv_test::ScratchDir dir;
-  for (const rwkv::DType type : {rwkv::DType::Q8_0, rwkv::DType::Q4_S})
+  bool any = false;
+  for (const rwkv::DType type : {rwkv::DType::Q8_0, rwkv::DType::Q4_S, rwkv::DType::F16})
   for (const auto& f : fixture_models()) {
+    if (!rwkv::packing_for_kernels(type)) continue;
+    any = true;
     auto packed = load_fixture(f, type, dir);
     ::setenv("RWKV_REPACK", "0", 1);
     auto rows = load_fixture(f, type, dir);
@@ -395,15 +398,19 @@ TEST(Batch, BlockTypesPackedAtLoadGiveWhatTheRowsGive) {
     EXPECT_LE(d.logits, kBound.at(type)) << f["name"] << " " << rwkv::dtype_name(type);
     EXPECT_GT(d.logits, 0.0) << f["name"] << " " << rwkv::dtype_name(type) << ": the rows' kernels did not run";
   }
-  auto model = load_fixture(fixture_models()[0], rwkv::DType::Q8_0, dir);
-  rwkv::ScopedKernels scalar(rwkv::IsaLevel::Scalar);
-  rwkv::State state = model->new_state();
-  std::vector<float> logits(model->info().n_vocab);
-  try {
-    model->forward(1, state, logits);
-    ADD_FAILURE() << "no error for panels read by the scalar kernels";
-  } catch (const std::logic_error& e) {
-    EXPECT_NE(std::string(e.what()).find("scalar"), std::string::npos) << e.what();
+  if (!any) GTEST_SKIP() << "the kernels in use keep every type in rows";
+  for (const rwkv::DType type : {rwkv::DType::Q8_0, rwkv::DType::F16}) {
+    if (!rwkv::packing_for_kernels(type)) continue;
+    auto model = load_fixture(fixture_models()[0], type, dir);
+    rwkv::ScopedKernels scalar(rwkv::IsaLevel::Scalar);
+    rwkv::State state = model->new_state();
+    std::vector<float> logits(model->info().n_vocab);
+    try {
+      model->forward(1, state, logits);
+      ADD_FAILURE() << "no error for " << rwkv::dtype_name(type) << " panels read by the scalar kernels";
+    } catch (const std::logic_error& e) {
+      EXPECT_NE(std::string(e.what()).find("scalar"), std::string::npos) << e.what();
+    }
   }
 }
 

@@ -370,6 +370,26 @@ TEST(KernelInt8Gemm, MatchesRoundedTokensTimesStoredWeights) {
   if (!any_level) GTEST_SKIP() << "no kernel level with an int8 GEMM on this processor";
 }
 
+// w packed by `pack` (a KernelSet's packing at load) into `storage` in two ranges of its
+// n_panels panels, as threads split it; the matrix that reads them as `layout`.
+rwkv::MatrixRef packed_in_two_ranges(const StoredMatrix& w, uint32_t n_panels, rwkv::WeightLayout layout,
+                                     void (*pack)(const rwkv::MatrixRef&, uint32_t, uint32_t, std::byte*),
+                                     std::vector<std::byte>& storage) {
+  pack(w.ref, 0, n_panels / 2, storage.data());
+  pack(w.ref, n_panels / 2, n_panels, storage.data());
+  rwkv::MatrixRef panels = w.ref;
+  panels.data = storage.data();
+  panels.layout = layout;
+  return panels;
+}
+
+// Whether `panels` dequantizes bit for bit to w's values (padding rows and columns dropped).
+bool holds_the_rows(const rwkv::MatrixRef& panels, const StoredMatrix& w) {
+  std::vector<float> values(size_t(panels.rows) * panels.cols);
+  rwkv::dequantize_rows(panels, 0, panels.rows, values.data());
+  return std::memcmp(values.data(), w.dequantized.data(), values.size() * sizeof(float)) == 0;
+}
+
 // q8_0 and q4_s stored as int8 panels (KernelSet::pack_int8_panels: what a model does at
 // load at the VNNI level), at every level that has them: the panels hold the rows' values
 // (dequantized bit for bit, padding rows and columns dropped); the GEMM multiplies them
@@ -392,15 +412,9 @@ TEST(KernelInt8Panels, HoldTheRowsAndGiveEachTokenItsOneTokenBits) {
                                  std::to_string(cols);
         std::vector<std::byte> storage(rwkv::int8_panels_bytes(type, rows, cols));
         const uint32_t n_panels = (rows + rwkv::kInt8PanelRows - 1) / rwkv::kInt8PanelRows;
-        k.pack_int8_panels(w.ref, 0, n_panels / 2, storage.data());
-        k.pack_int8_panels(w.ref, n_panels / 2, n_panels, storage.data());
-        rwkv::MatrixRef panels = w.ref;
-        panels.data = storage.data();
-        panels.layout = rwkv::WeightLayout::Int8Panels;
-        std::vector<float> values(size_t(rows) * cols);
-        rwkv::dequantize_rows(panels, 0, rows, values.data());
-        ASSERT_EQ(std::memcmp(values.data(), w.dequantized.data(), values.size() * sizeof(float)), 0)
-            << what;
+        const rwkv::MatrixRef panels =
+            packed_in_two_ranges(w, n_panels, rwkv::WeightLayout::Int8Panels, k.pack_int8_panels, storage);
+        ASSERT_TRUE(holds_the_rows(panels, w)) << what;
         const uint32_t row_split = std::min(rows, (n_panels / 2) * rwkv::kInt8PanelRows);
         for (uint32_t n_tokens : {1u, 2u, 5u, 16u, 17u}) {
           const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 11 * cols + n_tokens);
@@ -427,6 +441,71 @@ TEST(KernelInt8Panels, HoldTheRowsAndGiveEachTokenItsOneTokenBits) {
     }
   });
   if (!any_level) GTEST_SKIP() << "no kernel level with int8 panels on this processor";
+}
+
+// f16 stored as panels (KernelSet::pack_f16_panels: what a model does at load at the
+// AVX-512 levels), at every level that has them: the panels hold the rows' values
+// (dequantized bit for bit); the product for any number of tokens is within float32
+// summation of the definition (double, 1e-5 of sum |w x|) and gives each token the bits
+// that token gets alone; a row range writes only its rows. 1, 33, 100 and 130 rows end in
+// part-filled panels (130: four whole panels side by side, then one); 520 and 1100
+// columns take two and three passes of the tile's 512; 1 to 25 tokens cover the
+// side-by-side kernels (up to 6) and the tiles (one group up to 12, then groups of
+// about equal size).
+TEST(KernelF16Panels, HoldTheRowsAndGiveEachTokenItsOneTokenBits) {
+  bool any_level = false;
+  at_every_level([&] {
+    const rwkv::KernelSet& k = rwkv::kernels();
+    if (k.pack_f16_panels == nullptr) return;
+    any_level = true;
+    for (uint32_t cols : {1u, 33u, 520u, 1100u}) {
+      for (uint32_t rows : {1u, 33u, 100u, 130u}) {
+        const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 7 + cols), rows, cols, DType::F16);
+        const std::string what = std::to_string(rows) + "x" + std::to_string(cols);
+        std::vector<std::byte> storage(rwkv::f16_panels_bytes(rows, cols));
+        const uint32_t n_panels = (rows + rwkv::kF16PanelRows - 1) / rwkv::kF16PanelRows;
+        const rwkv::MatrixRef panels =
+            packed_in_two_ranges(w, n_panels, rwkv::WeightLayout::F16Panels, k.pack_f16_panels, storage);
+        ASSERT_TRUE(holds_the_rows(panels, w)) << what;
+        const uint32_t row_split = std::min(rows, (n_panels / 2) * rwkv::kF16PanelRows);
+        for (uint32_t n_tokens : {1u, 2u, 3u, 4u, 6u, 7u, 12u, 13u, 25u}) {
+          const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 13 * cols + n_tokens);
+          std::vector<float> Y(size_t(n_tokens) * rows, std::nanf(""));
+          k.matmat_rows_f16_panels(panels, X.data(), n_tokens, Y.data(), 0, row_split, false);
+          for (uint32_t t = 0; t < n_tokens; ++t) {
+            for (uint32_t r = row_split; r < rows; ++r) {
+              ASSERT_TRUE(std::isnan(Y[size_t(t) * rows + r])) << what << ": row " << r << " written by rows [0, "
+                                                                << row_split << ")";
+            }
+          }
+          k.matmat_rows_f16_panels(panels, X.data(), n_tokens, Y.data(), row_split, rows, false);
+          for (uint32_t t = 0; t < n_tokens; ++t) {
+            const float* x = X.data() + size_t(t) * cols;
+            for (uint32_t r = 0; r < rows; ++r) {
+              double exact = 0, magnitude = 0;
+              for (uint32_t c = 0; c < cols; ++c) {
+                exact += double(w.dequantized[size_t(r) * cols + c]) * x[c];
+                magnitude += std::abs(double(w.dequantized[size_t(r) * cols + c]) * x[c]);
+              }
+              ASSERT_NEAR(Y[size_t(t) * rows + r], exact, 1e-5 * magnitude + 1e-30)
+                  << what << ", token " << t << " of " << n_tokens << ", row " << r;
+            }
+            std::vector<float> alone(rows);
+            k.matmat_rows_f16_panels(panels, x, 1, alone.data(), 0, rows, false);
+            ASSERT_EQ(std::memcmp(alone.data(), Y.data() + size_t(t) * rows, rows * sizeof(float)), 0)
+                << what << ", token " << t << " of " << n_tokens;
+          }
+          std::vector<float> squared(Y.size());
+          k.matmat_rows_f16_panels(panels, X.data(), n_tokens, squared.data(), 0, rows, true);
+          for (size_t i = 0; i < Y.size(); ++i) {
+            const float expected = Y[i] > 0.0f ? Y[i] * Y[i] : 0.0f;
+            ASSERT_EQ(squared[i], expected) << what << ", " << n_tokens << " tokens, squared ReLU, value " << i;
+          }
+        }
+      }
+    }
+  });
+  if (!any_level) GTEST_SKIP() << "no kernel level with f16 panels on this processor";
 }
 
 // The bfloat16 products (KernelSet::matmat_rows_bf16: bf16 weights on AVX512_BF16) called

@@ -148,6 +148,16 @@ void dequantize_block(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, 
                                                     q8_0_block_of_panel);
     return;
   }
+  if (w.layout == WeightLayout::F16Panels) {
+    const auto* panels = static_cast<const uint16_t*>(w.data);
+    for (uint32_t r = row_begin; r < row_end; ++r) {
+      const uint16_t* column = panels + (size_t(r / kF16PanelRows) * w.cols + col_begin) * kF16PanelRows;
+      for (uint32_t c = col_begin; c < col_end; ++c, column += kF16PanelRows) {
+        *out++ = fp16_to_fp32(column[r % kF16PanelRows]);
+      }
+    }
+    return;
+  }
   if (w.layout == WeightLayout::Int8Panels) {
     dequantize_panels<BlockQ4_S, kSuperBlockValues>(w, row_begin, row_end, col_begin, col_end, out, decode_q4_s,
                                                     q4_s_block_of_panel);

@@ -119,6 +119,12 @@ struct KernelSet {
   void (*pack_int8_panels)(const MatrixRef& w, uint32_t panel_begin, uint32_t panel_end, std::byte* out) = nullptr;
   void (*matvec_rows_int8_panels)(const MatrixRef& w, const Int8Activation& x, float* y, uint32_t begin,
                                   uint32_t end) = nullptr;
+  // float16 weights stored as panels (WeightLayout::F16Panels, matmat_f16.hpp): the
+  // packing at load, and every product on them, one token included. AVX-512 levels only;
+  // where null, float16 weights keep their rows.
+  void (*pack_f16_panels)(const MatrixRef& w, uint32_t panel_begin, uint32_t panel_end, std::byte* out) = nullptr;
+  void (*matmat_rows_f16_panels)(const MatrixRef& w, const float* X, uint32_t n_tokens, float* Y, uint32_t begin,
+                                 uint32_t end, bool squared_relu) = nullptr;
   // bfloat16 weights on AVX512_BF16 (matmat_bf16.hpp): the tokens rounded to bfloat16 and
   // packed once per product; null where the processor lacks AVX512_BF16 or is not AMD's
   // (kernel_set.cpp says why).

@@ -1,5 +1,6 @@
 // This level's KernelSet: the addresses of its copies of the kernels (kernels/isa.hpp).
 #include "kernels/matmat_bf16.hpp"
+#include "kernels/matmat_f16.hpp"
 #include "kernels/matmat_int8.hpp"
 #include "kernels/matvec_rows.hpp"
 
@@ -41,6 +42,10 @@ KernelSet make_kernel_set() {
   k.narrow_tokens = kNarrowTokens;
   k.pack_tokens_narrow = pack_tokens_narrow;
   k.matmat_rows_narrow = matmat_rows_narrow;
+#ifdef RWKV_HAVE_AVX512
+  k.pack_f16_panels = pack_f16_panels;
+  k.matmat_rows_f16_panels = matmat_rows_f16_panels;
+#endif
 #ifdef RWKV_HAVE_AVX512_VNNI
   k.int8_tokens_bytes = int8_tokens_bytes;
   k.pack_int8_tokens = pack_int8_tokens;

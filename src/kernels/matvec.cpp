@@ -69,15 +69,19 @@ namespace {
 
 constexpr size_t kMaxBatch = 8;
 
-// Weights stored as int8 panels were packed for the level whose kernels read them.
+// Weights stored as panels were packed for the level whose kernels read them.
 bool stored_as_panels(const KernelSet& k, const MatrixRef& w) {
   if (w.layout == WeightLayout::Rows) return false;
-  if (k.matvec_rows_int8_panels == nullptr) {
-    throw std::logic_error(std::string("rwkv: weights packed as int8 panels at load, but the kernels are now ") +
-                           isa_level_name(k.level) + "'s; load the model after choosing the level");
+  const bool int8 = w.layout == WeightLayout::Int8Panels;
+  if ((int8 ? k.matvec_rows_int8_panels == nullptr : k.matmat_rows_f16_panels == nullptr)) {
+    throw std::logic_error(std::string("rwkv: weights packed as ") + (int8 ? "int8" : "f16") +
+                           " panels at load, but the kernels are now " + isa_level_name(k.level) +
+                           "'s; load the model after choosing the level");
   }
   return true;
 }
+
+static_assert(kInt8PanelRows == kF16PanelRows);
 
 // Rows per piece of a split: whole panels for weights stored as panels.
 uint32_t row_granule(const KernelSet& k, const MatrixRef& w, uint32_t granule) {
@@ -86,6 +90,10 @@ uint32_t row_granule(const KernelSet& k, const MatrixRef& w, uint32_t granule) {
 
 // Rows [begin, end) of one product; x_int8 is x rounded for the block types.
 void product_rows(const KernelSet& k, const Product& p, const Int8Activation* x_int8, uint32_t begin, uint32_t end) {
+  if (stored_as_panels(k, p.w) && p.w.layout == WeightLayout::F16Panels) {
+    k.matmat_rows_f16_panels(p.w, p.x, 1, p.y, begin, end, false);
+    return;
+  }
   if (stored_as_panels(k, p.w)) {
     k.matvec_rows_int8_panels(p.w, *x_int8, p.y, begin, end);
     return;
@@ -184,6 +192,7 @@ enum class RowKernel : uint8_t {
   Narrow,    // one or two vectors of tokens on the FMA (batched decoding)
   Small,     // each row widened once and dotted with every token
   Gemm,      // the blocked FMA GEMM
+  F16Panels,  // float16 weights stored as panels: any number of tokens, each with its one-token bits
 };
 
 // Up to this many tokens, products of weights stored as int8 panels run the one-token
@@ -265,6 +274,10 @@ PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t
   const bool parallel_packing = n_tokens > kCallerPackedTokens;
   const bool panels = stored_as_panels(k, w);
   if (panels) plan.granule = kInt8PanelRows;
+  if (panels && w.layout == WeightLayout::F16Panels) {
+    plan.kernel = RowKernel::F16Panels;
+    return plan;
+  }
   if (panels ? n_tokens <= panel_tokens_limit(w.dtype)
              : n_tokens <= exact_batch_limit(w.dtype) || batch_invariant()) {
     // A few tokens, or batch invariance asked for: each token gets its one-token
@@ -389,6 +402,9 @@ void run_rows(const KernelSet& k, const PlannedProduct& p, uint32_t begin, uint3
       return;
     case RowKernel::Gemm:
       k.matmat_rows(w, p.packed, p.Y, p.n_tokens, begin, end, p.squared_relu);
+      return;
+    case RowKernel::F16Panels:
+      k.matmat_rows_f16_panels(w, p.X, p.n_tokens, p.Y, begin, end, p.squared_relu);
       return;
   }
   if (p.squared_relu) {

@@ -13,6 +13,7 @@ namespace rwkv {
 enum class WeightLayout : uint8_t {
   Rows,        // row after row, as the file stores them
   Int8Panels,  // q8_0 and q4_s: panels of 32 rows for the int8 dot-product kernels (quant_blocks.hpp)
+  F16Panels,   // f16: panels of 32 rows, column after column, for the AVX-512 FMA (quant_blocks.hpp)
 };
 
 // A [rows, cols] matrix, used as y = W x (cols inputs, rows outputs); row-major unless
@@ -55,8 +56,8 @@ void matmat_squared_relu(const MatrixRef& w, const float* X, float* Y, uint32_t 
 // turn (block types with each token's activation rounded to int8, as matvec does). So a
 // sequence decoded in a small batch gets exactly the logits it gets alone. More tokens
 // multiply widened float32 weights (faster there; equal within float32 rounding).
-// Weights stored as int8 panels (WeightLayout::Int8Panels) give every token its one-token
-// bits at any number of tokens.
+// Weights stored as panels (WeightLayout::Int8Panels, F16Panels) give every token its
+// one-token bits at any number of tokens.
 uint32_t exact_batch_limit(DType type);
 
 // Products with fewer weights (rows × cols × tokens) run on the calling thread, where

@@ -77,6 +77,16 @@ inline constexpr size_t int8_panels_bytes(DType type, uint32_t rows, uint32_t co
   return size_t((rows + kInt8PanelRows - 1) / kInt8PanelRows) * int8_panel_bytes(type, cols);
 }
 
+// WeightLayout::F16Panels: float16 matrices for the AVX-512 FMA kernels (matmat_f16.hpp),
+// in as many bytes as the rows plus the last panel's padding: the rows go in panels of
+// kF16PanelRows, each panel column after column, so value c of panel row i is the half
+// at (c * kF16PanelRows + i) from the panel's start (panels cols * kF16PanelRows halves
+// apart); the last panel's missing rows are zero.
+inline constexpr uint32_t kF16PanelRows = 32;
+inline constexpr size_t f16_panels_bytes(uint32_t rows, uint32_t cols) {
+  return size_t((rows + kF16PanelRows - 1) / kF16PanelRows) * kF16PanelRows * cols * sizeof(uint16_t);
+}
+
 // How q4_s picks its scales, minimums and levels. Nearest (plain min/max range and
 // round to nearest) exists so that tests can show what the search gains.
 enum class QuantRounding { MinimizeError, Nearest };

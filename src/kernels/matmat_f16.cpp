@@ -1,0 +1,288 @@
+// The float16 panel kernels of matmat_f16.hpp.
+#include "kernels/matmat_f16.hpp"
+
+#ifdef RWKV_HAVE_AVX512
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/gcc12_avx512_warnings.hpp"
+#include "kernels/matvec_rows.hpp"
+#include "kernels/quant_blocks.hpp"
+
+namespace rwkv::RWKV_KERNEL_NS {
+
+namespace {
+
+constexpr uint32_t kPanelRows = kF16PanelRows;
+static_assert(kPanelRows == 2 * 16, "a panel column is two vectors of 16 floats");
+// Tokens a tile multiplies: 2 × 12 accumulators, the two widened weight vectors and a
+// broadcast token value fit the 32 vector registers.
+constexpr uint32_t kTileTokens = 12;
+// Columns per pass over a task's panels: a panel's 32 KiB of them stay in L1 while every
+// group of tokens goes over them.
+constexpr uint32_t kDepth = 512;
+// Columns ahead of the one being multiplied whose weights are prefetched (2 KiB): the
+// hardware's prefetch alone left the first token group waiting on memory (43% of a 0.1B
+// f16 batch-16 step on the load of the weights).
+constexpr uint32_t kPrefetchColumns = 32;
+// Up to kSideTokens tokens, bound by the memory the weights come from, read 4 panels (up
+// to 3 tokens) or 2 (up to 6) side by side over all columns: for one token, four streams
+// kept 2 threads at 57-65 GB/s where one gave 44-55 (AMD EPYC Zen 5, 1 GiB of weights);
+// 0.1B f16 batch steps, ms, against one panel at a time: 5.1 vs 8.3 at 2 tokens, 7.9 vs
+// 9.0 at 4.
+constexpr uint32_t kSideTokens = 6;
+
+// Which of a panel's rows exist: all, or the first `rows` of the last panel.
+struct RowMasks {
+  __mmask16 low = 0xFFFF;
+  __mmask16 high = 0xFFFF;
+};
+
+RowMasks row_masks(uint32_t rows) {
+  RowMasks m;
+  if (rows >= kPanelRows) return m;
+  m.low = rows >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << rows) - 1);
+  m.high = rows > 16 ? __mmask16((1u << (rows - 16)) - 1) : __mmask16(0);
+  return m;
+}
+
+__m512 widen(const uint16_t* halves) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(halves)));
+}
+
+// Y[t][0..32) (+)= the panel's columns [0, depth) · X[t][0..depth) for t < kTokens: token t
+// at X + t * x_stride, its outputs at Y + t * y_stride. With `resume`, each sum goes on
+// from the value in Y (the pass before over earlier columns), so that the chain of
+// multiply-adds is the same as in one pass. Unless `next` is null, the weights
+// kPrefetchColumns ahead are prefetched, past the end from `next` (the panel columns
+// multiplied after these).
+template <uint32_t kTokens>
+void tile(const uint16_t* panel, uint32_t depth, const float* X, size_t x_stride, float* Y, size_t y_stride,
+          RowMasks masks, bool resume, const uint16_t* next) {
+  __m512 acc[2][kTokens];
+  const float* x[kTokens];
+#pragma GCC unroll 12
+  for (uint32_t t = 0; t < kTokens; ++t) {
+    x[t] = X + t * x_stride;
+    acc[0][t] = resume ? _mm512_maskz_loadu_ps(masks.low, Y + t * y_stride) : _mm512_setzero_ps();
+    acc[1][t] = resume ? _mm512_maskz_loadu_ps(masks.high, Y + t * y_stride + 16) : _mm512_setzero_ps();
+  }
+  for (uint32_t k = 0; k < depth; ++k, panel += kPanelRows) {
+    if (next != nullptr) {
+      const uint32_t ahead = k + kPrefetchColumns;
+      _mm_prefetch(reinterpret_cast<const char*>(ahead < depth ? panel + kPrefetchColumns * kPanelRows
+                                                               : next + (ahead - depth) * kPanelRows),
+                   _MM_HINT_T0);
+    }
+    const __m512 w0 = widen(panel);
+    const __m512 w1 = widen(panel + 16);
+#pragma GCC unroll 12
+    for (uint32_t t = 0; t < kTokens; ++t) {
+      const __m512 xk = _mm512_set1_ps(x[t][k]);
+      acc[0][t] = _mm512_fmadd_ps(w0, xk, acc[0][t]);
+      acc[1][t] = _mm512_fmadd_ps(w1, xk, acc[1][t]);
+    }
+  }
+#pragma GCC unroll 12
+  for (uint32_t t = 0; t < kTokens; ++t) {
+    _mm512_mask_storeu_ps(Y + t * y_stride, masks.low, acc[0][t]);
+    _mm512_mask_storeu_ps(Y + t * y_stride + 16, masks.high, acc[1][t]);
+  }
+}
+
+using Tile = void (*)(const uint16_t* panel, uint32_t depth, const float* X, size_t x_stride, float* Y,
+                      size_t y_stride, RowMasks masks, bool resume, const uint16_t* next);
+
+Tile tile_for(uint32_t n_tokens) {
+  static_assert(kTileTokens == 12);
+  switch (n_tokens) {
+    case 1: return tile<1>;
+    case 2: return tile<2>;
+    case 3: return tile<3>;
+    case 4: return tile<4>;
+    case 5: return tile<5>;
+    case 6: return tile<6>;
+    case 7: return tile<7>;
+    case 8: return tile<8>;
+    case 9: return tile<9>;
+    case 10: return tile<10>;
+    case 11: return tile<11>;
+    default: return tile<12>;
+  }
+}
+
+// Y[t][0 .. kSidePanels * 32) = kSidePanels whole panels · X[t] over all cols columns for
+// t < kTokens (a few), with the tile's arithmetic: a few tokens are bound by the memory
+// the weights come from, and streams side by side read it faster.
+template <uint32_t kSidePanels, uint32_t kTokens>
+void side_by_side(const uint16_t* panels, uint32_t cols, const float* X, float* Y, size_t y_stride) {
+  const size_t stride = size_t(cols) * kPanelRows;
+  __m512 acc[kSidePanels][2][kTokens];
+#pragma GCC unroll 4
+  for (uint32_t p = 0; p < kSidePanels; ++p) {
+#pragma GCC unroll 6
+    for (uint32_t t = 0; t < kTokens; ++t) acc[p][0][t] = acc[p][1][t] = _mm512_setzero_ps();
+  }
+  for (uint32_t k = 0; k < cols; ++k, panels += kPanelRows) {
+    __m512 x[kTokens];
+#pragma GCC unroll 6
+    for (uint32_t t = 0; t < kTokens; ++t) x[t] = _mm512_set1_ps(X[t * size_t(cols) + k]);
+#pragma GCC unroll 4
+    for (uint32_t p = 0; p < kSidePanels; ++p) {
+      const __m512 w0 = widen(panels + p * stride);
+      const __m512 w1 = widen(panels + p * stride + 16);
+#pragma GCC unroll 6
+      for (uint32_t t = 0; t < kTokens; ++t) {
+        acc[p][0][t] = _mm512_fmadd_ps(w0, x[t], acc[p][0][t]);
+        acc[p][1][t] = _mm512_fmadd_ps(w1, x[t], acc[p][1][t]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (uint32_t p = 0; p < kSidePanels; ++p) {
+#pragma GCC unroll 6
+    for (uint32_t t = 0; t < kTokens; ++t) {
+      _mm512_storeu_ps(Y + t * y_stride + p * kPanelRows, acc[p][0][t]);
+      _mm512_storeu_ps(Y + t * y_stride + p * kPanelRows + 16, acc[p][1][t]);
+    }
+  }
+}
+
+using SideBySide = void (*)(const uint16_t* panels, uint32_t cols, const float* X, float* Y, size_t y_stride);
+
+// The kernel and its number of panels for n_tokens <= kSideTokens.
+SideBySide side_by_side_for(uint32_t n_tokens, uint32_t& panels) {
+  static_assert(kSideTokens == 6);
+  panels = n_tokens <= 3 ? 4 : 2;
+  switch (n_tokens) {
+    case 1: return side_by_side<4, 1>;
+    case 2: return side_by_side<4, 2>;
+    case 3: return side_by_side<4, 3>;
+    case 4: return side_by_side<2, 4>;
+    case 5: return side_by_side<2, 5>;
+    default: return side_by_side<2, 6>;
+  }
+}
+
+void squared_relu_rows(float* Y, size_t y_stride, uint32_t n_tokens, uint32_t begin, uint32_t end) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (uint32_t t = 0; t < n_tokens; ++t) {
+    float* y = Y + t * y_stride;
+    uint32_t r = begin;
+    for (; r + 16 <= end; r += 16) {
+      const __m512 v = _mm512_max_ps(_mm512_loadu_ps(y + r), zero);
+      _mm512_storeu_ps(y + r, _mm512_mul_ps(v, v));
+    }
+    for (; r < end; ++r) y[r] = y[r] > 0.0f ? y[r] * y[r] : 0.0f;
+  }
+}
+
+// A 16 × 16 matrix of 32-bit values, one row a register, transposed in place.
+void transpose_16x16(__m512i (&r)[16]) {
+  __m512i t[16];
+  for (uint32_t i = 0; i < 8; ++i) {  // per 128-bit lane: elements 0, 1 and 2, 3 of rows 2i, 2i + 1 interleaved
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (uint32_t i = 0; i < 4; ++i) {  // lane L of r[4i + j]: column 4L + j, rows 4i .. 4i + 3
+    r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  __m512i columns[16];
+  for (uint32_t j = 0; j < 4; ++j) {  // column 4L + j: lane L of r[j], r[4 + j], r[8 + j], r[12 + j]
+    const __m512i ab_low = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x44);
+    const __m512i ab_high = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xEE);
+    const __m512i cd_low = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x44);
+    const __m512i cd_high = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xEE);
+    columns[j] = _mm512_shuffle_i32x4(ab_low, cd_low, 0x88);
+    columns[4 + j] = _mm512_shuffle_i32x4(ab_low, cd_low, 0xDD);
+    columns[8 + j] = _mm512_shuffle_i32x4(ab_high, cd_high, 0x88);
+    columns[12 + j] = _mm512_shuffle_i32x4(ab_high, cd_high, 0xDD);
+  }
+  for (uint32_t j = 0; j < 16; ++j) r[j] = columns[j];
+}
+
+}  // namespace
+
+void pack_f16_panels(const MatrixRef& w, uint32_t panel_begin, uint32_t panel_end, std::byte* out) {
+  const uint32_t K = w.cols;
+  const auto* rows = static_cast<const uint16_t*>(w.data);
+  for (uint32_t p = panel_begin; p < panel_end; ++p) {
+    uint16_t* panel = reinterpret_cast<uint16_t*>(out) + size_t(p) * K * kPanelRows;
+    const uint32_t first = p * kPanelRows;
+    const uint32_t present = std::min(kPanelRows, w.rows - first);
+    const auto row = [&](uint32_t i) { return rows + size_t(first + i) * K; };
+    uint32_t c = 0;
+    // 16 columns at a time: 32-bit lanes holding rows 2j and 2j + 1 of a column, then a
+    // 16 × 16 transpose, which leaves each column's 32 halves in row order (loading the
+    // 1.5B shape's f16 file takes 0.34 s; with a scalar loop, 2.3 s).
+    for (; c + 16 <= K; c += 16) {
+      __m512i pairs[16];
+      for (uint32_t j = 0; j < 16; ++j) {
+        const auto load = [&](uint32_t i) {
+          return i < present ? _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row(i) + c)))
+                             : _mm512_setzero_si512();
+        };
+        pairs[j] = _mm512_or_si512(load(2 * j), _mm512_slli_epi32(load(2 * j + 1), 16));
+      }
+      transpose_16x16(pairs);
+      for (uint32_t j = 0; j < 16; ++j) _mm512_storeu_si512(panel + size_t(c + j) * kPanelRows, pairs[j]);
+    }
+    for (; c < K; ++c) {
+      uint16_t* column = panel + size_t(c) * kPanelRows;
+      for (uint32_t i = 0; i < kPanelRows; ++i) column[i] = i < present ? row(i)[c] : 0;
+    }
+  }
+}
+
+void matmat_rows_f16_panels(const MatrixRef& w, const float* X, uint32_t n_tokens, float* Y, uint32_t begin,
+                            uint32_t end, bool squared_relu) {
+  const uint32_t K = w.cols;
+  const auto* panels = static_cast<const uint16_t*>(w.data);
+  const uint32_t first_panel = begin / kPanelRows;
+  const uint32_t end_panel = (end + kPanelRows - 1) / kPanelRows;
+  if (n_tokens <= kSideTokens) {
+    uint32_t side_panels = 0;
+    const SideBySide whole = side_by_side_for(n_tokens, side_panels);
+    uint32_t p = first_panel;
+    for (; p + side_panels <= end_panel && (p + side_panels) * kPanelRows <= end; p += side_panels) {
+      whole(panels + size_t(p) * K * kPanelRows, K, X, Y + size_t(p) * kPanelRows, w.rows);
+    }
+    for (; p < end_panel; ++p) {
+      const uint32_t r0 = p * kPanelRows;
+      tile_for(n_tokens)(panels + size_t(p) * K * kPanelRows, K, X, K, Y + r0, w.rows, row_masks(end - r0), false,
+                         nullptr);
+    }
+  } else {
+    // Tokens in groups of about equal size (16 as 8 + 8, not 12 + 4): a small tile has
+    // too few multiply-adds for each widening of the weights.
+    const uint32_t groups = (n_tokens + kTileTokens - 1) / kTileTokens;
+    for (uint32_t k0 = 0; k0 < K; k0 += kDepth) {
+      const uint32_t depth = std::min(kDepth, K - k0);
+      for (uint32_t p = first_panel; p < end_panel; ++p) {
+        const uint32_t r0 = p * kPanelRows;
+        const uint16_t* panel = panels + (size_t(p) * K + k0) * kPanelRows;
+        const RowMasks masks = row_masks(end - r0);
+        // The columns after these: the next panel's, or the next pass's first panel.
+        const uint32_t next_panel = p + 1 < end_panel ? p + 1 : first_panel;
+        const uint32_t next_k0 = p + 1 < end_panel ? k0 : k0 + kDepth;
+        const uint16_t* next = next_k0 < K ? panels + (size_t(next_panel) * K + next_k0) * kPanelRows : panel;
+        for (uint32_t g = 0; g < groups; ++g) {
+          const uint32_t t0 = uint32_t(uint64_t(n_tokens) * g / groups);
+          const uint32_t n = uint32_t(uint64_t(n_tokens) * (g + 1) / groups) - t0;
+          // The first group's pass brings the weights in; the others find them in cache.
+          tile_for(n)(panel, depth, X + size_t(t0) * K + k0, K, Y + size_t(t0) * w.rows + r0, w.rows, masks, k0 > 0,
+                      g == 0 ? next : nullptr);
+        }
+      }
+    }
+  }
+  if (squared_relu) squared_relu_rows(Y, w.rows, n_tokens, begin, end);
+}
+
+}  // namespace rwkv::RWKV_KERNEL_NS
+
+#endif
