@@ -893,6 +893,23 @@ TEST(KernelVectorMath, DotsAndNormMatchDefinition) {
   });
 }
 
+// The bandwidth probe's read (KernelSet::stream_read) reads every word once, at every
+// level: its result is the XOR of the words, for lengths with no whole step, one, an odd
+// number of them and a tail.
+TEST(KernelMachineProbes, StreamReadReadsEveryWordOnce) {
+  at_every_level([&] {
+    for (size_t n : {0u, 1u, 5u, 31u, 32u, 33u, 100u, 1000u, 4099u}) {
+      std::vector<uint64_t> words(n);
+      uint64_t expected = 0;
+      for (size_t i = 0; i < n; ++i) {
+        words[i] = (uint64_t(i) * 0x9E3779B97F4A7C15ull) ^ (uint64_t(1) << (i % 64));
+        expected ^= words[i];
+      }
+      EXPECT_EQ(rwkv::kernels().stream_read(words.data(), n), expected) << n << " words";
+    }
+  });
+}
+
 // The token shift's two mixes and the elementwise sums against float64, with lengths
 // that have no vector, one, many and a tail; every element is written (no stale output).
 TEST(KernelVectorMath, TokenShiftMixesAndSumsMatchDefinition) {
