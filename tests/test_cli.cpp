@@ -125,6 +125,24 @@ TEST(Cli, GenModelNumbersOutOfRangeAreRefused) {
   EXPECT_FALSE(std::filesystem::exists(dir / "m.pth"));
 }
 
+// rwkv-repack-ab steps a model as stored and as packed, each line naming its form, and
+// refuses a bad count by flag.
+TEST(Cli, RepackAbStepsBothForms) {
+  rwkv_test::ScratchDir dir;
+  const std::string f16 = (dir / "f16.rwkv").string();
+  ASSERT_EQ(run_cli("convert '" + (rwkv_test::fixtures_dir() / "tiny-v7.0.pth").string() + "' '" + f16 +
+                    "' --type f16").exit_code, 0);
+  const std::string tool = std::string("'") + RWKV_REPACK_AB_PATH + "' ";
+  CliRun ok = rwkv_test::run_command(tool + "--model '" + f16 + "' --steps 3 --batch 2 2>&1");
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_THAT(ok.output, HasSubstr("stored batch 2: median "));
+  EXPECT_THAT(ok.output, HasSubstr("packed batch 2: median "));
+  EXPECT_THAT(ok.output, HasSubstr("over 3 steps"));
+  CliRun bad = rwkv_test::run_command(tool + "--model '" + f16 + "' --steps 0 2>&1");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_THAT(bad.output, HasSubstr("flag --steps: 0 is out of range"));
+}
+
 // quantize from f32 gives exactly what convert gives; a second lossy rounding is refused
 // unless asked for; the embedding and head types follow the documented defaults.
 TEST(Cli, QuantizeMatchesConvertAndRefusesRequantizing) {
