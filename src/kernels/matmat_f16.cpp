@@ -26,11 +26,16 @@ constexpr uint32_t kDepth = 512;
 // hardware's prefetch alone left the first token group waiting on memory (43% of a 0.1B
 // f16 batch-16 step on the load of the weights).
 constexpr uint32_t kPrefetchColumns = 32;
-// Up to kSideTokens tokens, bound by the memory the weights come from, read 4 panels (up
-// to 3 tokens) or 2 (up to 6) side by side over all columns: for one token, four streams
-// kept 2 threads at 57-65 GB/s where one gave 44-55 (AMD EPYC Zen 5, 1 GiB of weights);
-// 0.1B f16 batch steps, ms, against one panel at a time: 5.1 vs 8.3 at 2 tokens, 7.9 vs
-// 9.0 at 4.
+// Up to kSideTokens tokens, bound by the memory the weights come from, read kSidePanels
+// panels side by side over all columns, each stream prefetched kPrefetchColumns ahead.
+// 1.5B f16 decode on 2 threads against the rows in the same process (rwkv-repack-ab),
+// ms/token: AMD EPYC Zen 5, 2 panels with prefetch 56.2/58.6 vs rows 68.5/74.6, 4
+// panels without 85.6/71.1 vs 85.8/72.9, 1 with 68.2/76.5 vs 71.3/85.5; Intel Xeon model
+// 207, 2 with prefetch 126.5/126.6 vs 138.4/141.7, 1 with 110.7/116.9 vs 125.6/135.2, 4
+// without 163.0/168.6 vs 140.5/143.5 (slower than the rows), 4 with 145.5/180.1 vs
+// 127.3/155.6. At 2 to 6 tokens, side by side against one panel at a time (0.1B f16
+// batch steps on the AMD machine): 5.1 vs 8.3 ms at 2 tokens, 7.9 vs 9.0 at 4.
+constexpr uint32_t kSidePanels = 2;
 constexpr uint32_t kSideTokens = 6;
 
 // Which of a panel's rows exist: all, or the first `rows` of the last panel.
@@ -115,7 +120,7 @@ Tile tile_for(uint32_t n_tokens) {
 // Y[t][0 .. kSidePanels * 32) = kSidePanels whole panels · X[t] over all cols columns for
 // t < kTokens (a few), with the tile's arithmetic: a few tokens are bound by the memory
 // the weights come from, and streams side by side read it faster.
-template <uint32_t kSidePanels, uint32_t kTokens>
+template <uint32_t kTokens>
 void side_by_side(const uint16_t* panels, uint32_t cols, const float* X, float* Y, size_t y_stride) {
   const size_t stride = size_t(cols) * kPanelRows;
   __m512 acc[kSidePanels][2][kTokens];
@@ -125,6 +130,10 @@ void side_by_side(const uint16_t* panels, uint32_t cols, const float* X, float* 
     for (uint32_t t = 0; t < kTokens; ++t) acc[p][0][t] = acc[p][1][t] = _mm512_setzero_ps();
   }
   for (uint32_t k = 0; k < cols; ++k, panels += kPanelRows) {
+#pragma GCC unroll 2
+    for (uint32_t p = 0; p < kSidePanels; ++p) {
+      _mm_prefetch(reinterpret_cast<const char*>(panels + p * stride + kPrefetchColumns * kPanelRows), _MM_HINT_T0);
+    }
     __m512 x[kTokens];
 #pragma GCC unroll 6
     for (uint32_t t = 0; t < kTokens; ++t) x[t] = _mm512_set1_ps(X[t * size_t(cols) + k]);
@@ -151,17 +160,15 @@ void side_by_side(const uint16_t* panels, uint32_t cols, const float* X, float* 
 
 using SideBySide = void (*)(const uint16_t* panels, uint32_t cols, const float* X, float* Y, size_t y_stride);
 
-// The kernel and its number of panels for n_tokens <= kSideTokens.
-SideBySide side_by_side_for(uint32_t n_tokens, uint32_t& panels) {
+SideBySide side_by_side_for(uint32_t n_tokens) {
   static_assert(kSideTokens == 6);
-  panels = n_tokens <= 3 ? 4 : 2;
   switch (n_tokens) {
-    case 1: return side_by_side<4, 1>;
-    case 2: return side_by_side<4, 2>;
-    case 3: return side_by_side<4, 3>;
-    case 4: return side_by_side<2, 4>;
-    case 5: return side_by_side<2, 5>;
-    default: return side_by_side<2, 6>;
+    case 1: return side_by_side<1>;
+    case 2: return side_by_side<2>;
+    case 3: return side_by_side<3>;
+    case 4: return side_by_side<4>;
+    case 5: return side_by_side<5>;
+    default: return side_by_side<6>;
   }
 }
 
@@ -245,10 +252,9 @@ void matmat_rows_f16_panels(const MatrixRef& w, const float* X, uint32_t n_token
   const uint32_t first_panel = begin / kPanelRows;
   const uint32_t end_panel = (end + kPanelRows - 1) / kPanelRows;
   if (n_tokens <= kSideTokens) {
-    uint32_t side_panels = 0;
-    const SideBySide whole = side_by_side_for(n_tokens, side_panels);
+    const SideBySide whole = side_by_side_for(n_tokens);
     uint32_t p = first_panel;
-    for (; p + side_panels <= end_panel && (p + side_panels) * kPanelRows <= end; p += side_panels) {
+    for (; p + kSidePanels <= end_panel && (p + kSidePanels) * kPanelRows <= end; p += kSidePanels) {
       whole(panels + size_t(p) * K * kPanelRows, K, X, Y + size_t(p) * kPanelRows, w.rows);
     }
     for (; p < end_panel; ++p) {
