@@ -88,8 +88,8 @@ struct KernelSet {
   // The blocked float32 GEMM (AVX2 and up): tokens packed once per product.
   size_t (*packed_tokens_floats)(uint32_t n_tokens, uint32_t cols) = nullptr;
   uint32_t token_block = 0;  // pack_tokens packs whole blocks of this many tokens
-  void (*pack_tokens)(const float* X, uint32_t n_tokens, uint32_t cols, uint32_t block_begin, uint32_t block_end,
-                      float* packed) = nullptr;
+  void (*pack_tokens)(const float* X, uint32_t n_tokens, uint32_t cols, uint32_t block, uint32_t col_begin,
+                      uint32_t col_end, float* packed) = nullptr;
   void (*matmat_rows)(const MatrixRef& w, const float* packed_tokens, float* Y, uint32_t n_tokens, uint32_t begin,
                       uint32_t end, bool squared_relu) = nullptr;
   uint32_t matmat_row_granule = 0;
@@ -112,6 +112,7 @@ struct KernelSet {
   void (*matmat_rows_int8)(const MatrixRef& w, const std::byte* packed, uint32_t n_tokens, float* Y, uint32_t begin,
                            uint32_t end, bool squared_relu) = nullptr;
   uint32_t int8_row_granule = 0;
+  uint32_t (*int8_token_tile)(DType type) = nullptr;  // tokens that share a packed tile's cache lines
   // q8_0 and q4_s weights stored as int8 panels (WeightLayout::Int8Panels,
   // quant_blocks.hpp): the packing a model does once at load, and the one-token product
   // on them. Only at the AVX-512 VNNI level (the amx level reads q8_0 rows in place);

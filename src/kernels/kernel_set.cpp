@@ -51,6 +51,7 @@ KernelSet make_kernel_set() {
   k.pack_int8_tokens = pack_int8_tokens;
   k.matmat_rows_int8 = matmat_rows_int8;
   k.int8_row_granule = int8_row_granule();
+  k.int8_token_tile = int8_token_tile;
 #ifndef RWKV_HAVE_AMX
   k.pack_int8_panels = pack_int8_panels;
   k.matvec_rows_int8_panels = matvec_rows_int8_panels;

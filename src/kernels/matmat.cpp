@@ -133,16 +133,16 @@ void narrow_tile(const float* panel, uint32_t depth, const float* tokens, float*
 }  // namespace
 
 // packed[(b * K + k) * kTokenBlock + l] = X[b * kTokenBlock + l, k], zero for tokens past T,
-// for token blocks b in [block_begin, block_end).
-void pack_tokens(const float* X, uint32_t T, uint32_t K, uint32_t block_begin, uint32_t block_end, float* packed) {
-  for (uint32_t b = block_begin; b < block_end; ++b) {
-    float* dst = packed + size_t(b) * K * kTokenBlock;
-    const uint32_t first = b * kTokenBlock;
-    const uint32_t present = std::min(kTokenBlock, T - first);
-    transpose_floats(X + size_t(first) * K, K, dst, kTokenBlock, present, K);
-    for (uint32_t k = 0; k < K && present < kTokenBlock; ++k) {
-      std::fill(dst + size_t(k) * kTokenBlock + present, dst + size_t(k + 1) * kTokenBlock, 0.0f);
-    }
+// for token block b and k in [col_begin, col_end).
+void pack_tokens(const float* X, uint32_t T, uint32_t K, uint32_t b, uint32_t col_begin, uint32_t col_end,
+                 float* packed) {
+  float* dst = packed + size_t(b) * K * kTokenBlock;
+  const uint32_t first = b * kTokenBlock;
+  const uint32_t present = std::min(kTokenBlock, T - first);
+  transpose_floats(X + size_t(first) * K + col_begin, K, dst + size_t(col_begin) * kTokenBlock, kTokenBlock, present,
+                   col_end - col_begin);
+  for (uint32_t k = col_begin; k < col_end && present < kTokenBlock; ++k) {
+    std::fill(dst + size_t(k) * kTokenBlock + present, dst + size_t(k + 1) * kTokenBlock, 0.0f);
   }
 }
 

@@ -637,6 +637,14 @@ void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_to
 
 uint32_t int8_row_granule() { return kPanelRows; }
 
+uint32_t int8_token_tile(DType type) {
+#if defined(__AMX_TILE__) && defined(__AMX_INT8__)
+  if (type == DType::Q8_0) return kAmxQ8TokenTile;
+#endif
+  (void)type;
+  return kTokenTile;
+}
+
 void pack_int8_panels(const MatrixRef& w, uint32_t panel_begin, uint32_t panel_end, std::byte* out) {
   const TokenLayout layout = token_layout(w.dtype, w.cols);
   std::byte* expanded = nullptr;

@@ -54,6 +54,10 @@ void matmat_rows_int8(const MatrixRef& w, const std::byte* packed, uint32_t n_to
 // Rows that one packed weight panel covers.
 uint32_t int8_row_granule();
 
+// Tokens of one tile of packed tokens for weights of `type`: a tile's tokens share cache
+// lines, so threads packing at once should each take whole tiles.
+uint32_t int8_token_tile(DType type);
+
 // q8_0 and q4_s weights stored as WeightLayout::Int8Panels (quant_blocks.hpp), which
 // matmat_rows_int8 multiplies without packing them: pack_int8_panels writes panels
 // [panel_begin, panel_end) of the row-layout matrix w at their places in `out`
@@ -104,6 +108,7 @@ inline float round_activation_group(const float* x, uint32_t present, uint32_t g
 // configuration on the calling thread and releases the tiles before returning.
 // pack_amx_q8_0_tokens packs the 16-token groups that start in [token_begin, token_end),
 // whole (reading X's rows past token_end up to n_tokens, and padding after n_tokens).
+inline constexpr uint32_t kAmxQ8TokenTile = 16;  // tokens of a B tile
 size_t amx_q8_0_tokens_bytes(uint32_t n_tokens, uint32_t cols);
 void pack_amx_q8_0_tokens(const float* X, uint32_t n_tokens, uint32_t cols, uint32_t token_begin, uint32_t token_end,
                           std::byte* packed);

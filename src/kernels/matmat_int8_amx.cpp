@@ -45,6 +45,7 @@ namespace {
 constexpr uint32_t kLanes = 16;
 constexpr uint32_t kTileRows = 16;    // weight rows of an A tile and of a C tile
 constexpr uint32_t kTileTokens = 16;  // tokens of a B tile and of a C tile
+static_assert(kTileTokens == kAmxQ8TokenTile);
 constexpr size_t kBlockBytes = sizeof(BlockQ8_0);
 constexpr size_t kQuantsOffset = offsetof(BlockQ8_0, quants);
 static_assert(offsetof(BlockQ8_0, scale) == 0 && kQuantsOffset == 2 && kBlockBytes == 34);

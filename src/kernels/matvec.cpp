@@ -243,11 +243,8 @@ constexpr uint32_t kNarrowGroups = 2;
 // (a hand-off costs about as much as packing a few dozen tokens).
 constexpr uint32_t kCallerPackedTokens = 32;
 
-// Tokens packed per task for the int8 GEMM: its packed tokens interleave a tile's tokens
-// (6 at the VNNI level, 16 with AMX) in each cache line, so tasks that split a tile would
-// write the same lines (with 16 threads a 128-token chunk went out in 2-token tasks). 48
-// is a whole number of tiles at either level.
-constexpr uint32_t kInt8PackGrain = 48;
+// Columns per piece of the float GEMM's token packing.
+constexpr uint32_t kPackColumns = 256;
 // The same for the bfloat16 tokens: a group of 16 shares each cache line.
 constexpr uint32_t kBf16PackGrain = 16;
 
@@ -306,7 +303,12 @@ PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t
     plan.granule = k.int8_row_granule;
     buffers.int8_tokens.resize(k.int8_tokens_bytes(w.dtype, n_tokens, w.cols));
     std::byte* packed = buffers.int8_tokens.data();
-    pack_range(n_tokens, parallel_packing, kInt8PackGrain, [&](uint32_t begin, uint32_t end) {
+    // Whole tiles per task: the packed tokens interleave a tile's tokens in each cache
+    // line, so tasks that split a tile would write the same lines (with 16 threads a
+    // 128-token chunk went out in 2-token tasks). Tasks of one tile each: at 48 tokens a
+    // task, 16 threads packed a 128-token chunk on 3 of them (16% busy, 13% of the
+    // prefill; RWKV_POOL_STATS on the device's Xeon, 0.1B q8_0).
+    pack_range(n_tokens, parallel_packing, k.int8_token_tile(w.dtype), [&](uint32_t begin, uint32_t end) {
       k.pack_int8_tokens(w.dtype, product.x, n_tokens, w.cols, begin, end, packed);
     });
     plan.int8_tokens = packed;
@@ -349,9 +351,18 @@ PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t
   plan.granule = k.matmat_row_granule;
   buffers.floats.resize(k.packed_tokens_floats(n_tokens, w.cols));
   float* packed = buffers.floats.data();
+  // In pieces of a token block × kPackColumns columns: a 128-token chunk is only 4 blocks,
+  // and with 16 threads packing it block by block kept 4 of them busy (20% of the time
+  // the pool spent there; RWKV_POOL_STATS on the device's Xeon, 0.1B q8_0 prefill).
   const uint32_t token_blocks = (n_tokens + k.token_block - 1) / k.token_block;
-  pack_range(token_blocks, parallel_packing, 1,
-             [&](uint32_t begin, uint32_t end) { k.pack_tokens(product.x, n_tokens, w.cols, begin, end, packed); });
+  const uint32_t column_parts = (w.cols + kPackColumns - 1) / kPackColumns;
+  pack_range(token_blocks * column_parts, parallel_packing, 1, [&](uint32_t begin, uint32_t end) {
+    for (uint32_t piece = begin; piece < end; ++piece) {
+      const uint32_t first_column = piece % column_parts * kPackColumns;
+      k.pack_tokens(product.x, n_tokens, w.cols, piece / column_parts, first_column,
+                    std::min(w.cols, first_column + kPackColumns), packed);
+    }
+  });
   plan.packed = packed;
   return plan;
 }

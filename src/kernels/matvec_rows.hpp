@@ -65,8 +65,10 @@ inline constexpr uint32_t kTokenBlock = 16;
 #endif
 inline constexpr uint32_t kMatmatRowGranule = 48;
 size_t packed_tokens_floats(uint32_t n_tokens, uint32_t cols);
-void pack_tokens(const float* X, uint32_t n_tokens, uint32_t cols, uint32_t block_begin, uint32_t block_end,
-                 float* packed);
+// Packs columns [col_begin, col_end) of token block `block`; threads may pack disjoint
+// (block, column range) pieces of one buffer at once.
+void pack_tokens(const float* X, uint32_t n_tokens, uint32_t cols, uint32_t block, uint32_t col_begin,
+                 uint32_t col_end, float* packed);
 // With squared_relu, each output y becomes max(y, 0)².
 void matmat_rows(const MatrixRef& w, const float* packed_tokens, float* Y, uint32_t n_tokens, uint32_t row_begin,
                  uint32_t row_end, bool squared_relu);

@@ -1,5 +1,6 @@
 #include "kernels/thread_pool.hpp"
 
+#include <cxxabi.h>
 #include <fmt/format.h>
 #include <sched.h>
 
@@ -7,8 +8,13 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <mutex>
+#include <string>
+#include <typeinfo>
 #include <set>
 #include <thread>
 #include <utility>
@@ -48,7 +54,43 @@ constexpr uint32_t word_next(uint64_t w) { return uint32_t(w) & 0xffff; }
 // matrix products of a decode step, so that a token's products never pay a wake-up.
 constexpr auto kSpinBeforeSleep = std::chrono::microseconds(300);
 
+// RWKV_POOL_STATS=1: each call site's hand-offs to the pool are counted and timed (wall
+// time of the run, time its tasks were busy), and the pool prints them to stderr when it
+// is destroyed: where many threads wait on each other, and which parallel regions are
+// too short or too unbalanced to use them.
+bool stats_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("RWKV_POOL_STATS");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
+struct SiteStats {
+  uint64_t runs = 0;
+  uint64_t tasks = 0;
+  double wall_seconds = 0;
+  double busy_seconds = 0;
+};
+
+// The call site of the next run on this thread (parallel_for's caller), where the
+// function handed to run() is a wrapper of its own.
+thread_local const std::type_info* t_site = nullptr;
+
+std::string site_name(const std::type_info& type) {
+  int status = 0;
+  char* readable = abi::__cxa_demangle(type.name(), nullptr, nullptr, &status);
+  std::string name = status == 0 && readable != nullptr ? readable : type.name();
+  std::free(readable);
+  return name;
+}
+
 }  // namespace
+
+struct ThreadPool::Stats {
+  std::mutex mutex;
+  std::map<const std::type_info*, SiteStats> sites;
+};
 
 struct ThreadPool::Impl {
   unsigned n_threads = 1;
@@ -134,9 +176,27 @@ ThreadPool::ThreadPool(unsigned n_threads) : impl_(std::make_unique<Impl>()) {
   impl_->n_threads = n_threads == 0 ? 1 : n_threads;
   impl_->workers.reserve(impl_->n_threads - 1);
   for (unsigned i = 1; i < impl_->n_threads; ++i) impl_->workers.emplace_back([this] { impl_->worker_loop(); });
+  if (stats_enabled()) stats_ = std::make_unique<Stats>();
 }
 
 ThreadPool::~ThreadPool() {
+  if (stats_ != nullptr && !stats_->sites.empty()) {
+    std::vector<std::pair<std::string, SiteStats>> sorted;
+    double total = 0;
+    for (const auto& [type, site] : stats_->sites) {
+      sorted.emplace_back(site_name(*type), site);
+      total += site.wall_seconds;
+    }
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b) { return a.second.wall_seconds > b.second.wall_seconds; });
+    fmt::print(stderr, "pool stats: {} threads, {:.1f} ms in runs; per call site: wall ms, runs, tasks, busy % of "
+                       "threads x wall\n", impl_->n_threads, total * 1e3);
+    for (const auto& [name, site] : sorted) {
+      const std::string shown = name.size() > 150 ? "..." + name.substr(name.size() - 147) : name;
+      fmt::print(stderr, "  {:9.2f} {:7} {:8} {:5.1f}%  {}\n", site.wall_seconds * 1e3, site.runs, site.tasks,
+                 100.0 * site.busy_seconds / (site.wall_seconds * impl_->n_threads), shown);
+    }
+  }
   {
     std::lock_guard lock(impl_->mutex);
     impl_->stopping.store(true);
@@ -148,6 +208,8 @@ ThreadPool::~ThreadPool() {
 unsigned ThreadPool::size() const { return impl_->n_threads; }
 
 void ThreadPool::run(unsigned n_tasks, const std::function<void(unsigned task)>& fn) {
+  const std::type_info* site = t_site != nullptr ? t_site : &fn.target_type();
+  t_site = nullptr;
   if (impl_->workers.empty() || n_tasks <= 1 || impl_->in_use.test_and_set(std::memory_order_acquire)) {
     for (unsigned t = 0; t < n_tasks; ++t) fn(t);
     return;
@@ -156,6 +218,28 @@ void ThreadPool::run(unsigned n_tasks, const std::function<void(unsigned task)>&
     std::atomic_flag& flag;
     ~Release() { flag.clear(std::memory_order_release); }
   } release{impl_->in_use};
+  if (stats_ != nullptr) {
+    std::atomic<int64_t> busy_ns{0};
+    const std::function<void(unsigned)> timed = [&](unsigned t) {
+      const auto start = std::chrono::steady_clock::now();
+      fn(t);
+      busy_ns.fetch_add((std::chrono::steady_clock::now() - start).count(), std::memory_order_relaxed);
+    };
+    const auto start = std::chrono::steady_clock::now();
+    run_all(n_tasks, timed);
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::lock_guard lock(stats_->mutex);
+    SiteStats& s = stats_->sites[site];
+    s.runs += 1;
+    s.tasks += n_tasks;
+    s.wall_seconds += wall;
+    s.busy_seconds += double(busy_ns.load()) * 1e-9;
+    return;
+  }
+  run_all(n_tasks, fn);
+}
+
+void ThreadPool::run_all(unsigned n_tasks, const std::function<void(unsigned task)>& fn) {
   for (unsigned first = 0; first < n_tasks; first += kMaxTasksPerWord) {
     const unsigned count = std::min(kMaxTasksPerWord, n_tasks - first);
     if (first == 0 && count == n_tasks) {
@@ -252,6 +336,7 @@ void parallel_for(uint32_t n, uint32_t grain, const std::function<void(uint32_t,
   // Several tasks per thread, so that a thread slowed by other work on a shared
   // machine leaves the rest to the others.
   const uint32_t n_tasks = std::min(grains, pool.size() * 4);
+  t_site = &fn.target_type();  // for RWKV_POOL_STATS: the caller's function, not the wrapper below
   pool.run(n_tasks, [&](unsigned task) {
     const uint32_t begin = uint32_t(uint64_t(grains) * task / n_tasks) * grain;
     const uint32_t end = std::min(n, uint32_t(uint64_t(grains) * (task + 1) / n_tasks) * grain);

@@ -26,9 +26,12 @@ class ThreadPool {
   void run(unsigned n_tasks, const std::function<void(unsigned task)>& fn);
 
   struct Impl;
+  struct Stats;
 
  private:
+  void run_all(unsigned n_tasks, const std::function<void(unsigned task)>& fn);
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<Stats> stats_;  // RWKV_POOL_STATS=1 (thread_pool.cpp)
 };
 
 // The pool the kernels use. Its size is set once, before the first use, by
