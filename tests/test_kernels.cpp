@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -1065,7 +1066,7 @@ TEST(KernelWkv7, HeadStepMatchesDefinition) {
         for (float& x : w) x = 1.0f / (1.0f + std::exp(-x));  // decays in (0, 1)
         for (float& x : a) x = 1.0f / (1.0f + std::exp(-x));
         std::vector<float> y(N);
-        rwkv::wkv7_head_step(r.data(), w.data(), k.data(), v.data(), kk.data(), a.data(), S.data(), y.data(), N);
+        rwkv::wkv7_head_step(r.data(), w.data(), k.data(), v.data(), kk.data(), a.data(), S.data(), y.data(), N, N);
         // Error scale of each state row: its removal term sums N products.
         std::vector<double> row_scale(N);
         for (uint32_t i = 0; i < N; ++i) {
@@ -1087,6 +1088,39 @@ TEST(KernelWkv7, HeadStepMatchesDefinition) {
         for (size_t i = 0; i < S.size(); ++i) {
           ASSERT_NEAR(S[i], S_ref[i], 1e-5 * (row_scale[i / N] + std::abs(S_ref[i]))) << "N " << N << " state " << i;
         }
+      }
+    }
+  });
+}
+
+// A head stepped in parts of its rows (threads beyond the heads) gives the whole head's
+// bits, for parts of 4 rows and up, on the vector paths and the scalar loop (head size 12,
+// parts of 6 rows).
+TEST(KernelWkv7, HeadStepInPartsGivesTheWholeHeadsBits) {
+  at_every_level([&] {
+    for (const auto& [N, part] : std::vector<std::pair<uint32_t, uint32_t>>{
+             {64, 4}, {64, 8}, {64, 32}, {128, 16}, {12, 4}, {12, 6}}) {
+      std::vector<float> S_whole = random_normal(size_t(N) * N, 13 + N, 0.5f);
+      std::vector<float> S_parts = S_whole;
+      for (int step = 0; step < 3; ++step) {
+        const auto r = random_normal(N, 110 + step), k = random_normal(N, 210 + step), v = random_normal(N, 310 + step);
+        auto w = random_normal(N, 410 + step), a = random_normal(N, 510 + step), kk = random_normal(N, 610 + step);
+        for (float& x : w) x = 1.0f / (1.0f + std::exp(-x));
+        for (float& x : a) x = 1.0f / (1.0f + std::exp(-x));
+        std::vector<float> y_whole(N), y_parts(N, std::nanf(""));
+        rwkv::wkv7_head_step(r.data(), w.data(), k.data(), v.data(), kk.data(), a.data(), S_whole.data(),
+                             y_whole.data(), N, N);
+        for (uint32_t i = N; i >= part; i -= part) {  // the last part first: no part may lean on another
+          const uint32_t first = i - part;
+          rwkv::wkv7_head_step(r.data(), w.data(), k.data(), v.data() + first, kk.data(), a.data(),
+                               S_parts.data() + size_t(first) * N, y_parts.data() + first, N, part);
+        }
+        for (uint32_t i = 0; i < N; ++i) {
+          ASSERT_EQ(std::bit_cast<uint32_t>(y_parts[i]), std::bit_cast<uint32_t>(y_whole[i]))
+              << "N " << N << " part " << part << " step " << step << " row " << i;
+        }
+        ASSERT_EQ(0, std::memcmp(S_parts.data(), S_whole.data(), S_whole.size() * sizeof(float)))
+            << "N " << N << " part " << part << " step " << step;
       }
     }
   });

@@ -155,6 +155,12 @@ void each_run_and_head(const Pass& pass, uint32_t n_head, const std::function<vo
   });
 }
 
+uint32_t head_parts(uint32_t units, uint32_t threads, uint32_t head_size) {
+  uint32_t parts = 1;
+  while (units * parts % threads != 0 && units * parts < 8 * threads && head_size % (parts * 8) == 0) parts *= 2;
+  return parts;
+}
+
 void add_rows(float* x, const float* add, uint32_t T, uint32_t n) {
   parallel_for(T, kTokensPerTask, [&](uint32_t t_begin, uint32_t t_end) {
     add_inplace(x + size_t(t_begin) * n, add + size_t(t_begin) * n, size_t(t_end - t_begin) * n);

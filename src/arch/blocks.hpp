@@ -141,6 +141,12 @@ void keep_last_rows(const float* rows, const Pass& pass, LayerStates states, uin
 // its run's rows in order, and runs and heads are independent.
 void each_run_and_head(const Pass& pass, uint32_t n_head, const std::function<void(uint32_t run, uint32_t head)>& fn);
 
+// Into how many parts of its rows to split each of `units` recurrences over heads of
+// `head_size` rows so that `threads` threads share them evenly: 1 where the units already
+// divide among the threads (or are many), else the fewest halvings that divide or give
+// eight units a thread, keeping parts of four rows or a multiple of four.
+uint32_t head_parts(uint32_t units, uint32_t threads, uint32_t head_size);
+
 // x[t, :] += add[t, :] for T rows of n values.
 void add_rows(float* x, const float* add, uint32_t T, uint32_t n);
 

@@ -213,14 +213,14 @@ void time_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info,
       for (uint32_t j = 0; j < N; ++j) v[at + j] += (v_first[at + j] - v[at + j]) * at_mix[j];
     }
   };
-  // The recurrence of head h through the rows of run ri, in order.
-  const auto recur = [&](uint32_t ri, uint32_t h) {
+  // The recurrence of state rows [i, i + rows) of head h through the tokens of run ri, in order.
+  const auto recur = [&](uint32_t ri, uint32_t h, uint32_t i, uint32_t rows) {
     const Run& run = pass.runs[ri];
     const uint32_t o = h * N;
-    float* S = states[ri] + weights.wkv + size_t(h) * N * N;
+    float* S = states[ri] + weights.wkv + (size_t(h) * N + i) * N;
     for (uint32_t t = run.first; t < run.first + run.rows; ++t) {
       const size_t at = size_t(t) * C + o;
-      wkv7_head_step(r + at, w + at, k + at, v + at, kk + at, a + at, S, y + at, N);
+      wkv7_head_step(r + at, w + at, k + at, v + at + i, kk + at, a + at, S, y + at + i, N, rows);
     }
   };
   // Per token and head again: group norm, the r·k bonus, the gate.
@@ -236,7 +236,7 @@ void time_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info,
     each_run_and_head(pass, H, [&](uint32_t ri, uint32_t h) {
       const uint32_t t = pass.runs[ri].first;
       prepare(t, h);
-      recur(ri, h);
+      recur(ri, h, 0, N);
       finish(t, h);
     });
   } else {
@@ -247,7 +247,17 @@ void time_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info,
       });
     };
     each_unit(prepare);
-    each_run_and_head(pass, H, recur);
+    // The heads' rows are independent: with fewer runs × heads than threads share evenly
+    // (a prefill of 12 heads on 16 threads), each head goes in parts of its rows.
+    const uint32_t runs_and_heads = static_cast<uint32_t>(pass.runs.size()) * H;
+    const uint32_t parts = head_parts(runs_and_heads, kernel_pool().size(), N);
+    const uint32_t part_rows = N / parts;
+    parallel_for(runs_and_heads * parts, 1, [&](uint32_t begin, uint32_t end) {
+      for (uint32_t unit = begin; unit < end; ++unit) {
+        const uint32_t run_head = unit / parts;
+        recur(run_head / H, run_head % H, unit % parts * part_rows, part_rows);
+      }
+    });
     each_unit(finish);
   }
   float* out = scratch.take("out");

@@ -265,8 +265,8 @@ void wkv5_head_step(const float* r, const float* k, const float* v, const float*
 }
 
 void wkv7_head_step(const float* r, const float* w, const float* k, const float* v, const float* kk,
-                    const float* a, float* S, float* y, uint32_t N) {
-  kernels().wkv7_head_step(r, w, k, v, kk, a, S, y, N);
+                    const float* a, float* S, float* y, uint32_t N, uint32_t rows) {
+  kernels().wkv7_head_step(r, w, k, v, kk, a, S, y, N, rows);
 }
 
 void dequantize_rows(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, float* out) {

@@ -165,7 +165,7 @@ struct KernelSet {
   void (*wkv5_head_step)(const float* r, const float* k, const float* v, const float* w, const float* u, float* S,
                          float* y, uint32_t N) = nullptr;
   void (*wkv7_head_step)(const float* r, const float* w, const float* k, const float* v, const float* kk,
-                         const float* a, float* S, float* y, uint32_t N) = nullptr;
+                         const float* a, float* S, float* y, uint32_t N, uint32_t rows) = nullptr;
 
   // Machine probes (machine_limits.cpp): a streaming read of n words with the widest
   // loads, returning their XOR; `iterations` rounds of independent FMAs on registers at

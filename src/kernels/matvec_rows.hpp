@@ -123,7 +123,7 @@ void wkv4_step(const float* k, const float* v, const float* log_decay, const flo
 void wkv5_head_step(const float* r, const float* k, const float* v, const float* w, const float* u, float* S,
                     float* y, uint32_t N);
 void wkv7_head_step(const float* r, const float* w, const float* k, const float* v, const float* kk,
-                    const float* a, float* S, float* y, uint32_t N);
+                    const float* a, float* S, float* y, uint32_t N, uint32_t rows);
 
 // The machine probes of KernelSet (machine_probes.cpp).
 uint64_t stream_read(const uint64_t* words, size_t n);

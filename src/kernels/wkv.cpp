@@ -124,7 +124,7 @@ void store_sums(float* y, __m256 sums) { _mm_storeu_ps(y, _mm256_castps256_ps128
 // whole) or, with kHead = 0, any multiple of the vector width up to kMaxVectorHead.
 template <uint32_t kHead>
 void wkv7_head_step_vector(const float* r, const float* w, const float* k, const float* v, const float* kk,
-                           const float* a, float* S, float* y, uint32_t head_size) {
+                           const float* a, float* S, float* y, uint32_t head_size, uint32_t rows) {
   using V = FloatVec;
   const uint32_t N = kHead != 0 ? kHead : head_size;
   // kk ⊙ a once for all rows; then every row's removal sum, then every row's update, four
@@ -133,18 +133,18 @@ void wkv7_head_step_vector(const float* r, const float* w, const float* k, const
   alignas(64) float kka_row[kMaxVectorHead];
   alignas(64) float removal[kMaxVectorHead];
   for (uint32_t j = 0; j < N; j += V::kWidth) V::store(kka_row + j, V::mul(V::load(kk + j), V::load(a + j)));
-  for (uint32_t i = 0; i < N; i += kRowsAtOnce) {
-    const float* rows = S + size_t(i) * N;
+  for (uint32_t i = 0; i < rows; i += kRowsAtOnce) {
+    const float* row = S + size_t(i) * N;
     V::T sums[kRowsAtOnce];
     for (uint32_t q = 0; q < kRowsAtOnce; ++q) sums[q] = V::zero();
     for (uint32_t j = 0; j < N; j += V::kWidth) {
       const V::T kkj = V::load(kk + j);
-      for (uint32_t q = 0; q < kRowsAtOnce; ++q) sums[q] = V::fma(V::load(rows + q * N + j), kkj, sums[q]);
+      for (uint32_t q = 0; q < kRowsAtOnce; ++q) sums[q] = V::fma(V::load(row + q * N + j), kkj, sums[q]);
     }
     store_sums(removal + i, sums_of_four(sums[0], sums[1], sums[2], sums[3]));
   }
-  for (uint32_t i = 0; i < N; i += kRowsAtOnce) {
-    float* rows = S + size_t(i) * N;
+  for (uint32_t i = 0; i < rows; i += kRowsAtOnce) {
+    float* row = S + size_t(i) * N;
     V::T sa_row[kRowsAtOnce], v_row[kRowsAtOnce], out[kRowsAtOnce];
     for (uint32_t q = 0; q < kRowsAtOnce; ++q) {
       sa_row[q] = V::broadcast(removal[i + q]);
@@ -159,8 +159,8 @@ void wkv7_head_step_vector(const float* r, const float* w, const float* k, const
       for (uint32_t q = 0; q < kRowsAtOnce; ++q) {
         // row ← row·w − sa·(kk⊙a) + v_i·k
         const V::T added = V::fms(v_row[q], kj, V::mul(sa_row[q], kka));
-        const V::T s = V::fma(V::load(rows + q * N + j), wj, added);
-        V::store(rows + q * N + j, s);
+        const V::T s = V::fma(V::load(row + q * N + j), wj, added);
+        V::store(row + q * N + j, s);
         out[q] = V::fma(s, rj, out[q]);
       }
     }
@@ -172,18 +172,20 @@ void wkv7_head_step_vector(const float* r, const float* w, const float* k, const
 #endif
 
 void wkv7_head_step(const float* r, const float* w, const float* k, const float* v, const float* kk,
-                    const float* a, float* S, float* y, uint32_t N) {
+                    const float* a, float* S, float* y, uint32_t N, uint32_t rows) {
 #ifdef RWKV_HAVE_AVX2
-  if (N == 64) {  // the released models' head size
-    wkv7_head_step_vector<64>(r, w, k, v, kk, a, S, y, N);
-    return;
-  }
-  if (N % FloatVec::kWidth == 0 && N % kRowsAtOnce == 0 && N <= kMaxVectorHead) {
-    wkv7_head_step_vector<0>(r, w, k, v, kk, a, S, y, N);
-    return;
+  if (rows % kRowsAtOnce == 0) {
+    if (N == 64) {  // the released models' head size
+      wkv7_head_step_vector<64>(r, w, k, v, kk, a, S, y, N, rows);
+      return;
+    }
+    if (N % FloatVec::kWidth == 0 && N <= kMaxVectorHead) {
+      wkv7_head_step_vector<0>(r, w, k, v, kk, a, S, y, N, rows);
+      return;
+    }
   }
 #endif
-  for (uint32_t i = 0; i < N; ++i) {
+  for (uint32_t i = 0; i < rows; ++i) {
     float* row = S + size_t(i) * N;
     float sa = 0.0f;
     for (uint32_t j = 0; j < N; ++j) sa -= row[j] * kk[j];

@@ -24,8 +24,10 @@ void wkv5_head_step(const float* r, const float* k, const float* v, const float*
 
 // One token's RWKV-7 step for one head of size N, with its state S [N(value), N(key)]:
 //   S ← S·diag(w) − (S kk)(kk ⊙ a)ᵀ + v kᵀ,   y = S r.
-// Every argument but S and y points at the head's N values.
+// Row i of S reads only itself and v_i, so a head can be stepped in parts (threads beyond
+// the heads): S, v and y point at the first of `rows` rows (rows ≤ N, all of them for the
+// whole head); every other argument at the head's N values. Parts give the whole's bits.
 void wkv7_head_step(const float* r, const float* w, const float* k, const float* v, const float* kk,
-                    const float* a, float* S, float* y, uint32_t N);
+                    const float* a, float* S, float* y, uint32_t N, uint32_t rows);
 
 }  // namespace rwkv
