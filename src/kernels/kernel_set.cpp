@@ -65,14 +65,24 @@ KernelSet make_kernel_set() {
   // 10%). Other AMD and Intel generations are not measured. (Intel's bf16 unit for
   // matrices is AMX.)
   const CpuFeatures cpu = detect_cpu_features();
-  if (cpu.avx512_bf16 && cpu.amd) {
+  const auto use_bf16_products = [&k](auto matmat, uint32_t granule, auto peak_loop, const char* unit) {
     k.bf16_tokens_values = bf16_tokens_values;
     k.pack_bf16_tokens = pack_bf16_tokens;
-    k.matmat_rows_bf16 = matmat_rows_bf16;
-    k.bf16_row_granule = bf16_row_granule();
-    k.bf16_peak_loop = bf16_peak_loop;
-    k.bf16_unit = "avx512 bf16 (vdpbf16ps)";
+    k.matmat_rows_bf16 = matmat;
+    k.bf16_row_granule = granule;
+    k.bf16_peak_loop = peak_loop;
+    k.bf16_unit = unit;
+  };
+  if (cpu.avx512_bf16 && cpu.amd) {
+    use_bf16_products(matmat_rows_bf16, bf16_row_granule(), bf16_peak_loop, "avx512 bf16 (vdpbf16ps)");
   }
+#ifdef RWKV_HAVE_AMX_BF16
+  // At the amx level (chosen only where the tile data permission was granted) bf16
+  // products with more than two tokens go to the AMX tiles, on any vendor's processor.
+  if (cpu.amx_bf16 && cpu.avx512_bf16) {
+    use_bf16_products(matmat_rows_bf16_amx, bf16_amx_row_granule(), amx_bf16_peak_loop, "amx bf16 (tdpbf16ps)");
+  }
+#endif
 #endif
 #else
   k.matmat_rows_eigen_f32 = matmat_rows_f32;

@@ -3,6 +3,7 @@
 // widest loads, float32 FMAs and int8 dot products on registers.
 #include <algorithm>
 
+#include "kernels/amx_tiles.hpp"
 #include "kernels/matvec_rows.hpp"
 
 namespace rwkv::RWKV_KERNEL_NS {
@@ -103,36 +104,13 @@ double fma_peak_loop(uint32_t iterations, float* sink) {
 }
 
 #if defined(RWKV_HAVE_AMX)
-namespace {
-// The tiles of the AMX peak loop (ldtilecfg, palette 1), all 16 rows × 64 bytes: tmm0-3
-// the int32 sums, tmm4-5 the A operands, tmm6-7 the B operands. In read-only memory, as
-// matmat_int8_amx.cpp says why.
-struct alignas(64) AmxPeakTiles {
-  uint8_t palette;
-  uint8_t start_row;
-  uint8_t reserved[14];
-  uint16_t bytes_per_row[16];
-  uint8_t rows[16];
-};
-constexpr AmxPeakTiles kAmxPeakTiles = {1, 0, {}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
-}  // namespace
-
 // iterations / 8 rounds of four independent tile products (tdpbssd: s8 × s8 into int32,
 // 16 × 16 × 64 multiply-adds each, the instruction the amx level's q8_0 GEMM uses); 2
 // operations per byte pair.
 double int8_peak_loop(uint32_t iterations, int32_t* sink) {
   alignas(64) int8_t operand[16 * 64];
   for (uint32_t i = 0; i < sizeof(operand); ++i) operand[i] = int8_t(i * 7 + 3);
-  __asm__ volatile("" ::: "memory");  // the tile loads' asm names no memory operand
-  _tile_loadconfig(&kAmxPeakTiles);
-  _tile_loadd(4, operand, 64);
-  _tile_loadd(5, operand, 64);
-  _tile_loadd(6, operand, 64);
-  _tile_loadd(7, operand, 64);
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
+  start_peak_tiles(operand);
   const uint32_t rounds = std::max(iterations / 8, 1u);
   for (uint32_t i = 0; i < rounds; ++i) {
     _tile_dpbssd(0, 4, 6);

@@ -52,6 +52,18 @@ uint32_t bf16_row_granule();
 // each, the tile's instruction), returning the FLOPs done (2 per product).
 double bf16_peak_loop(uint32_t iterations, float* sink);
 
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+#define RWKV_HAVE_AMX_BF16 1
+// The same product on AMX tiles (tdpbf16ps, matmat_bf16_amx.cpp), from the same packed
+// tokens, at the amx level: sums in another order, so not vdpbf16ps's bits. Needs the
+// tile data permission (the amx level is chosen only where it was granted).
+void matmat_rows_bf16_amx(const MatrixRef& w, const uint16_t* packed, uint32_t n_tokens, float* Y,
+                          uint32_t row_begin, uint32_t row_end, bool squared_relu);
+uint32_t bf16_amx_row_granule();
+// iterations / 8 rounds of four independent tile products, returning the FLOPs done.
+double amx_bf16_peak_loop(uint32_t iterations, float* sink);
+#endif
+
 }  // namespace rwkv::RWKV_KERNEL_NS
 
 #endif

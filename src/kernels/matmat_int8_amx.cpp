@@ -34,6 +34,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "kernels/amx_tiles.hpp"
 #include "kernels/gcc12_avx512_warnings.hpp"
 #include "kernels/quant_blocks.hpp"
 #include "kernels/scratch.hpp"
@@ -57,20 +58,9 @@ constexpr uint32_t kTokenQuantBytes = kQuantBlockValues / 4 * kTokenRowBytes;
 constexpr uint32_t kTokenRecordBytes = kTokenQuantBytes + 4 * kTileTokens;
 constexpr uint32_t kCTileBytes = kTileRows * 4 * kTileTokens;
 
-// The tile configuration (ldtilecfg, palette 1): bytes per row and rows of each tile.
-struct alignas(64) TileConfig {
-  uint8_t palette;
-  uint8_t start_row;
-  uint8_t reserved[14];
-  uint16_t bytes_per_row[16];
-  uint8_t rows[16];
-};
-static_assert(sizeof(TileConfig) == 64);
-
 // tmm0-3: C, 16 rows × 16 int32; tmm4, tmm5: A, 16 weight rows × 32 quants; tmm6, tmm7:
-// B, 8 rows × 16 tokens × 4 quants. In read-only memory: the intrinsic's asm names only
-// the first 8 bytes of the configuration as its operand.
-constexpr TileConfig kGemmTiles = {1, 0, {}, {64, 64, 64, 64, 32, 32, 64, 64}, {16, 16, 16, 16, 16, 16, 8, 8}};
+// B, 8 rows × 16 tokens × 4 quants (read-only memory: amx_tiles.hpp).
+constexpr AmxTileConfig kGemmTiles = {1, 0, {}, {64, 64, 64, 64, 32, 32, 64, 64}, {16, 16, 16, 16, 16, 16, 8, 8}};
 
 __mmask16 first_lanes(uint32_t n) { return n >= kLanes ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
 
