@@ -20,6 +20,9 @@
 #include "kernels/vector_math.hpp"
 #include "kernels/wkv.hpp"
 #include "rwkv/error.hpp"
+#ifdef RWKV_TEST_AMX_EMULATION
+#include "amx_emulation/emulated_kernels.hpp"
+#endif
 
 namespace {
 
@@ -514,35 +517,51 @@ TEST(KernelF16Panels, HoldTheRowsAndGiveEachTokenItsOneTokenBits) {
 // each token rounded to bfloat16 (nearest even) times the stored weights, in double;
 // the products are exact, so only the order of the float additions may differ (1e-5 of
 // sum |w x|). Tokens are packed in two ranges and rows multiplied in two ranges, the
-// second off the 12-row tile, as threads split them; 1 to 40 tokens cross the 16-token
-// groups, 1 to 100 rows end in part-filled tiles, odd columns (1, 33, 257) leave a
-// column without its pair, 768 and 3072 are the model widths.
+// second off the tile (12 rows on vdpbf16ps, 16 on AMX), as threads split them; 1 to 40
+// tokens cross the 16-token groups, 1 to 100 rows end in part-filled tiles, odd columns
+// (1, 31, 33, 257) leave a column without its pair and 31/33 end off AMX's 32-column step,
+// 768 and 3072 are the model widths.
+// One bf16 GEMM (packer, product, its row granule) against the rounded-token definition.
+struct Bf16Gemm {
+  size_t (*tokens_values)(uint32_t n_tokens, uint32_t cols);
+  void (*pack)(const float* X, uint32_t n_tokens, uint32_t cols, uint32_t token_begin, uint32_t token_end,
+               uint16_t* packed);
+  void (*multiply)(const rwkv::MatrixRef& w, const uint16_t* packed, uint32_t n_tokens, float* Y, uint32_t row_begin,
+                   uint32_t row_end, bool squared_relu);
+  uint32_t row_granule;
+};
+
+void expect_bf16_gemm_matches_definition(const Bf16Gemm& gemm) {
+  for (uint32_t cols : {1u, 2u, 31u, 33u, 257u, 768u, 3072u}) {
+    for (uint32_t rows : {1u, 11u, 12u, 13u, 17u, 30u, 100u}) {
+      const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 5 + cols), rows, cols, DType::BF16);
+      for (uint32_t n_tokens : {1u, 3u, 15u, 16u, 17u, 33u, 40u}) {
+        const bool squared_relu = (n_tokens + rows) % 2 == 1;
+        const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 7 + cols + n_tokens);
+        std::vector<uint16_t> packed(gemm.tokens_values(n_tokens, cols), 0xffff);
+        const uint32_t token_split = n_tokens / 3;
+        gemm.pack(X.data(), n_tokens, cols, 0, token_split, packed.data());
+        gemm.pack(X.data(), n_tokens, cols, token_split, n_tokens, packed.data());
+        std::vector<float> Y(size_t(n_tokens) * rows, std::numeric_limits<float>::quiet_NaN());
+        const uint32_t row_split = std::min(rows, gemm.row_granule / 2 + 1);
+        gemm.multiply(w.ref, packed.data(), n_tokens, Y.data(), 0, row_split, squared_relu);
+        gemm.multiply(w.ref, packed.data(), n_tokens, Y.data(), row_split, rows, squared_relu);
+        ASSERT_TRUE(gemm_outputs_match(Y, w, n_tokens, squared_relu, [&](uint32_t t, uint32_t c) {
+          return double(round_to_bf16(X[size_t(t) * cols + c]));
+        })) << rows << "x" << cols << ", " << n_tokens << " tokens";
+      }
+    }
+  }
+}
+
 TEST(KernelBf16Dot, MatchesRoundedTokensTimesStoredWeights) {
   bool any_level = false;
   at_every_level([&] {
     const rwkv::KernelSet& k = rwkv::kernels();
     if (k.matmat_rows_bf16 == nullptr) return;
     any_level = true;
-    for (uint32_t cols : {1u, 2u, 33u, 257u, 768u, 3072u}) {
-      for (uint32_t rows : {1u, 11u, 12u, 13u, 30u, 100u}) {
-        const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 5 + cols), rows, cols, DType::BF16);
-        for (uint32_t n_tokens : {1u, 3u, 15u, 16u, 17u, 33u, 40u}) {
-          const bool squared_relu = (n_tokens + rows) % 2 == 1;
-          const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 7 + cols + n_tokens);
-          std::vector<uint16_t> packed(k.bf16_tokens_values(n_tokens, cols), 0xffff);
-          const uint32_t token_split = n_tokens / 3;
-          k.pack_bf16_tokens(X.data(), n_tokens, cols, 0, token_split, packed.data());
-          k.pack_bf16_tokens(X.data(), n_tokens, cols, token_split, n_tokens, packed.data());
-          std::vector<float> Y(size_t(n_tokens) * rows, std::numeric_limits<float>::quiet_NaN());
-          const uint32_t row_split = std::min(rows, k.bf16_row_granule / 2 + 1);
-          k.matmat_rows_bf16(w.ref, packed.data(), n_tokens, Y.data(), 0, row_split, squared_relu);
-          k.matmat_rows_bf16(w.ref, packed.data(), n_tokens, Y.data(), row_split, rows, squared_relu);
-          ASSERT_TRUE(gemm_outputs_match(Y, w, n_tokens, squared_relu, [&](uint32_t t, uint32_t c) {
-            return double(round_to_bf16(X[size_t(t) * cols + c]));
-          }));
-        }
-      }
-    }
+    expect_bf16_gemm_matches_definition(
+        {k.bf16_tokens_values, k.pack_bf16_tokens, k.matmat_rows_bf16, k.bf16_row_granule});
   });
   if (!any_level) GTEST_SKIP() << "no kernel level with bf16 dot products on this processor (AVX512_BF16)";
 }
@@ -597,6 +616,48 @@ TEST(KernelInt8Gemm, AmxEqualsVnniBitForBitForQ8_0) {
     }
   }
 }
+
+#ifdef RWKV_TEST_AMX_EMULATION
+// The amx level's GEMMs with the tile instructions emulated (tests/amx_emulation), on any
+// processor with the AVX-512 levels they are otherwise compiled for: the bf16 tiles
+// against the rounded-token definition, the q8_0 tiles against the VNNI kernel bit for bit
+// (the same shapes as the tests above that run them on AMX hardware).
+TEST(KernelAmxEmulated, Bf16TilesMatchRoundedTokensTimesStoredWeights) {
+  const rwkv::CpuFeatures cpu = rwkv::detect_cpu_features();
+  if (!cpu.avx512_vnni || !cpu.avx512_bf16) GTEST_SKIP() << "the emulated kernels are compiled for AVX-512 BF16";
+  expect_bf16_gemm_matches_definition({rwkv::isa_avx512_vnni::bf16_tokens_values,
+                                       rwkv::isa_avx512_vnni::pack_bf16_tokens,
+                                       rwkv::isa_amx_emulated::matmat_rows_bf16_amx, 16});
+}
+
+TEST(KernelAmxEmulated, Q8_0TilesEqualVnniBitForBit) {
+  if (!rwkv::detect_cpu_features().avx512_vnni) GTEST_SKIP() << "the emulated kernels are compiled for AVX-512 VNNI";
+  rwkv::ScopedKernels use(rwkv::IsaLevel::Avx512Vnni);
+  const rwkv::KernelSet& k = rwkv::kernels();
+  for (uint32_t cols : {32u, 100u, 768u}) {
+    for (uint32_t rows : {15u, 33u, 100u}) {
+      const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows + cols), rows, cols, DType::Q8_0);
+      for (uint32_t n_tokens : {1u, 5u, 16u, 17u, 40u}) {
+        const std::vector<float> X = random_normal(size_t(n_tokens) * cols, 3 * cols + n_tokens);
+        const bool squared_relu = n_tokens % 2 == 0;
+        std::vector<std::byte> vnni_tokens(k.int8_tokens_bytes(DType::Q8_0, n_tokens, cols));
+        k.pack_int8_tokens(DType::Q8_0, X.data(), n_tokens, cols, 0, n_tokens, vnni_tokens.data());
+        std::vector<float> vnni(size_t(n_tokens) * rows), tiles(size_t(n_tokens) * rows);
+        k.matmat_rows_int8(w.ref, vnni_tokens.data(), n_tokens, vnni.data(), 0, rows, squared_relu);
+        std::vector<std::byte> tile_tokens(rwkv::isa_amx_emulated::amx_q8_0_tokens_bytes(n_tokens, cols));
+        rwkv::isa_amx_emulated::pack_amx_q8_0_tokens(X.data(), n_tokens, cols, 0, n_tokens, tile_tokens.data());
+        rwkv::isa_amx_emulated::matmat_rows_amx_q8_0(w.ref, tile_tokens.data(), n_tokens, tiles.data(), 0, rows,
+                                                     squared_relu);
+        for (size_t i = 0; i < vnni.size(); ++i) {
+          ASSERT_EQ(std::bit_cast<uint32_t>(vnni[i]), std::bit_cast<uint32_t>(tiles[i]))
+              << rows << "x" << cols << ", " << n_tokens << " tokens: token " << i / rows << " row " << i % rows
+              << ": vnni " << vnni[i] << ", emulated tiles " << tiles[i];
+        }
+      }
+    }
+  }
+}
+#endif
 
 TEST(KernelDType, CodesNamesAndRowSizes) {
   // Codes are stored in files: these must never change.
