@@ -11,6 +11,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kernels/matvec.hpp"
@@ -1150,6 +1151,38 @@ TEST(KernelWkv7, HeadStepMatchesDefinition) {
           ASSERT_NEAR(S[i], S_ref[i], 1e-5 * (row_scale[i / N] + std::abs(S_ref[i]))) << "N " << N << " state " << i;
         }
       }
+    }
+  });
+}
+
+// A prompt's steps of one head part in one call (the inputs of the tokens ahead
+// prefetched) give the bits of the single steps in order: tokens a row of `stride`
+// floats apart, the head and its part at offsets within the row, runs shorter and longer
+// than the prefetch distance.
+TEST(KernelWkv7, HeadStepsOverTokensGiveTheSingleStepsBits) {
+  at_every_level([&] {
+    for (const auto& [N, part, tokens] : std::vector<std::tuple<uint32_t, uint32_t, uint32_t>>{
+             {64, 64, 1}, {64, 16, 2}, {64, 16, 3}, {64, 32, 9}, {128, 128, 5}, {12, 6, 4}}) {
+      const uint32_t stride = 3 * N + 5, head = N + 3, first_row = N - part;
+      std::vector<float> inputs[6];  // r, w, k, v, kk, a for every token
+      for (uint32_t i = 0; i < 6; ++i) inputs[i] = random_normal(size_t(tokens) * stride, 700 + 10 * i + N, 1.0f);
+      for (float& x : inputs[1]) x = 1.0f / (1.0f + std::exp(-x));
+      for (float& x : inputs[5]) x = 1.0f / (1.0f + std::exp(-x));
+      std::vector<float> S_one = random_normal(size_t(N) * N, 17 + N, 0.5f);
+      std::vector<float> S_all = S_one;
+      std::vector<float> y_one(size_t(tokens) * stride, 0.0f), y_all(y_one.size(), 0.0f);
+      const auto at = [&](uint32_t input, uint32_t t) { return inputs[input].data() + size_t(t) * stride + head; };
+      float* S_part_one = S_one.data() + size_t(first_row) * N;
+      for (uint32_t t = 0; t < tokens; ++t) {
+        rwkv::wkv7_head_step(at(0, t), at(1, t), at(2, t), at(3, t) + first_row, at(4, t), at(5, t), S_part_one,
+                             y_one.data() + size_t(t) * stride + head + first_row, N, part);
+      }
+      rwkv::wkv7_head_steps(at(0, 0), at(1, 0), at(2, 0), at(3, 0) + first_row, at(4, 0), at(5, 0), stride, tokens,
+                            S_all.data() + size_t(first_row) * N, y_all.data() + head + first_row, N, part);
+      ASSERT_EQ(0, std::memcmp(y_all.data(), y_one.data(), y_one.size() * sizeof(float)))
+          << "N " << N << " part " << part << " tokens " << tokens;
+      ASSERT_EQ(0, std::memcmp(S_all.data(), S_one.data(), S_one.size() * sizeof(float)))
+          << "N " << N << " part " << part << " tokens " << tokens;
     }
   });
 }

@@ -218,10 +218,8 @@ void time_mix(const V7Weights& weights, const V7Layer& p, const ModelInfo& info,
     const Run& run = pass.runs[ri];
     const uint32_t o = h * N;
     float* S = states[ri] + weights.wkv + (size_t(h) * N + i) * N;
-    for (uint32_t t = run.first; t < run.first + run.rows; ++t) {
-      const size_t at = size_t(t) * C + o;
-      wkv7_head_step(r + at, w + at, k + at, v + at + i, kk + at, a + at, S, y + at + i, N, rows);
-    }
+    const size_t at = size_t(run.first) * C + o;
+    wkv7_head_steps(r + at, w + at, k + at, v + at + i, kk + at, a + at, C, run.rows, S, y + at + i, N, rows);
   };
   // Per token and head again: group norm, the r·k bonus, the gate.
   const auto finish = [&](uint32_t t, uint32_t h) {

@@ -269,6 +269,11 @@ void wkv7_head_step(const float* r, const float* w, const float* k, const float*
   kernels().wkv7_head_step(r, w, k, v, kk, a, S, y, N, rows);
 }
 
+void wkv7_head_steps(const float* r, const float* w, const float* k, const float* v, const float* kk,
+                     const float* a, size_t stride, uint32_t n_tokens, float* S, float* y, uint32_t N, uint32_t rows) {
+  kernels().wkv7_head_steps(r, w, k, v, kk, a, stride, n_tokens, S, y, N, rows);
+}
+
 void dequantize_rows(const MatrixRef& w, uint32_t row_begin, uint32_t row_end, float* out) {
   kernels().dequantize_block(w, row_begin, row_end, 0, w.cols, out);
 }

@@ -166,6 +166,9 @@ struct KernelSet {
                          float* y, uint32_t N) = nullptr;
   void (*wkv7_head_step)(const float* r, const float* w, const float* k, const float* v, const float* kk,
                          const float* a, float* S, float* y, uint32_t N, uint32_t rows) = nullptr;
+  void (*wkv7_head_steps)(const float* r, const float* w, const float* k, const float* v, const float* kk,
+                          const float* a, size_t stride, uint32_t n_tokens, float* S, float* y, uint32_t N,
+                          uint32_t rows) = nullptr;
 
   // Machine probes (machine_limits.cpp): a streaming read of n words with the widest
   // loads, returning their XOR; `iterations` rounds of independent FMAs on registers at

@@ -103,6 +103,7 @@ KernelSet make_kernel_set() {
   k.wkv4_step = wkv4_step;
   k.wkv5_head_step = wkv5_head_step;
   k.wkv7_head_step = wkv7_head_step;
+  k.wkv7_head_steps = wkv7_head_steps;
   k.stream_read = stream_read;
   k.fma_peak_loop = fma_peak_loop;
   k.int8_peak_loop = kInt8Unit[0] != '\0' ? int8_peak_loop : nullptr;

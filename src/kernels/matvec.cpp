@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -248,17 +249,32 @@ constexpr uint32_t kPackColumns = 256;
 // The same for the bfloat16 tokens: a group of 16 shares each cache line.
 constexpr uint32_t kBf16PackGrain = 16;
 
+// Packing of a product's tokens left for later: pack(begin, end) for parts of [0, units)
+// in whole grains, any split, in any order.
+struct PackJob {
+  uint32_t units = 0;
+  uint32_t grain = 1;
+  double cost = 0;  // in proportion to the values packed
+  std::function<void(uint32_t begin, uint32_t end)> pack;
+};
+
+// Packs [0, n): over the pool if `parallel`, where `deferred` is null; else as a job
+// added to `deferred` (fn must then own what it reads: it runs after plan_product returns).
 template <typename Fn>
-void pack_range(uint32_t n, bool parallel, uint32_t grain, Fn&& fn) {
-  if (parallel) {
+void pack_range(uint32_t n, bool parallel, uint32_t grain, double cost, std::vector<PackJob>* deferred, Fn&& fn) {
+  if (parallel && deferred != nullptr) {
+    deferred->push_back({n, grain, cost, std::forward<Fn>(fn)});
+  } else if (parallel) {
     parallel_for(n, grain, fn);
   } else {
     fn(0u, n);
   }
 }
 
+// With `deferred`, the packing of many tokens is added to it instead of done (see
+// matmat_grouped); the plan's packed tokens are ready only once it has run.
 PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t n_tokens, bool squared_relu,
-                            unsigned slot) {
+                            unsigned slot, std::vector<PackJob>* deferred = nullptr) {
   PlannedProduct plan;
   plan.w = product.w;
   plan.X = product.x;
@@ -308,9 +324,11 @@ PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t
     // 128-token chunk went out in 2-token tasks). Tasks of one tile each: at 48 tokens a
     // task, 16 threads packed a 128-token chunk on 3 of them (16% busy, 13% of the
     // prefill; RWKV_POOL_STATS on the device's Xeon, 0.1B q8_0).
-    pack_range(n_tokens, parallel_packing, k.int8_token_tile(w.dtype), [&](uint32_t begin, uint32_t end) {
-      k.pack_int8_tokens(w.dtype, product.x, n_tokens, w.cols, begin, end, packed);
-    });
+    const double cost = double(n_tokens) * w.cols;
+    pack_range(n_tokens, parallel_packing, k.int8_token_tile(w.dtype), cost, deferred,
+               [&k, type = w.dtype, x = product.x, n_tokens, cols = w.cols, packed](uint32_t begin, uint32_t end) {
+                 k.pack_int8_tokens(type, x, n_tokens, cols, begin, end, packed);
+               });
     plan.int8_tokens = packed;
     return plan;
   }
@@ -321,9 +339,11 @@ PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t
     plan.granule = k.bf16_row_granule;
     buffers.bf16_tokens.resize(k.bf16_tokens_values(n_tokens, w.cols));
     uint16_t* packed = buffers.bf16_tokens.data();
-    pack_range(n_tokens, parallel_packing, kBf16PackGrain, [&](uint32_t begin, uint32_t end) {
-      k.pack_bf16_tokens(product.x, n_tokens, w.cols, begin, end, packed);
-    });
+    const double cost = double(n_tokens) * w.cols;
+    pack_range(n_tokens, parallel_packing, kBf16PackGrain, cost, deferred,
+               [&k, x = product.x, n_tokens, cols = w.cols, packed](uint32_t begin, uint32_t end) {
+                 k.pack_bf16_tokens(x, n_tokens, cols, begin, end, packed);
+               });
     plan.bf16_tokens = packed;
     return plan;
   }
@@ -356,13 +376,15 @@ PlannedProduct plan_product(const KernelSet& k, const Product& product, uint32_t
   // the pool spent there; RWKV_POOL_STATS on the device's Xeon, 0.1B q8_0 prefill).
   const uint32_t token_blocks = (n_tokens + k.token_block - 1) / k.token_block;
   const uint32_t column_parts = (w.cols + kPackColumns - 1) / kPackColumns;
-  pack_range(token_blocks * column_parts, parallel_packing, 1, [&](uint32_t begin, uint32_t end) {
-    for (uint32_t piece = begin; piece < end; ++piece) {
-      const uint32_t first_column = piece % column_parts * kPackColumns;
-      k.pack_tokens(product.x, n_tokens, w.cols, piece / column_parts, first_column,
-                    std::min(w.cols, first_column + kPackColumns), packed);
-    }
-  });
+  const double cost = double(n_tokens) * w.cols;
+  pack_range(token_blocks * column_parts, parallel_packing, 1, cost, deferred,
+             [&k, x = product.x, n_tokens, cols = w.cols, column_parts, packed](uint32_t begin, uint32_t end) {
+               for (uint32_t piece = begin; piece < end; ++piece) {
+                 const uint32_t first_column = piece % column_parts * kPackColumns;
+                 k.pack_tokens(x, n_tokens, cols, piece / column_parts, first_column,
+                               std::min(cols, first_column + kPackColumns), packed);
+               }
+             });
   plan.packed = packed;
   return plan;
 }
@@ -460,23 +482,45 @@ void matmat_with(const MatrixRef& w, const float* X, float* Y, uint32_t n_tokens
   });
 }
 
-// Several independent products of a few tokens each in one hand-off to the pool: each
-// planned (tokens packed) on the calling thread, then pieces of all of them, in
-// proportion to their weights, as matvec_batch splits one-token products. Batched
-// decoding runs a dozen products per layer, several with only 32 to 160 rows.
+// Several independent products of the same tokens in one hand-off to the pool: each
+// planned (a few tokens packed on the calling thread, a prompt's in one hand-off for all
+// of them), then pieces of all of them, in proportion to their weights, as matvec_batch
+// splits one-token products. A v7 layer runs a dozen products, several with only 32 to
+// 160 rows that alone would leave most threads waiting. Against a hand-off per product
+// and per packing, 2 threads (AMD EPYC Zen 5), 0.1B prefill of 512 tokens, tokens/s in
+// four alternating rounds, with wkv7_head_steps' prefetch (about 2% of it): q8_0
+// 2,753-3,451 against 2,450-2,508, f16 1,325-1,431 against 1,302-1,401.
 void matmat_grouped(std::initializer_list<Product> products, uint32_t n_tokens) {
   thread_local std::vector<PlannedProduct> caller_plans;
   thread_local std::vector<Piece> caller_pieces;
+  thread_local std::vector<PackJob> caller_jobs;
   std::vector<PlannedProduct>& plans = caller_plans;
   std::vector<Piece>& pieces = caller_pieces;
+  std::vector<PackJob>& jobs = caller_jobs;
   const KernelSet& k = kernels();
+  ThreadPool& pool = kernel_pool();
   plans.clear();
+  jobs.clear();
   uint64_t total_weights = 0;
   for (const Product& p : products) {
-    plans.push_back(plan_product(k, p, n_tokens, false, unsigned(plans.size())));
+    plans.push_back(plan_product(k, p, n_tokens, false, unsigned(plans.size()), &jobs));
     total_weights += uint64_t(p.w.rows) * p.w.cols * n_tokens;
   }
-  ThreadPool& pool = kernel_pool();
+  if (!jobs.empty()) {
+    // Many tokens (a prompt): every product's tokens packed in one hand-off, in pieces of
+    // whole grains in proportion to their values, instead of one hand-off each.
+    double total_cost = 0;
+    for (const PackJob& job : jobs) total_cost += job.cost;
+    const double cost_per_piece = total_cost / (pool.size() * kTasksPerThread);
+    pieces.clear();
+    for (uint32_t j = 0; j < jobs.size(); ++j) {
+      add_pieces(j, jobs[j].units, jobs[j].cost, jobs[j].grain, cost_per_piece, pieces);
+    }
+    pool.run(unsigned(pieces.size()), [&](unsigned task) {
+      const Piece& piece = pieces[task];
+      jobs[piece.product].pack(piece.begin, piece.end);
+    });
+  }
   if (pool.size() <= 1 || total_weights < g_min_weights_to_split.load(std::memory_order_relaxed)) {
     for (const PlannedProduct& plan : plans) run_rows(k, plan, 0, plan.w.rows);
     return;
@@ -498,7 +542,7 @@ void matmat_grouped(std::initializer_list<Product> products, uint32_t n_tokens) 
 void matmat_each(std::initializer_list<Product> products, uint32_t n_tokens) {
   if (n_tokens == 1) {
     matvec_batch(products.begin(), products.size());
-  } else if (n_tokens <= kCallerPackedTokens && products.size() <= kMaxPlannedProducts) {
+  } else if (products.size() <= kMaxPlannedProducts) {
     matmat_grouped(products, n_tokens);
   } else {
     for (const Product& p : products) matmat(p.w, p.x, p.y, n_tokens);

@@ -124,6 +124,8 @@ void wkv5_head_step(const float* r, const float* k, const float* v, const float*
                     float* y, uint32_t N);
 void wkv7_head_step(const float* r, const float* w, const float* k, const float* v, const float* kk,
                     const float* a, float* S, float* y, uint32_t N, uint32_t rows);
+void wkv7_head_steps(const float* r, const float* w, const float* k, const float* v, const float* kk,
+                     const float* a, size_t stride, uint32_t n_tokens, float* S, float* y, uint32_t N, uint32_t rows);
 
 // The machine probes of KernelSet (machine_probes.cpp).
 uint64_t stream_read(const uint64_t* words, size_t n);

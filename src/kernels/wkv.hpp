@@ -3,6 +3,7 @@
 // (tests/test_kernels.cpp); src/arch calls them and knows nothing of their loops.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace rwkv {
@@ -29,5 +30,13 @@ void wkv5_head_step(const float* r, const float* k, const float* v, const float*
 // whole head); every other argument at the head's N values. Parts give the whole's bits.
 void wkv7_head_step(const float* r, const float* w, const float* k, const float* v, const float* kk,
                     const float* a, float* S, float* y, uint32_t N, uint32_t rows);
+
+// n_tokens steps of wkv7_head_step in order, token t's r, w, k, v, kk, a and y at
+// `t * stride` floats past the pointers given (a prompt's rows): the same results, with
+// the inputs of the tokens ahead prefetched. Other threads wrote them just before (the
+// per-token work is split by tokens, the recurrence by heads). 0.1B q8_0 prefill of 512
+// tokens on 2 threads (AMD EPYC Zen 5): the recurrence's time 88-103 ms against 98-108.
+void wkv7_head_steps(const float* r, const float* w, const float* k, const float* v, const float* kk,
+                     const float* a, size_t stride, uint32_t n_tokens, float* S, float* y, uint32_t N, uint32_t rows);
 
 }  // namespace rwkv
