@@ -5,7 +5,7 @@
 #   tools/bench/device_scaling.sh [--quick] [--threads-list 1,2,4,8,16] [--models 0.1b,1.5b]
 #       [--types f16,q8_0,q4_s] [--rwkvcpp-q4 Q5_1] [--rwkvcpp-chunk 0] [--deadline-s 560]
 #       [--deps auto|system|carried] [--src auto|tree|head] [--jobs N] [--out DIR] [--work DIR]
-#       [--rwkvcpp-fp16 SIZE=FILE]
+#       [--rwkvcpp-fp16 SIZE=FILE] [--quiet-only]
 #
 # It builds this checkout (rwkv-cli, rwkv-gen-model) and rwkv.cpp (.device-carry/rwkv.cpp,
 # with tools/bench/rwkvcpp_bench.c over its rwkv.h), generates each model with
@@ -28,6 +28,9 @@
 #   rwkv_eval_sequence_in_chunks with chunks of C tokens.
 # --rwkvcpp-fp16 SIZE=FILE: use an existing rwkv.cpp FP16 file for SIZE instead of
 #   converting (for machines without torch).
+# --quiet-only: stop before building when the machine is shared with other work: its
+#   units, measured first on 1, 4 and 16 threads by tools/bench/cpu_scaling_probe.cpp
+#   (probe.jsonl), must reach 3.5x one thread's rate on 4 threads and 12.5x on 16.
 #
 # Token counts: 0.1b prefill 128 / decode 32; 1.5b prefill 64 / decode 16, and at one
 # thread prefill 32 / decode 8. Both engines get the same counts and the same prompt ids.
@@ -56,6 +59,7 @@ deps_mode=auto
 src_mode=auto
 jobs="$(nproc)"
 quick=0
+quiet_only=0
 threads_given=0
 models_given=0
 declare -A fp16_override=()
@@ -64,6 +68,7 @@ usage() { sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
+    --quiet-only) quiet_only=1; shift ;;
     --threads-list) threads_list="$2"; threads_given=1; shift 2 ;;
     --models) models="$2"; models_given=1; shift 2 ;;
     --types) types="$2"; shift 2 ;;
@@ -129,6 +134,36 @@ progress "device_scaling.sh: models $models, types $types, threads $threads_list
   python3 -c 'import torch; print("torch", torch.__version__)' 2>&1 | tail -1
 } > "$env_txt" 2>&1
 progress "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs"
+
+# How the machine's own units scale with threads (a shared machine's do not, and then
+# every A/B here varies by tens of percent between processes).
+probe="$work/cpu_scaling_probe"
+if g++ -O2 -std=c++20 -pthread "$here/cpu_scaling_probe.cpp" -o "$probe" >> "$log" 2>&1 &&
+  "$probe" --seconds 0.25 --threads "$(if [ "$(nproc)" -gt 4 ]; then echo "1,4,$(nproc)"; else echo "1,$(nproc)"; fi)" > "$out_dir/probe.jsonl" 2>> "$log"; then
+  quiet="$(python3 - "$out_dir/probe.jsonl" "$(nproc)" <<'PY'
+import json, sys
+rates = {(d["unit"], d["threads"]): d["rate"] for d in map(json.loads, open(sys.argv[1]))}
+n = int(sys.argv[2])
+ok, shown = bool(rates), []
+for unit in sorted({u for u, _ in rates}):
+    for threads, wanted in ((4, 3.5), (n, 12.5 * n / 16)):
+        if threads <= n and (unit, threads) in rates and (unit, 1) in rates:
+            ratio = rates[(unit, threads)] / rates[(unit, 1)]
+            ok = ok and ratio >= wanted
+            shown.append(f"{unit} x{ratio:.1f} on {threads}")
+print(int(ok), "; ".join(shown))
+PY
+)"
+  progress "unit scaling: ${quiet#* }"
+  echo "## unit scaling (tools/bench/cpu_scaling_probe.cpp): ${quiet#* }" >> "$env_txt"
+  if [ "$quiet_only" = 1 ] && [ "${quiet%% *}" != 1 ]; then
+    progress "the machine is not quiet (--quiet-only): stopping"
+    exit 3
+  fi
+else
+  progress "cpu_scaling_probe did not build or run (see log.txt)"
+  [ "$quiet_only" = 1 ] && { progress "--quiet-only needs the probe: stopping"; exit 3; }
+fi
 
 # --- build dependencies ---------------------------------------------------------------
 prefix="$work/deps"
