@@ -216,9 +216,13 @@ TEST(RowSplit, FixtureModelLogitsDoNotDependOnThreadCount) {
         model->forward(token, state, logits);
         out.insert(out.end(), logits.begin(), logits.end());
       }
+      // Sequence mode over the tokens twice: past 32 tokens a layer's products are packed
+      // over the pool in one hand-off (matmat_grouped's deferred packing).
+      std::vector<int32_t> twice = tokens;
+      twice.insert(twice.end(), tokens.begin(), tokens.end());
       rwkv::State sequence_state = model->new_state();
-      std::vector<float> sequence_logits(tokens.size() * model->info().n_vocab);
-      model->forward_sequence(tokens, sequence_state, sequence_logits);
+      std::vector<float> sequence_logits(twice.size() * model->info().n_vocab);
+      model->forward_sequence(twice, sequence_state, sequence_logits);
       out.insert(out.end(), sequence_logits.begin(), sequence_logits.end());
       return out;
     };
