@@ -1,14 +1,15 @@
 // How a machine's own arithmetic units scale with threads, apart from any model: each
 // thread, pinned to one CPU, runs a register-only loop of one unit's instruction (512-bit
-// FMA, 512-bit VNNI `vpdpbusd`, AMX `tdpbf16ps`) for a fixed time, all threads started
-// together; the total rate is printed per thread count. A second pass runs CPU 0 beside
-// each other CPU alone: where the pair's rate is that of one CPU, the two share a core
-// (hyperthreads that a virtual machine may not show in its topology).
+// FMA, or 256-bit without AVX-512; 512-bit VNNI `vpdpbusd`; AMX `tdpbf16ps`), each where
+// the processor has it, for a fixed time, all threads started together; the total rate
+// is printed per thread count. A second pass runs CPU 0 beside each other CPU alone:
+// where the pair's rate is that of one CPU, the two share a core (hyperthreads that a
+// virtual machine may not show in its topology).
 //
-// Not part of the build (it needs a compiler with the AMX intrinsics and runs only on
-// x86-64); on the machine to measure:
+// Built as build/rwkv-cpu-scaling-probe where the compiler has the AMX intrinsics;
+// tools/bench/device_scaling.sh compiles it on its own (x86-64 only):
 //   g++ -O2 -std=c++20 -pthread tools/bench/cpu_scaling_probe.cpp -o /tmp/cpu_scaling_probe
-//   /tmp/cpu_scaling_probe [--seconds 0.5] [--threads 1,2,4,8,16] [--pairs]
+//   rwkv-cpu-scaling-probe [--seconds 0.5] [--threads 1,2,4,8,16] [--pairs]
 // Output: one JSON object a line, {"unit", "threads", "cpus", "rate", "rate_unit"}.
 #include <immintrin.h>
 #include <pthread.h>
@@ -48,6 +49,21 @@ __attribute__((target("avx512f"))) float fma_loop() {
   for (int i = 1; i < 12; ++i) acc[0] = _mm512_add_ps(acc[0], acc[i]);
   _mm512_store_ps(out, acc[0]);
   return out[0] + out[15];
+}
+
+// The same with 256-bit FMA, for processors without AVX-512.
+__attribute__((target("avx2,fma"))) float fma256_loop() {
+  __m256 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(float(i));
+  const __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-4f);
+  for (int r = 0; r < kRounds; ++r) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+  }
+  alignas(32) float out[8];
+  for (int i = 1; i < 12; ++i) acc[0] = _mm256_add_ps(acc[0], acc[i]);
+  _mm256_store_ps(out, acc[0]);
+  return out[0] + out[7];
 }
 
 __attribute__((target("avx512f,avx512vnni"))) int vnni_loop() {
@@ -113,6 +129,7 @@ struct Unit {
 };
 
 int run_fma() { return int(fma_loop()); }
+int run_fma256() { return int(fma256_loop()); }
 
 bool pin_to(int cpu) {
   cpu_set_t set;
@@ -179,8 +196,15 @@ std::vector<int> parse_list(const char* text) {
 
 std::string cpu_list(const std::vector<int>& cpus) {
   std::string s;
-  for (int c : cpus) s += (s.empty() ? "" : ",") + std::to_string(c);
+  for (int c : cpus) {
+    if (!s.empty()) s.push_back(',');
+    s.append(std::to_string(c));
+  }
   return s;
+}
+
+void print_usage(FILE* to, const char* program) {
+  std::fprintf(to, "usage: %s [--seconds S (0 < S <= 60, default 0.5)] [--threads 1,2,4,8,16] [--pairs]\n", program);
 }
 
 }  // namespace
@@ -190,15 +214,27 @@ int main(int argc, char** argv) {
   std::vector<int> counts = {1, 2, 4, 8, 16};
   bool pairs = false;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) {
-      seconds = std::atof(argv[++i]);
-    } else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
+    const bool has_value = i + 1 < argc;
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      print_usage(stdout, argv[0]);
+      return 0;
+    } else if (!std::strcmp(argv[i], "--seconds") && has_value) {
+      char* end = nullptr;
+      seconds = std::strtod(argv[++i], &end);
+      if (end == argv[i] || *end != '\0' || !(seconds > 0 && seconds <= 60)) {
+        std::fprintf(stderr, "--seconds: expected a number of seconds in (0, 60], got '%s'\n", argv[i]);
+        return 2;
+      }
+    } else if (!std::strcmp(argv[i], "--threads") && has_value) {
       counts = parse_list(argv[++i]);
     } else if (!std::strcmp(argv[i], "--pairs")) {
       pairs = true;
     } else {
-      std::printf("usage: %s [--seconds S] [--threads 1,2,4,8,16] [--pairs]\n", argv[0]);
-      return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
+      std::fprintf(stderr, "%s: %s\n", argv[i],
+                   !std::strcmp(argv[i], "--seconds") || !std::strcmp(argv[i], "--threads") ? "needs a value"
+                                                                                             : "unknown argument");
+      print_usage(stderr, argv[0]);
+      return 2;
     }
   }
   cpu_set_t allowed;
@@ -208,8 +244,13 @@ int main(int argc, char** argv) {
   for (int c = 0; c < CPU_SETSIZE; ++c) {
     if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
   }
-  std::vector<Unit> units = {{"fma512", "GFLOP/s", kFmaOpsPerCall, run_fma}};
   __builtin_cpu_init();
+  std::vector<Unit> units;
+  if (__builtin_cpu_supports("avx512f")) {
+    units.push_back({"fma512", "GFLOP/s", kFmaOpsPerCall, run_fma});
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    units.push_back({"fma256", "GFLOP/s", kFmaOpsPerCall / 2, run_fma256});
+  }
   if (__builtin_cpu_supports("avx512vnni")) units.push_back({"vnni512", "GOP/s", kVnniOpsPerCall, vnni_loop});
   if (__builtin_cpu_supports("amx-bf16") && amx_permitted()) {
     units.push_back({"amx_bf16", "GFLOP/s", kAmxOpsPerCall, amx_loop});
