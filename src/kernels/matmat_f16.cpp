@@ -26,6 +26,18 @@ constexpr uint32_t kDepth = 512;
 // hardware's prefetch alone left the first token group waiting on memory (43% of a 0.1B
 // f16 batch-16 step on the load of the weights).
 constexpr uint32_t kPrefetchColumns = 32;
+// How a tile prefetches weights. With two or more token groups the last one, which finds
+// its weights in cache, brings the next panel's columns into L2 (a line per column), so
+// that the first group of the next panel does not wait on memory: 0.1B f16 batch 16 on 2
+// threads (AMD EPYC Zen 5), 19.0-19.7 against 20.7-21.1 ms a step (two binaries, four
+// alternating rounds), 1.5B 158-161 against 171-178 (alternating runs). The mode is a
+// template argument: tested at run time in the loop, it cost the gain.
+enum class Prefetch { none, ahead, next_into_l2 };
+// The columns a tile's task multiplies after this tile's (none: columns null).
+struct NextColumns {
+  const uint16_t* columns = nullptr;
+  uint32_t depth = 0;
+};
 // Up to kSideTokens tokens, bound by the memory the weights come from, read kSidePanels
 // panels side by side over all columns, each stream prefetched kPrefetchColumns ahead.
 // 1.5B f16 decode on 2 threads against the rows in the same process (rwkv-repack-ab),
@@ -59,12 +71,11 @@ __m512 widen(const uint16_t* halves) {
 // Y[t][0..32) (+)= the panel's columns [0, depth) · X[t][0..depth) for t < kTokens: token t
 // at X + t * x_stride, its outputs at Y + t * y_stride. With `resume`, each sum goes on
 // from the value in Y (the pass before over earlier columns), so that the chain of
-// multiply-adds is the same as in one pass. Unless `next` is null, the weights
-// kPrefetchColumns ahead are prefetched, past the end from `next` (the panel columns
-// multiplied after these).
-template <uint32_t kTokens>
+// multiply-adds is the same as in one pass. Prefetch::ahead prefetches the weights
+// kPrefetchColumns ahead, past the end from `next`; next_into_l2 prefetches `next` into L2.
+template <uint32_t kTokens, Prefetch prefetch>
 void tile(const uint16_t* panel, uint32_t depth, const float* X, size_t x_stride, float* Y, size_t y_stride,
-          RowMasks masks, bool resume, const uint16_t* next) {
+          RowMasks masks, bool resume, NextColumns next) {
   __m512 acc[2][kTokens];
   const float* x[kTokens];
 #pragma GCC unroll 12
@@ -74,11 +85,15 @@ void tile(const uint16_t* panel, uint32_t depth, const float* X, size_t x_stride
     acc[1][t] = resume ? _mm512_maskz_loadu_ps(masks.high, Y + t * y_stride + 16) : _mm512_setzero_ps();
   }
   for (uint32_t k = 0; k < depth; ++k, panel += kPanelRows) {
-    if (next != nullptr) {
+    if constexpr (prefetch == Prefetch::ahead) {
       const uint32_t ahead = k + kPrefetchColumns;
-      _mm_prefetch(reinterpret_cast<const char*>(ahead < depth ? panel + kPrefetchColumns * kPanelRows
-                                                               : next + (ahead - depth) * kPanelRows),
-                   _MM_HINT_T0);
+      if (ahead < depth) {
+        _mm_prefetch(reinterpret_cast<const char*>(panel + kPrefetchColumns * kPanelRows), _MM_HINT_T0);
+      } else if (ahead - depth < next.depth) {
+        _mm_prefetch(reinterpret_cast<const char*>(next.columns + size_t(ahead - depth) * kPanelRows), _MM_HINT_T0);
+      }
+    } else if constexpr (prefetch == Prefetch::next_into_l2) {
+      if (k < next.depth) _mm_prefetch(reinterpret_cast<const char*>(next.columns + size_t(k) * kPanelRows), _MM_HINT_T1);
     }
     const __m512 w0 = widen(panel);
     const __m512 w1 = widen(panel + 16);
@@ -97,23 +112,32 @@ void tile(const uint16_t* panel, uint32_t depth, const float* X, size_t x_stride
 }
 
 using Tile = void (*)(const uint16_t* panel, uint32_t depth, const float* X, size_t x_stride, float* Y,
-                      size_t y_stride, RowMasks masks, bool resume, const uint16_t* next);
+                      size_t y_stride, RowMasks masks, bool resume, NextColumns next);
 
+template <Prefetch prefetch>
 Tile tile_for(uint32_t n_tokens) {
   static_assert(kTileTokens == 12);
   switch (n_tokens) {
-    case 1: return tile<1>;
-    case 2: return tile<2>;
-    case 3: return tile<3>;
-    case 4: return tile<4>;
-    case 5: return tile<5>;
-    case 6: return tile<6>;
-    case 7: return tile<7>;
-    case 8: return tile<8>;
-    case 9: return tile<9>;
-    case 10: return tile<10>;
-    case 11: return tile<11>;
-    default: return tile<12>;
+    case 1: return tile<1, prefetch>;
+    case 2: return tile<2, prefetch>;
+    case 3: return tile<3, prefetch>;
+    case 4: return tile<4, prefetch>;
+    case 5: return tile<5, prefetch>;
+    case 6: return tile<6, prefetch>;
+    case 7: return tile<7, prefetch>;
+    case 8: return tile<8, prefetch>;
+    case 9: return tile<9, prefetch>;
+    case 10: return tile<10, prefetch>;
+    case 11: return tile<11, prefetch>;
+    default: return tile<12, prefetch>;
+  }
+}
+
+Tile tile_for(uint32_t n_tokens, Prefetch prefetch) {
+  switch (prefetch) {
+    case Prefetch::ahead: return tile_for<Prefetch::ahead>(n_tokens);
+    case Prefetch::next_into_l2: return tile_for<Prefetch::next_into_l2>(n_tokens);
+    default: return tile_for<Prefetch::none>(n_tokens);
   }
 }
 
@@ -259,8 +283,8 @@ void matmat_rows_f16_panels(const MatrixRef& w, const float* X, uint32_t n_token
     }
     for (; p < end_panel; ++p) {
       const uint32_t r0 = p * kPanelRows;
-      tile_for(n_tokens)(panels + size_t(p) * K * kPanelRows, K, X, K, Y + r0, w.rows, row_masks(end - r0), false,
-                         nullptr);
+      tile_for(n_tokens, Prefetch::none)(panels + size_t(p) * K * kPanelRows, K, X, K, Y + r0, w.rows,
+                                         row_masks(end - r0), false, {});
     }
   } else {
     // Tokens in groups of about equal size (16 as 8 + 8, not 12 + 4): a small tile has
@@ -275,13 +299,16 @@ void matmat_rows_f16_panels(const MatrixRef& w, const float* X, uint32_t n_token
         // The columns after these: the next panel's, or the next pass's first panel.
         const uint32_t next_panel = p + 1 < end_panel ? p + 1 : first_panel;
         const uint32_t next_k0 = p + 1 < end_panel ? k0 : k0 + kDepth;
-        const uint16_t* next = next_k0 < K ? panels + (size_t(next_panel) * K + next_k0) * kPanelRows : panel;
+        NextColumns next;
+        if (next_k0 < K) next = {panels + (size_t(next_panel) * K + next_k0) * kPanelRows, std::min(kDepth, K - next_k0)};
         for (uint32_t g = 0; g < groups; ++g) {
           const uint32_t t0 = uint32_t(uint64_t(n_tokens) * g / groups);
           const uint32_t n = uint32_t(uint64_t(n_tokens) * (g + 1) / groups) - t0;
-          // The first group's pass brings the weights in; the others find them in cache.
-          tile_for(n)(panel, depth, X + size_t(t0) * K + k0, K, Y + size_t(t0) * w.rows + r0, w.rows, masks, k0 > 0,
-                      g == 0 ? next : nullptr);
+          // The first group's pass brings the weights in (from L2 after the first panel);
+          // the others find them in cache, and the last brings in the next panel's.
+          const Prefetch prefetch = g == 0 ? Prefetch::ahead : g + 1 == groups ? Prefetch::next_into_l2 : Prefetch::none;
+          tile_for(n, prefetch)(panel, depth, X + size_t(t0) * K + k0, K, Y + size_t(t0) * w.rows + r0, w.rows, masks,
+                                k0 > 0, next);
         }
       }
     }
