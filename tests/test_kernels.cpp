@@ -453,8 +453,8 @@ TEST(KernelInt8Panels, HoldTheRowsAndGiveEachTokenItsOneTokenBits) {
 // (dequantized bit for bit); the product for any number of tokens is within float32
 // summation of the definition (double, 1e-5 of sum |w x|) and gives each token the bits
 // that token gets alone; a row range writes only its rows. 1, 33, 100 and 130 rows end in
-// part-filled panels (130: four whole panels side by side, then one); 520 and 1100
-// columns take two and three passes of the tile's 512; 1 to 25 tokens cover the
+// part-filled panels (130: four whole panels side by side, then one); 4100 and 8200
+// columns take two and three passes of the tile's 4096; 1 to 25 tokens cover the
 // side-by-side kernels (up to 6) and the tiles (one group up to 12, then groups of
 // about equal size).
 TEST(KernelF16Panels, HoldTheRowsAndGiveEachTokenItsOneTokenBits) {
@@ -463,7 +463,7 @@ TEST(KernelF16Panels, HoldTheRowsAndGiveEachTokenItsOneTokenBits) {
     const rwkv::KernelSet& k = rwkv::kernels();
     if (k.pack_f16_panels == nullptr) return;
     any_level = true;
-    for (uint32_t cols : {1u, 33u, 520u, 1100u}) {
+    for (uint32_t cols : {1u, 33u, 4100u, 8200u}) {
       for (uint32_t rows : {1u, 33u, 100u, 130u}) {
         const StoredMatrix w = store(random_normal(size_t(rows) * cols, rows * 7 + cols), rows, cols, DType::F16);
         const std::string what = std::to_string(rows) + "x" + std::to_string(cols);
