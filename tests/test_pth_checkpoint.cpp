@@ -306,6 +306,41 @@ TEST(PthCheckpointErrors, MissingFile) {
   }
 }
 
+// The writer's members carry the zip format's CRC-32 of their bytes in the local and the
+// central headers (Python's zipfile rejects a member whose CRC-32 differs): the check
+// value, every length from 0 to 300 against a bit-at-a-time definition (the eight-byte
+// steps and their tail), and both headers of a written zip.
+TEST(PthWriter, ZipMembersCarryTheirCrc32) {
+  EXPECT_EQ(crc32("123456789"), 0xCBF43926u);
+  EXPECT_EQ(crc32(""), 0u);
+  std::string bytes;
+  for (uint32_t i = 0; i < 300; ++i) bytes.push_back(static_cast<char>(i * 37 + 11));
+  for (size_t n = 0; n <= bytes.size(); ++n) {
+    uint32_t definition = 0xffffffffu;
+    for (size_t i = 0; i < n; ++i) {
+      definition ^= static_cast<unsigned char>(bytes[i]);
+      for (int k = 0; k < 8; ++k) definition = (definition & 1u) != 0 ? 0xEDB88320u ^ (definition >> 1) : definition >> 1;
+    }
+    ASSERT_EQ(crc32(std::string_view(bytes).substr(0, n)), ~definition) << n << " bytes";
+  }
+  for (bool zip64 : {false, true}) {
+    const std::string zip = make_zip({{"archive/data/0", "123456789"}, {"archive/version", "3\n"}}, zip64);
+    const auto le32 = [&](size_t at) {
+      uint32_t v = 0;
+      for (int i = 0; i < 4; ++i) v |= uint32_t(static_cast<unsigned char>(zip[at + i])) << (8 * i);
+      return v;
+    };
+    ASSERT_EQ(le32(0), 0x04034b50u);
+    EXPECT_EQ(le32(14), 0xCBF43926u) << "local header, zip64 " << zip64;
+    const size_t central = zip.find("PK\x01\x02");
+    ASSERT_NE(central, std::string::npos);
+    EXPECT_EQ(le32(central + 16), 0xCBF43926u) << "central header, zip64 " << zip64;
+    const size_t second = zip.find("PK\x01\x02", central + 4);
+    ASSERT_NE(second, std::string::npos);
+    EXPECT_EQ(le32(second + 16), crc32("3\n")) << "central header, zip64 " << zip64;
+  }
+}
+
 TEST(PthCheckpointErrors, EmptyFile) {
   const std::string message = open_error("");
   EXPECT_NE(message.find("model.pth"), std::string::npos) << message;
