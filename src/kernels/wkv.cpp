@@ -2,13 +2,14 @@
 #include <cmath>
 #include <cstddef>
 
+#include "kernels/gcc12_avx512_warnings.hpp"
 #include "kernels/matvec_rows.hpp"
 
 namespace rwkv::RWKV_KERNEL_NS {
 
 namespace {
 
-constexpr uint32_t kRowsAtOnce = 4;
+[[maybe_unused]] constexpr uint32_t kRowsAtOnce = 4;  // unused where the scalar path alone is built
 // The widest head the vector path keeps kk ⊙ a on the stack for (released models: 64).
 [[maybe_unused]] constexpr uint32_t kMaxVectorHead = 256;
 
