@@ -319,7 +319,9 @@ TEST(PthWriter, ZipMembersCarryTheirCrc32) {
     uint32_t definition = 0xffffffffu;
     for (size_t i = 0; i < n; ++i) {
       definition ^= static_cast<unsigned char>(bytes[i]);
-      for (int k = 0; k < 8; ++k) definition = (definition & 1u) != 0 ? 0xEDB88320u ^ (definition >> 1) : definition >> 1;
+      for (int k = 0; k < 8; ++k) {
+        definition = (definition & 1u) != 0 ? 0xEDB88320u ^ (definition >> 1) : definition >> 1;
+      }
     }
     ASSERT_EQ(crc32(std::string_view(bytes).substr(0, n)), ~definition) << n << " bytes";
   }

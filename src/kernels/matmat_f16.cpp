@@ -96,7 +96,9 @@ void tile(const uint16_t* panel, uint32_t depth, const float* X, size_t x_stride
         _mm_prefetch(reinterpret_cast<const char*>(next.columns + size_t(ahead - depth) * kPanelRows), _MM_HINT_T0);
       }
     } else if constexpr (prefetch == Prefetch::next_into_l2) {
-      if (k < next.depth) _mm_prefetch(reinterpret_cast<const char*>(next.columns + size_t(k) * kPanelRows), _MM_HINT_T1);
+      if (k < next.depth) {
+        _mm_prefetch(reinterpret_cast<const char*>(next.columns + size_t(k) * kPanelRows), _MM_HINT_T1);
+      }
     }
     const __m512 w0 = widen(panel);
     const __m512 w1 = widen(panel + 16);
@@ -303,13 +305,16 @@ void matmat_rows_f16_panels(const MatrixRef& w, const float* X, uint32_t n_token
         const uint32_t next_panel = p + 1 < end_panel ? p + 1 : first_panel;
         const uint32_t next_k0 = p + 1 < end_panel ? k0 : k0 + kDepth;
         NextColumns next;
-        if (next_k0 < K) next = {panels + (size_t(next_panel) * K + next_k0) * kPanelRows, std::min(kDepth, K - next_k0)};
+        if (next_k0 < K) {
+          next = {panels + (size_t(next_panel) * K + next_k0) * kPanelRows, std::min(kDepth, K - next_k0)};
+        }
         for (uint32_t g = 0; g < groups; ++g) {
           const uint32_t t0 = uint32_t(uint64_t(n_tokens) * g / groups);
           const uint32_t n = uint32_t(uint64_t(n_tokens) * (g + 1) / groups) - t0;
           // The first group's pass brings the weights in (from L2 after the first panel);
           // the others find them in cache, and the last brings in the next panel's.
-          const Prefetch prefetch = g == 0 ? Prefetch::ahead : g + 1 == groups ? Prefetch::next_into_l2 : Prefetch::none;
+          const Prefetch prefetch =
+              g == 0 ? Prefetch::ahead : (g + 1 == groups ? Prefetch::next_into_l2 : Prefetch::none);
           tile_for(n, prefetch)(panel, depth, X + size_t(t0) * K + k0, K, Y + size_t(t0) * w.rows + r0, w.rows, masks,
                                 k0 > 0, next);
         }
